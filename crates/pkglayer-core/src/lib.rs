@@ -1,0 +1,18 @@
+//! pkglayer's library: everything pkglayer does, without printing.
+//!
+//! The binary parses arguments and renders results; the behaviour lives here, one module per domain
+//! noun: [`sysroot`] (deployments and their roles), [`origin`] (what a deployment tracks and layers),
+//! [`deploy`] (changing the deployment list), [`rpmdb`] (reading a tree's packages), [`status`].
+
+mod command;
+pub mod deploy;
+pub mod error;
+pub mod origin;
+pub mod rpm;
+pub mod rpmdb;
+pub mod status;
+pub mod sysroot;
+
+pub use error::UserError;
+pub use origin::Origin;
+pub use sysroot::Sysroot;

@@ -1,0 +1,384 @@
+//! A deployment's origin: what it tracks and what the user layered on it.
+//!
+//! The on-disk form is the GKeyFile that rpm-ostree writes, so a host can move between the two tools:
+//!
+//! ```text
+//! [origin]
+//! baserefspec=fedora:fedora/40/x86_64/silverblue
+//!
+//! [packages]
+//! requested=strace;vim-enhanced;
+//! requested-local=<sha256>:foo-1.0-1.x86_64;
+//! ```
+//!
+//! A plain deployment uses `refspec=`; once anything is layered the key becomes `baserefspec=`, so that
+//! plain `ostree admin upgrade` refuses ("No origin/refspec") instead of silently dropping the layer.
+//! Groups and keys this module does not know (`[overrides]`, `[rpmostree]`, `[libostree]`, ...) are kept
+//! exactly as they were when the origin is written back.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{Context, Result, anyhow, bail};
+use glib::KeyFile;
+
+const ORIGIN: &str = "origin";
+const PACKAGES: &str = "packages";
+const OVERRIDES: &str = "overrides";
+const RPMOSTREE: &str = "rpmostree";
+const REFSPEC: &str = "refspec";
+const BASEREFSPEC: &str = "baserefspec";
+const REQUESTED: &str = "requested";
+const REQUESTED_LOCAL: &str = "requested-local";
+
+/// The typed view of an origin file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// What the base follows, `remote:ref` (or a bare `ref` for a local ref).
+    pub refspec: String,
+    /// Packages requested from repositories: names, provides or file paths, as the user typed them.
+    pub requested: BTreeSet<String>,
+    /// Local RPMs, NEVRA -> sha256 of the RPM file (imported into the package cache at request time).
+    pub requested_local: BTreeMap<String, String>,
+    /// The text this origin was parsed from; unknown groups and keys are carried over from it.
+    source: String,
+}
+
+impl Origin {
+    /// A fresh origin that tracks `refspec` and layers nothing.
+    pub fn new(refspec: impl Into<String>) -> Self {
+        Origin {
+            refspec: refspec.into(),
+            requested: BTreeSet::new(),
+            requested_local: BTreeMap::new(),
+            source: String::new(),
+        }
+    }
+
+    /// Parses origin text. Fails on text that is not a key file, or one that names no refspec.
+    pub fn parse(text: &str) -> Result<Self> {
+        let keyfile = load_keyfile(text)?;
+        let refspec = match (
+            string_key(&keyfile, ORIGIN, BASEREFSPEC),
+            string_key(&keyfile, ORIGIN, REFSPEC),
+        ) {
+            (Some(base), _) => base,
+            (None, Some(plain)) => plain,
+            (None, None) if keyfile.has_key(ORIGIN, "container-image-reference").unwrap_or(false) => {
+                bail!("origins that track a container image are not supported yet")
+            }
+            (None, None) => bail!("no [origin] refspec= or baserefspec= key"),
+        };
+        if refspec.trim().is_empty() {
+            bail!("the origin's refspec is empty");
+        }
+
+        let requested = string_list(&keyfile, PACKAGES, REQUESTED).into_iter().collect();
+        let mut requested_local = BTreeMap::new();
+        for entry in string_list(&keyfile, PACKAGES, REQUESTED_LOCAL) {
+            let (sha256, nevra) = entry
+                .split_once(':')
+                .filter(|(sha, nevra)| is_sha256_hex(sha) && !nevra.is_empty())
+                .ok_or_else(|| anyhow!("requested-local entry {entry:?} is not SHA256:NEVRA"))?;
+            requested_local.insert(nevra.to_string(), sha256.to_string());
+        }
+
+        Ok(Origin {
+            refspec,
+            requested,
+            requested_local,
+            source: text.to_string(),
+        })
+    }
+
+    /// Whether the deployment carries anything on top of its base, and so must use `baserefspec=`.
+    /// Overrides and initramfs regeneration written by rpm-ostree count too: they are layering as well.
+    pub fn is_layered(&self) -> bool {
+        if !self.requested.is_empty() || !self.requested_local.is_empty() {
+            return true;
+        }
+        let Ok(keyfile) = load_keyfile(&self.source) else {
+            return false;
+        };
+        let overrides = keyfile
+            .keys(OVERRIDES)
+            .map(|keys| !keys.is_empty())
+            .unwrap_or(false);
+        let initramfs = keyfile.boolean(RPMOSTREE, "regenerate-initramfs").unwrap_or(false);
+        overrides || initramfs
+    }
+
+    /// The origin as key-file text, with every group and key this module does not model preserved.
+    pub fn to_text(&self) -> String {
+        // The source parsed once already, so loading it again cannot fail; a fresh origin has none.
+        let keyfile = load_keyfile(&self.source).unwrap_or_else(|_| KeyFile::new());
+        let (key, stale) = if self.is_layered() {
+            (BASEREFSPEC, REFSPEC)
+        } else {
+            (REFSPEC, BASEREFSPEC)
+        };
+        let _ = keyfile.remove_key(ORIGIN, stale);
+        keyfile.set_string(ORIGIN, key, &self.refspec);
+
+        set_or_remove_list(&keyfile, REQUESTED, self.requested.iter().cloned().collect());
+        let local = self
+            .requested_local
+            .iter()
+            .map(|(nevra, sha256)| format!("{sha256}:{nevra}"))
+            .collect();
+        set_or_remove_list(&keyfile, REQUESTED_LOCAL, local);
+        if keyfile.keys(PACKAGES).map(|k| k.is_empty()).unwrap_or(false) {
+            let _ = keyfile.remove_group(PACKAGES);
+        }
+        keyfile.to_data().to_string()
+    }
+
+    /// The same origin as a `glib::KeyFile`, the form libostree takes when deploying.
+    pub fn to_keyfile(&self) -> KeyFile {
+        load_keyfile(&self.to_text()).expect("an origin we wrote is a valid key file")
+    }
+
+    /// The remote part of the refspec (`fedora` in `fedora:fedora/40/x86_64/silverblue`), if any.
+    pub fn remote(&self) -> Option<&str> {
+        self.refspec.split_once(':').map(|(remote, _)| remote)
+    }
+}
+
+fn load_keyfile(text: &str) -> Result<KeyFile> {
+    let keyfile = KeyFile::new();
+    if !text.is_empty() {
+        keyfile
+            .load_from_data(text, glib::KeyFileFlags::KEEP_COMMENTS)
+            .map_err(|e| anyhow!("{}", e.message()))
+            .context("not a valid key file")?;
+    }
+    Ok(keyfile)
+}
+
+fn string_key(keyfile: &KeyFile, group: &str, key: &str) -> Option<String> {
+    keyfile.string(group, key).ok().map(|v| v.to_string())
+}
+
+fn string_list(keyfile: &KeyFile, group: &str, key: &str) -> Vec<String> {
+    keyfile
+        .string_list(group, key)
+        .map(|list| {
+            list.iter()
+                .map(|s| s.to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn set_or_remove_list(keyfile: &KeyFile, key: &str, values: Vec<String>) {
+    if values.is_empty() {
+        let _ = keyfile.remove_key(PACKAGES, key);
+    } else {
+        let value: String = values
+            .iter()
+            .map(|item| escape_list_item(item) + ";")
+            .collect();
+        keyfile.set_value(PACKAGES, key, &value);
+    }
+}
+
+/// Escapes one item of a key-file string list as GKeyFile does (glib's binding lacks the setter).
+fn escape_list_item(item: &str) -> String {
+    let mut out = String::with_capacity(item.len());
+    for (i, c) in item.chars().enumerate() {
+        match c {
+            ' ' if i == 0 => out.push_str("\\s"),
+            '\\' => out.push_str("\\\\"),
+            ';' => out.push_str("\\;"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHA: &str = "5f1e1c27b7f3a9a2c1e8b3d4f6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f";
+
+    /// A real-world rpm-ostree origin with every kind of group it writes, including ones we don't model.
+    const RPM_OSTREE_COMPLEX: &str = "\
+[origin]
+baserefspec=fedora:fedora/40/x86_64/silverblue
+# pinned by the admin
+override-commit=3c2e1b0f5d2d7a2f1e6b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7081
+
+[rpmostree]
+regenerate-initramfs=true
+initramfs-args=-I;/etc/crypttab;
+initramfs-etc=/etc/crypttab;
+
+[packages]
+requested=strace;vim-enhanced;/usr/bin/htop;libvirt >= 9;
+requested-local=5f1e1c27b7f3a9a2c1e8b3d4f6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f:foo-1.0-1.x86_64;
+
+[overrides]
+remove=firefox;firefox-langpacks;
+replace-local=aaaa1c27b7f3a9a2c1e8b3d4f6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f:kernel-6.8.0-1.fc40.x86_64;
+
+[modules]
+enable=nodejs:20;
+install=nodejs:20/default;
+
+[libostree]
+unlocked=development
+";
+
+    #[test]
+    fn parses_origins() {
+        struct Case {
+            text: &'static str,
+            refspec: &'static str,
+            requested: &'static [&'static str],
+            local: &'static [&'static str],
+            layered: bool,
+        }
+        let cases = [
+            Case {
+                text: "[origin]\nrefspec=fedora:fedora/40/x86_64/silverblue\n",
+                refspec: "fedora:fedora/40/x86_64/silverblue",
+                requested: &[],
+                local: &[],
+                layered: false,
+            },
+            Case {
+                text: "[origin]\nrefspec=local-ref\n",
+                refspec: "local-ref",
+                requested: &[],
+                local: &[],
+                layered: false,
+            },
+            Case {
+                text: "[origin]\nbaserefspec=vendor:os/1\n\n[packages]\nrequested=strace;\n",
+                refspec: "vendor:os/1",
+                requested: &["strace"],
+                local: &[],
+                layered: true,
+            },
+            Case {
+                // rpm-ostree writes baserefspec for overrides alone as well.
+                text: "[origin]\nbaserefspec=vendor:os/1\n\n[overrides]\nremove=nano;\n",
+                refspec: "vendor:os/1",
+                requested: &[],
+                local: &[],
+                layered: true,
+            },
+            Case {
+                text: RPM_OSTREE_COMPLEX,
+                refspec: "fedora:fedora/40/x86_64/silverblue",
+                requested: &["/usr/bin/htop", "libvirt >= 9", "strace", "vim-enhanced"],
+                local: &["foo-1.0-1.x86_64"],
+                layered: true,
+            },
+        ];
+        for case in cases {
+            let origin = Origin::parse(case.text).unwrap();
+            assert_eq!(origin.refspec, case.refspec, "{}", case.text);
+            let requested: Vec<_> = origin.requested.iter().map(String::as_str).collect();
+            assert_eq!(requested, case.requested, "{}", case.text);
+            let local: Vec<_> = origin.requested_local.keys().map(String::as_str).collect();
+            assert_eq!(local, case.local, "{}", case.text);
+            assert_eq!(origin.is_layered(), case.layered, "{}", case.text);
+        }
+    }
+
+    #[test]
+    fn rejects_bad_origins() {
+        let cases = [
+            ("garbage that is no key file", "not a valid key file"),
+            ("[origin]\n", "no [origin] refspec= or baserefspec= key"),
+            ("[packages]\nrequested=a;\n", "no [origin] refspec= or baserefspec= key"),
+            ("[origin]\nrefspec=\n", "the origin's refspec is empty"),
+            (
+                "[origin]\ncontainer-image-reference=ostree-unverified-registry:quay.io/x\n",
+                "container image",
+            ),
+            (
+                "[origin]\nbaserefspec=a:b\n[packages]\nrequested-local=nothex:foo-1-1.noarch;\n",
+                "is not SHA256:NEVRA",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = format!("{:#}", Origin::parse(text).unwrap_err());
+            assert!(err.contains(expected), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn layering_switches_refspec_key_and_back() {
+        let mut origin = Origin::parse("[origin]\nrefspec=vendor:os/stable\n").unwrap();
+        origin.requested.insert("strace".into());
+        origin.requested_local.insert("foo-1.0-1.x86_64".into(), SHA.into());
+        let text = origin.to_text();
+        assert_eq!(
+            text,
+            format!(
+                "[origin]\nbaserefspec=vendor:os/stable\n\n[packages]\nrequested=strace;\n\
+                 requested-local={SHA}:foo-1.0-1.x86_64;\n"
+            )
+        );
+
+        let mut again = Origin::parse(&text).unwrap();
+        assert_eq!(again, Origin { source: text.clone(), ..origin });
+        again.requested.clear();
+        again.requested_local.clear();
+        // GKeyFile keeps the blank line that separated the dropped group; only the content matters.
+        let back: Vec<_> = again.to_text().lines().filter(|l| !l.is_empty()).map(String::from).collect();
+        assert_eq!(back, ["[origin]", "refspec=vendor:os/stable"]);
+    }
+
+    #[test]
+    fn unknown_groups_and_keys_survive_a_rewrite() {
+        let mut origin = Origin::parse(RPM_OSTREE_COMPLEX).unwrap();
+        origin.requested.remove("strace");
+        let text = origin.to_text();
+        let reparsed = KeyFile::new();
+        reparsed
+            .load_from_data(&text, glib::KeyFileFlags::KEEP_COMMENTS)
+            .unwrap();
+        for (group, key, value) in [
+            ("origin", "override-commit", "3c2e1b0f5d2d7a2f1e6b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7081"),
+            ("origin", "baserefspec", "fedora:fedora/40/x86_64/silverblue"),
+            ("rpmostree", "initramfs-args", "-I;/etc/crypttab;"),
+            ("overrides", "remove", "firefox;firefox-langpacks;"),
+            ("modules", "install", "nodejs:20/default;"),
+            ("libostree", "unlocked", "development"),
+            ("packages", "requested", "/usr/bin/htop;libvirt >= 9;vim-enhanced;"),
+        ] {
+            assert_eq!(reparsed.value(group, key).unwrap(), value, "[{group}] {key}");
+        }
+        assert!(text.contains("# pinned by the admin"), "{text}");
+        assert!(!reparsed.has_key("origin", "refspec").unwrap());
+    }
+
+    #[test]
+    fn list_items_round_trip_through_escaping() {
+        let mut origin = Origin::new("vendor:os");
+        for item in ["semi;colon", "back\\slash", " leading space", "tab\there"] {
+            origin.requested.insert(item.into());
+        }
+        let reparsed = Origin::parse(&origin.to_text()).unwrap();
+        assert_eq!(reparsed.requested, origin.requested);
+    }
+
+    #[test]
+    fn fresh_origin_is_plain() {
+        let origin = Origin::new("vendor:os/stable");
+        assert_eq!(origin.to_text(), "[origin]\nrefspec=vendor:os/stable\n");
+        assert_eq!(origin.remote(), Some("vendor"));
+        assert_eq!(Origin::new("local").remote(), None);
+    }
+}

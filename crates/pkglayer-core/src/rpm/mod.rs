@@ -1,0 +1,5 @@
+//! RPM package identity and, later, header reading and payload import.
+
+mod nevra;
+
+pub use nevra::Nevra;

@@ -1,0 +1,164 @@
+//! Reading a tree's rpm database straight from an OSTree commit.
+//!
+//! The database files are copied out of the commit into a scratch directory and queried there with the
+//! real `rpm`, so a deployment never needs to be checked out (or writable) to be read, and any commit in
+//! the repo can be inspected.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use fn_error_context::context;
+use ostree::gio;
+use ostree::gio::prelude::*;
+
+use crate::command::CommandExt;
+use crate::rpm::Nevra;
+
+/// Where trees keep their rpm database, relative to the root, in the order we look.
+/// Fedora links `usr/share/rpm` to `../lib/sysimage/rpm`; older trees have the real directory there.
+const DBPATHS: [&str; 2] = ["usr/share/rpm", "usr/lib/sysimage/rpm"];
+
+/// Query format: one package a line, tab-separated, epoch as a number.
+const QUERYFORMAT: &str = "%{NAME}\\t%{EPOCHNUM}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\n";
+
+/// The packages in the rpm database of `commit`, sorted by NEVRA.
+#[context("Reading the rpm database of commit {commit}")]
+pub fn packages_in_commit(repo: &ostree::Repo, commit: &str) -> Result<Vec<Nevra>> {
+    let scratch = tempfile::tempdir().context("Creating a scratch directory")?;
+    let dbdir = scratch.path().join("rpmdb");
+    copy_rpmdb_out(repo, commit, &dbdir)?;
+    query_packages(&dbdir)
+}
+
+/// The tree's rpm database directory (relative to its root), following a link at `usr/share/rpm`.
+#[context("Finding the rpm database in commit {commit}")]
+pub fn dbpath_in_commit(repo: &ostree::Repo, commit: &str) -> Result<String> {
+    let (root, _) = repo.read_commit(commit, gio::Cancellable::NONE)?;
+    for candidate in DBPATHS {
+        let file = root.resolve_relative_path(candidate);
+        let Ok(info) = file.query_info(
+            "standard::type,standard::symlink-target",
+            gio::FileQueryInfoFlags::NOFOLLOW_SYMLINKS,
+            gio::Cancellable::NONE,
+        ) else {
+            continue;
+        };
+        match info.file_type() {
+            gio::FileType::Directory => return Ok(candidate.to_string()),
+            gio::FileType::SymbolicLink => {
+                let target = info.symlink_target().unwrap_or_default();
+                let parent = Path::new(candidate).parent().unwrap_or(Path::new(""));
+                let resolved = normalize(&parent.join(target));
+                let file = root.resolve_relative_path(&resolved);
+                if file.query_file_type(gio::FileQueryInfoFlags::NONE, gio::Cancellable::NONE)
+                    == gio::FileType::Directory
+                {
+                    return Ok(resolved);
+                }
+            }
+            _ => {}
+        }
+    }
+    bail!(
+        "commit {commit} has no rpm database (looked in {})",
+        DBPATHS.join(" and ")
+    )
+}
+
+/// Copies the database files of `commit` into `dest`.
+fn copy_rpmdb_out(repo: &ostree::Repo, commit: &str, dest: &Path) -> Result<()> {
+    let dbpath = dbpath_in_commit(repo, commit)?;
+    let (root, _) = repo.read_commit(commit, gio::Cancellable::NONE)?;
+    let dir = root.resolve_relative_path(&dbpath);
+    std::fs::create_dir_all(dest).with_context(|| format!("Creating {}", dest.display()))?;
+    let children = dir.enumerate_children(
+        "standard::name,standard::type",
+        gio::FileQueryInfoFlags::NOFOLLOW_SYMLINKS,
+        gio::Cancellable::NONE,
+    )?;
+    for info in children {
+        let info = info?;
+        if info.file_type() != gio::FileType::Regular {
+            continue;
+        }
+        let name = info.name();
+        let input = dir.child(&name).read(gio::Cancellable::NONE)?;
+        let target = dest.join(&name);
+        let mut out = std::fs::File::create(&target)
+            .with_context(|| format!("Creating {}", target.display()))?;
+        std::io::copy(&mut input.into_read(), &mut out)
+            .with_context(|| format!("Copying {dbpath}/{}", name.display()))?;
+    }
+    Ok(())
+}
+
+/// Lists the packages of the database in `dbdir` with the real `rpm`.
+fn query_packages(dbdir: &Path) -> Result<Vec<Nevra>> {
+    let output = std::process::Command::new("rpm")
+        .arg("--dbpath")
+        .arg(dbdir)
+        .args(["-qa", "--qf", QUERYFORMAT])
+        .run_capture()?;
+    let mut packages = output
+        .lines()
+        .filter(|line| !line.is_empty())
+        .map(parse_query_line)
+        .filter(|nevra| !matches!(nevra, Ok(n) if n.name == "gpg-pubkey"))
+        .collect::<Result<Vec<_>>>()?;
+    packages.sort();
+    Ok(packages)
+}
+
+fn parse_query_line(line: &str) -> Result<Nevra> {
+    let fields: Vec<&str> = line.split('\t').collect();
+    let [name, epoch, version, release, arch] = fields[..] else {
+        bail!("unexpected line from rpm: {line:?}");
+    };
+    Ok(Nevra {
+        name: name.to_string(),
+        epoch: epoch.parse().with_context(|| format!("epoch in {line:?}"))?,
+        version: version.to_string(),
+        release: release.to_string(),
+        arch: arch.to_string(),
+    })
+}
+
+/// Resolves `.` and `..` in a relative path without touching the filesystem.
+fn normalize(path: &Path) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.iter().filter_map(|p| p.to_str()) {
+        match part {
+            "." | "" | "/" => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    parts.join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_link_targets() {
+        let cases = [
+            ("usr/share/../lib/sysimage/rpm", "usr/lib/sysimage/rpm"),
+            ("usr/share/./rpm", "usr/share/rpm"),
+            ("/usr/lib/sysimage/rpm", "usr/lib/sysimage/rpm"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(normalize(Path::new(input)), expected);
+        }
+    }
+
+    #[test]
+    fn parses_query_lines() {
+        let nevra = parse_query_line("bash\t1\t5.2\t3.fc40\tx86_64").unwrap();
+        assert_eq!(nevra.to_string(), "bash-1:5.2-3.fc40.x86_64");
+        let err = parse_query_line("bash 5.2").unwrap_err();
+        assert!(err.to_string().contains("unexpected line from rpm"));
+    }
+}

@@ -1,0 +1,96 @@
+//! The state of a stateroot's deployments, as `status` reports it.
+//!
+//! The JSON form uses rpm-ostree's key names where the meaning is the same, so scripts written for
+//! `rpm-ostree status --json` keep working.
+
+use anyhow::{Context, Result};
+use fn_error_context::context;
+use ostree::glib;
+use serde::Serialize;
+
+use crate::deploy::deployment_id;
+use crate::sysroot::{Role, Sysroot};
+
+/// Commit metadata keys pkglayer writes on layered commits.
+pub const META_BASE_COMMIT: &str = "pkglayer.base-commit";
+pub const META_PACKAGES: &str = "pkglayer.packages";
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub deployments: Vec<DeploymentStatus>,
+    /// Always null: pkglayer runs no daemon, so there is never a transaction in flight to report.
+    pub transaction: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct DeploymentStatus {
+    /// `osname-checksum.serial`, as rpm-ostree names deployments.
+    pub id: String,
+    pub osname: String,
+    pub serial: i32,
+    /// The deployed commit.
+    pub checksum: String,
+    /// The vendor commit under the layer; absent when nothing is layered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_checksum: Option<String>,
+    /// The refspec the base follows.
+    pub origin: String,
+    pub requested_packages: Vec<String>,
+    pub requested_local_packages: Vec<String>,
+    /// Layered packages (NEVRAs) in this deployment.
+    pub packages: Vec<String>,
+    pub version: Option<String>,
+    /// Commit time, seconds since the epoch.
+    pub timestamp: u64,
+    pub booted: bool,
+    pub pending: bool,
+    pub rollback: bool,
+    pub staged: bool,
+    pub pinned: bool,
+}
+
+/// Reads the status of the sysroot's stateroot. Writes nothing.
+#[context("Reading deployment status")]
+pub fn status(sysroot: &Sysroot) -> Result<Status> {
+    let repo = sysroot.repo();
+    let deployments = sysroot
+        .deployments()
+        .iter()
+        .map(|deployment| {
+            let origin = sysroot.origin(deployment)?;
+            let checksum = deployment.csum().to_string();
+            let (commit, _) = repo
+                .load_commit(&checksum)
+                .with_context(|| format!("Loading commit {checksum}"))?;
+            let metadata = glib::VariantDict::new(Some(&commit.child_value(0)));
+            let role = sysroot.role(deployment);
+            Ok(DeploymentStatus {
+                id: format!("{}-{}", deployment.osname(), deployment_id(deployment)),
+                osname: deployment.osname().to_string(),
+                serial: deployment.deployserial(),
+                base_checksum: lookup::<String>(&metadata, META_BASE_COMMIT),
+                origin: origin.refspec.clone(),
+                requested_packages: origin.requested.iter().cloned().collect(),
+                requested_local_packages: origin.requested_local.keys().cloned().collect(),
+                packages: lookup::<Vec<String>>(&metadata, META_PACKAGES).unwrap_or_default(),
+                version: lookup::<String>(&metadata, "version"),
+                timestamp: ostree::commit_get_timestamp(&commit),
+                booted: role == Role::Booted,
+                pending: role == Role::Pending,
+                rollback: role == Role::Rollback,
+                staged: deployment.is_staged(),
+                pinned: deployment.is_pinned(),
+                checksum,
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok(Status {
+        deployments,
+        transaction: None,
+    })
+}
+
+fn lookup<T: glib::variant::FromVariant>(dict: &glib::VariantDict, key: &str) -> Option<T> {
+    dict.lookup::<T>(key).ok().flatten()
+}

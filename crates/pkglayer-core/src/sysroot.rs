@@ -1,0 +1,314 @@
+//! The OSTree physical root we operate on: its stateroot, deployments and their roles.
+//!
+//! On a booted host the roles are ostree's: the *booted* deployment, a *pending* one before it (the
+//! default at next boot) and a *rollback* one after it. On an offline sysroot (image building, tests)
+//! nothing is booted; the first deployment of the stateroot is then the *current* one and the next one
+//! is its rollback.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use fn_error_context::context;
+use ostree::gio;
+use ostree::glib;
+
+use crate::error::UserError;
+use crate::origin::Origin;
+
+/// An opened, loaded sysroot with the stateroot we work in.
+pub struct Sysroot {
+    path: PathBuf,
+    ostree: ostree::Sysroot,
+    stateroot: String,
+}
+
+/// What a deployment is to the stateroot, in ostree's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Booted,
+    /// Default at next boot, deployed after the booted one.
+    Pending,
+    /// The deployment to go back to (after the booted one, or after the default offline).
+    Rollback,
+    /// The default of an offline sysroot.
+    Current,
+    Other,
+}
+
+/// Holds the sysroot lock; released on drop.
+pub struct SysrootLock<'a> {
+    sysroot: &'a Sysroot,
+}
+
+impl Drop for SysrootLock<'_> {
+    fn drop(&mut self) {
+        self.sysroot.ostree.unlock();
+    }
+}
+
+impl Sysroot {
+    /// Opens and loads the sysroot at `path`, working in `stateroot` (default: the booted deployment's,
+    /// or the only one there is). Writes nothing.
+    pub fn open(path: &Path, stateroot: Option<&str>) -> Result<Self> {
+        if !path.is_dir() {
+            return Err(UserError::new(format!("sysroot {} does not exist", path.display()))
+                .hint("pass --sysroot DIR naming an OSTree sysroot (a directory holding ostree/repo)")
+                .into());
+        }
+        if !path.join("ostree/repo").is_dir() {
+            return Err(UserError::new(format!(
+                "{} is not an OSTree sysroot: it has no ostree/repo",
+                path.display()
+            ))
+            .hint(
+                "pass --sysroot DIR naming a directory that holds ostree/repo and ostree/deploy, \
+                 or run pkglayer on an OSTree-based host",
+            )
+            .into());
+        }
+
+        let file = gio::File::for_path(path);
+        let ostree = ostree::Sysroot::new(Some(&file));
+        if let Err(err) = ostree.load(gio::Cancellable::NONE) {
+            return Err(explain_load_failure(path, err));
+        }
+
+        let stateroot = pick_stateroot(path, &ostree, stateroot)?;
+        let sysroot = Sysroot {
+            path: path.to_path_buf(),
+            ostree,
+            stateroot,
+        };
+        if sysroot.deployments().is_empty() {
+            return Err(UserError::new(format!(
+                "stateroot {} in {} has no deployments",
+                sysroot.stateroot,
+                path.display()
+            ))
+            .hint(format!(
+                "deploy a base first, e.g. `ostree admin deploy --sysroot {} --os {} REMOTE:REF`",
+                path.display(),
+                sysroot.stateroot
+            ))
+            .into());
+        }
+        Ok(sysroot)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn stateroot(&self) -> &str {
+        &self.stateroot
+    }
+
+    pub fn ostree(&self) -> &ostree::Sysroot {
+        &self.ostree
+    }
+
+    pub fn repo(&self) -> ostree::Repo {
+        self.ostree.repo()
+    }
+
+    /// This stateroot's deployments, default first.
+    pub fn deployments(&self) -> Vec<ostree::Deployment> {
+        self.ostree
+            .deployments()
+            .into_iter()
+            .filter(|d| d.osname() == self.stateroot)
+            .collect()
+    }
+
+    /// The booted deployment, if it belongs to this stateroot.
+    pub fn booted(&self) -> Option<ostree::Deployment> {
+        self.ostree
+            .booted_deployment()
+            .filter(|d| d.osname() == self.stateroot)
+    }
+
+    /// The deployment operations build on: the booted one, or offline the default.
+    pub fn current(&self) -> ostree::Deployment {
+        self.booted()
+            .or_else(|| self.deployments().into_iter().next())
+            .expect("open() checked that the stateroot has deployments")
+    }
+
+    /// The deployment that becomes the default at next boot, if one was deployed after booting.
+    pub fn pending(&self) -> Option<ostree::Deployment> {
+        let booted = self.booted()?;
+        self.deployments()
+            .into_iter()
+            .take_while(|d| !d.equal(&booted))
+            .next()
+    }
+
+    /// The deployment after the current one: what `rollback` goes back to.
+    pub fn rollback(&self) -> Option<ostree::Deployment> {
+        let current = self.current();
+        self.deployments()
+            .into_iter()
+            .skip_while(|d| !d.equal(&current))
+            .nth(1)
+    }
+
+    pub fn role(&self, deployment: &ostree::Deployment) -> Role {
+        let is = |other: Option<ostree::Deployment>| other.is_some_and(|o| o.equal(deployment));
+        if is(self.booted()) {
+            Role::Booted
+        } else if is(self.pending()) {
+            Role::Pending
+        } else if is(self.rollback()) {
+            Role::Rollback
+        } else if self.booted().is_none() && self.current().equal(deployment) {
+            Role::Current
+        } else {
+            Role::Other
+        }
+    }
+
+    /// The deployment's checked-out tree.
+    pub fn deployment_path(&self, deployment: &ostree::Deployment) -> PathBuf {
+        self.path
+            .join(self.ostree.deployment_dirpath(deployment).as_str())
+    }
+
+    /// Where the deployment's origin file lives.
+    pub fn origin_path(&self, deployment: &ostree::Deployment) -> PathBuf {
+        let mut path = self.deployment_path(deployment).into_os_string();
+        path.push(".origin");
+        PathBuf::from(path)
+    }
+
+    /// The deployment's origin, parsed.
+    #[context("Reading the origin of deployment {}.{}", deployment.csum(), deployment.deployserial())]
+    pub fn origin(&self, deployment: &ostree::Deployment) -> Result<Origin> {
+        let keyfile = deployment.origin().ok_or_else(|| {
+            UserError::new(format!(
+                "deployment {}.{} has no origin file",
+                deployment.csum(),
+                deployment.deployserial()
+            ))
+            .hint(format!(
+                "write one at {} with `[origin]` and `refspec=REMOTE:REF`",
+                self.origin_path(deployment).display()
+            ))
+        })?;
+        let text = keyfile.to_data();
+        Origin::parse(&text).map_err(|err| {
+            UserError::new(format!(
+                "origin file {} is invalid: {err:#}",
+                self.origin_path(deployment).display()
+            ))
+            .hint("fix it by hand: it needs `[origin]` with `refspec=REMOTE:REF` (or `baserefspec=` when packages are layered)")
+            .into()
+        })
+    }
+
+    /// Takes the sysroot lock, waiting (and saying so) while another process holds it.
+    #[context("Locking sysroot {}", self.path.display())]
+    pub fn lock(&self) -> Result<SysrootLock<'_>> {
+        if !self.ostree.try_lock()? {
+            tracing::warn!(
+                "waiting for the sysroot lock at {}: another ostree or pkglayer operation is running",
+                self.path.join("ostree/lock").display()
+            );
+            self.ostree.lock()?;
+        }
+        Ok(SysrootLock { sysroot: self })
+    }
+
+    /// Writes a new deployment list (all stateroots), then prunes what is no longer referenced.
+    #[context("Writing the deployment list")]
+    pub(crate) fn write_deployments(&self, deployments: &[ostree::Deployment]) -> Result<()> {
+        self.ostree
+            .write_deployments(deployments, gio::Cancellable::NONE)?;
+        self.reload()
+    }
+
+    /// Loads the sysroot again after a change, so the view matches the disk.
+    pub(crate) fn reload(&self) -> Result<()> {
+        self.ostree
+            .load(gio::Cancellable::NONE)
+            .context("Reloading the sysroot")
+    }
+}
+
+/// Picks the stateroot: the one asked for, the booted one's, or the only one.
+fn pick_stateroot(path: &Path, ostree: &ostree::Sysroot, wanted: Option<&str>) -> Result<String> {
+    let available = stateroots(path)?;
+    if let Some(wanted) = wanted {
+        if available.iter().any(|s| s == wanted) {
+            return Ok(wanted.to_string());
+        }
+        return Err(UserError::new(format!(
+            "no stateroot {wanted} in {}",
+            path.display()
+        ))
+        .hint(if available.is_empty() {
+            "this sysroot has no stateroot yet; create one with `ostree admin os-init`".to_string()
+        } else {
+            format!("stateroots here: {}; pick one with --os", available.join(", "))
+        })
+        .into());
+    }
+    if let Some(booted) = ostree.booted_deployment() {
+        return Ok(booted.osname().to_string());
+    }
+    match available.as_slice() {
+        [only] => Ok(only.clone()),
+        [] => Err(UserError::new(format!("{} has no stateroot", path.display()))
+            .hint("create one with `ostree admin os-init NAME` and deploy a base into it")
+            .into()),
+        several => Err(UserError::new(format!(
+            "{} has several stateroots ({}) and none is booted",
+            path.display(),
+            several.join(", ")
+        ))
+        .hint("pick one with --os NAME")
+        .into()),
+    }
+}
+
+/// The stateroot names under `ostree/deploy`, sorted.
+fn stateroots(path: &Path) -> Result<Vec<String>> {
+    let deploy = path.join("ostree/deploy");
+    let mut names = Vec::new();
+    if deploy.is_dir() {
+        for entry in std::fs::read_dir(&deploy).with_context(|| format!("Reading {}", deploy.display()))? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                names.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// libostree fails to load a sysroot whose origin files do not parse; name the broken file.
+fn explain_load_failure(path: &Path, err: glib::Error) -> anyhow::Error {
+    let pattern = path.join("ostree/deploy");
+    let broken = std::fs::read_dir(&pattern)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|stateroot| std::fs::read_dir(stateroot.path().join("deploy")).into_iter().flatten().flatten())
+        .map(|entry| entry.path())
+        .filter(|p| p.extension().is_some_and(|ext| ext == "origin"))
+        .find_map(|origin| {
+            let text = std::fs::read_to_string(&origin).ok()?;
+            let keyfile = glib::KeyFile::new();
+            let parse = keyfile.load_from_data(&text, glib::KeyFileFlags::NONE);
+            parse.err().map(|e| (origin, e.message().to_string()))
+        });
+    match broken {
+        Some((origin, reason)) => UserError::new(format!(
+            "origin file {} is corrupt: {reason}",
+            origin.display()
+        ))
+        .hint("fix it by hand: it needs `[origin]` with `refspec=REMOTE:REF`; nothing was changed")
+        .into(),
+        None => anyhow::Error::new(err).context(format!("Loading sysroot {}", path.display())),
+    }
+}

@@ -1,0 +1,16 @@
+//! Test support for pkglayer, built only from real components.
+//!
+//! - [`TestPackage`]: RPMs built in-process with the `rpm` crate;
+//! - [`Vendor`]: an archive-mode OSTree repo with base OS trees made of those RPMs (real rpmdb);
+//! - [`TestSysroot`]: a sysroot made with real `ostree admin`, deployed from the vendor, with helpers
+//!   to read deployments back (origin, files, `rpm -qa`, `ostree admin status`).
+
+mod command;
+mod package;
+mod sysroot;
+mod vendor;
+
+pub use command::{TEST_ENV, run};
+pub use package::{Script, TestPackage, host_arch};
+pub use sysroot::{AdminStatusEntry, TestSysroot};
+pub use vendor::{KERNEL_VERSION, OSNAME, REMOTE, Vendor, base_packages, base_ref, finalize_rpmdb};

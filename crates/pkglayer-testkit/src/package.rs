@@ -1,0 +1,276 @@
+//! Test RPMs built in-process with the `rpm` crate: no rpmbuild, no spec files.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+/// A package to build: identity, dependencies, contents and scripts.
+///
+/// ```no_run
+/// # use pkglayer_testkit::TestPackage;
+/// let strace = TestPackage::new("strace", "6.1-1")
+///     .requires("libfoo >= 2")
+///     .executable("/usr/bin/strace", "#!/bin/sh\necho strace\n");
+/// ```
+#[derive(Debug, Clone)]
+pub struct TestPackage {
+    pub name: String,
+    pub epoch: Option<u32>,
+    pub version: String,
+    pub release: String,
+    pub arch: String,
+    deps: Vec<(DepKind, String)>,
+    entries: Vec<Entry>,
+    scripts: Vec<(Script, String)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum DepKind {
+    Requires,
+    Provides,
+    Conflicts,
+    Obsoletes,
+    Recommends,
+}
+
+/// The scriptlets a test package can carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Script {
+    Pre,
+    Post,
+    PostTrans,
+}
+
+#[derive(Debug, Clone)]
+enum Entry {
+    File {
+        path: String,
+        contents: Vec<u8>,
+        mode: u16,
+        user: String,
+        group: String,
+    },
+    Dir {
+        path: String,
+        mode: u16,
+    },
+    Symlink {
+        path: String,
+        target: String,
+    },
+}
+
+/// The architecture test packages are built for: the machine's, as rpm names it.
+pub fn host_arch() -> &'static str {
+    std::env::consts::ARCH
+}
+
+impl TestPackage {
+    /// A package `name` at `evr` (`version-release` or `epoch:version-release`), for the host arch.
+    pub fn new(name: &str, evr: &str) -> Self {
+        let (epoch, vr) = match evr.split_once(':') {
+            Some((epoch, vr)) => (Some(epoch.parse().expect("numeric epoch")), vr),
+            None => (None, evr),
+        };
+        let (version, release) = vr.rsplit_once('-').unwrap_or((vr, "1"));
+        TestPackage {
+            name: name.to_string(),
+            epoch,
+            version: version.to_string(),
+            release: release.to_string(),
+            arch: host_arch().to_string(),
+            deps: Vec::new(),
+            entries: Vec::new(),
+            scripts: Vec::new(),
+        }
+    }
+
+    pub fn arch(mut self, arch: &str) -> Self {
+        self.arch = arch.to_string();
+        self
+    }
+
+    /// `dep` is `name` or `name OP version`, e.g. `libfoo >= 2.0`.
+    pub fn requires(mut self, dep: &str) -> Self {
+        self.deps.push((DepKind::Requires, dep.to_string()));
+        self
+    }
+
+    pub fn provides(mut self, dep: &str) -> Self {
+        self.deps.push((DepKind::Provides, dep.to_string()));
+        self
+    }
+
+    pub fn conflicts(mut self, dep: &str) -> Self {
+        self.deps.push((DepKind::Conflicts, dep.to_string()));
+        self
+    }
+
+    pub fn obsoletes(mut self, dep: &str) -> Self {
+        self.deps.push((DepKind::Obsoletes, dep.to_string()));
+        self
+    }
+
+    pub fn recommends(mut self, dep: &str) -> Self {
+        self.deps.push((DepKind::Recommends, dep.to_string()));
+        self
+    }
+
+    /// A regular file, mode 0644, owned by root.
+    pub fn file(self, path: &str, contents: impl Into<Vec<u8>>) -> Self {
+        self.file_with(path, contents, 0o644, "root", "root")
+    }
+
+    /// An executable file, mode 0755, owned by root.
+    pub fn executable(self, path: &str, contents: impl Into<Vec<u8>>) -> Self {
+        self.file_with(path, contents, 0o755, "root", "root")
+    }
+
+    pub fn file_with(
+        mut self,
+        path: &str,
+        contents: impl Into<Vec<u8>>,
+        mode: u16,
+        user: &str,
+        group: &str,
+    ) -> Self {
+        self.entries.push(Entry::File {
+            path: path.to_string(),
+            contents: contents.into(),
+            mode,
+            user: user.to_string(),
+            group: group.to_string(),
+        });
+        self
+    }
+
+    pub fn dir(mut self, path: &str) -> Self {
+        self.entries.push(Entry::Dir {
+            path: path.to_string(),
+            mode: 0o755,
+        });
+        self
+    }
+
+    pub fn symlink(mut self, path: &str, target: &str) -> Self {
+        self.entries.push(Entry::Symlink {
+            path: path.to_string(),
+            target: target.to_string(),
+        });
+        self
+    }
+
+    /// A shell scriptlet (`/bin/sh`).
+    pub fn script(mut self, kind: Script, body: &str) -> Self {
+        self.scripts.push((kind, body.to_string()));
+        self
+    }
+
+    /// `[epoch:]version-release`
+    pub fn evr(&self) -> String {
+        match self.epoch {
+            Some(epoch) if epoch > 0 => format!("{epoch}:{}-{}", self.version, self.release),
+            _ => format!("{}-{}", self.version, self.release),
+        }
+    }
+
+    /// `name-[epoch:]version-release.arch`, as `rpm -q --qf '%{NEVRA}'` prints it.
+    pub fn nevra(&self) -> String {
+        format!("{}-{}.{}", self.name, self.evr(), self.arch)
+    }
+
+    /// The file name rpm tooling gives this package: `name-version-release.arch.rpm`.
+    pub fn file_name(&self) -> String {
+        format!(
+            "{}-{}-{}.{}.rpm",
+            self.name, self.version, self.release, self.arch
+        )
+    }
+
+    /// Builds the package in memory.
+    pub fn build(&self) -> Result<rpm::Package> {
+        // A fixed build date keeps packages (and so their checksums) reproducible.
+        let config = rpm::BuildConfig::v4()
+            .compression(rpm::CompressionType::Gzip)
+            .source_date(1_700_000_000u32);
+        let mut builder = rpm::PackageBuilder::new(
+            &self.name,
+            &self.version,
+            "MIT",
+            &self.arch,
+            &format!("{} test package", self.name),
+        );
+        builder.using_config(config).release(&self.release);
+        if let Some(epoch) = self.epoch {
+            builder.epoch(epoch);
+        }
+        for (kind, dep) in &self.deps {
+            let dep = parse_dependency(dep)?;
+            match kind {
+                DepKind::Requires => builder.requires(dep),
+                DepKind::Provides => builder.provides(dep),
+                DepKind::Conflicts => builder.conflicts(dep),
+                DepKind::Obsoletes => builder.obsoletes(dep),
+                DepKind::Recommends => builder.recommends(dep),
+            };
+        }
+        for entry in &self.entries {
+            match entry {
+                Entry::File {
+                    path,
+                    contents,
+                    mode,
+                    user,
+                    group,
+                } => builder.with_file_contents(
+                    contents.clone(),
+                    rpm::FileOptions::new(path)
+                        .permissions(*mode)
+                        .user(user)
+                        .group(group),
+                ),
+                Entry::Dir { path, mode } => {
+                    builder.with_dir_entry(rpm::FileOptions::dir(path).permissions(*mode))
+                }
+                Entry::Symlink { path, target } => {
+                    builder.with_symlink(rpm::FileOptions::symlink(path, target))
+                }
+            }
+            .with_context(|| format!("adding {entry:?} to {}", self.name))?;
+        }
+        for (kind, body) in &self.scripts {
+            let script = rpm::Scriptlet::new(body.as_str());
+            match kind {
+                Script::Pre => builder.pre_install_script(script),
+                Script::Post => builder.post_install_script(script),
+                Script::PostTrans => builder.post_trans_script(script),
+            };
+        }
+        builder
+            .build()
+            .with_context(|| format!("building test package {}", self.nevra()))
+    }
+
+    /// Builds the package into `dir`, returning the path of the `.rpm`.
+    pub fn write_to(&self, dir: &Path) -> Result<PathBuf> {
+        let path = dir.join(self.file_name());
+        self.build()?
+            .write_file(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(path)
+    }
+}
+
+/// `name`, or `name OP version` with OP one of `= < <= > >=`.
+fn parse_dependency(dep: &str) -> Result<rpm::Dependency> {
+    let parts: Vec<&str> = dep.split_whitespace().collect();
+    Ok(match parts[..] {
+        [name] => rpm::Dependency::any(name),
+        [name, "=", version] => rpm::Dependency::eq(name, version),
+        [name, "<", version] => rpm::Dependency::less(name, version),
+        [name, "<=", version] => rpm::Dependency::less_eq(name, version),
+        [name, ">", version] => rpm::Dependency::greater(name, version),
+        [name, ">=", version] => rpm::Dependency::greater_eq(name, version),
+        _ => bail!("cannot parse dependency {dep:?}"),
+    })
+}

@@ -1,0 +1,158 @@
+//! The OS vendor: an archive-mode OSTree repo where base OS trees made of test RPMs are committed.
+//!
+//! A base tree is built the way a compose tool builds one: the packages are installed with the real
+//! `rpm` into a staging root (so the tree carries a real rpmdb at `usr/share/rpm`), `/etc` is moved to
+//! `/usr/etc`, `/var` is dropped, and the result is committed with `ostree commit`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+use crate::command::run;
+use crate::package::TestPackage;
+
+/// The stateroot and ref every test kit base uses unless told otherwise.
+pub const OSNAME: &str = "testos";
+pub const REMOTE: &str = "vendor";
+pub const KERNEL_VERSION: &str = "6.1.0-1.testos";
+
+/// The ref a base is published on, e.g. `testos/x86_64/stable`.
+pub fn base_ref() -> String {
+    format!("{OSNAME}/{}/stable", crate::package::host_arch())
+}
+
+/// An archive-mode repo the sysroot pulls its base from.
+pub struct Vendor {
+    repo: PathBuf,
+    scratch: PathBuf,
+}
+
+impl Vendor {
+    /// Creates the vendor's repo under `dir`.
+    pub fn create(dir: &Path) -> Result<Self> {
+        let repo = dir.join("repo");
+        let scratch = dir.join("scratch");
+        std::fs::create_dir_all(&scratch)?;
+        run(Command::new("ostree")
+            .arg(format!("--repo={}", repo.display()))
+            .args(["init", "--mode=archive"]))?;
+        Ok(Vendor { repo, scratch })
+    }
+
+    pub fn repo(&self) -> &Path {
+        &self.repo
+    }
+
+    /// `file://` URL of the repo, for `ostree remote add`.
+    pub fn url(&self) -> String {
+        format!("file://{}", self.repo.display())
+    }
+
+    /// Commits a base tree made of `packages` on `refname` with metadata `version`; returns the commit.
+    pub fn publish(&self, refname: &str, version: &str, packages: &[TestPackage]) -> Result<String> {
+        let work = tempfile::tempdir_in(&self.scratch)?;
+        let rpms_dir = work.path().join("rpms");
+        let root = work.path().join("root");
+        std::fs::create_dir_all(&rpms_dir)?;
+        std::fs::create_dir_all(&root)?;
+        let rpms = packages
+            .iter()
+            .map(|p| p.write_to(&rpms_dir))
+            .collect::<Result<Vec<_>>>()?;
+
+        install_with_rpm(&root, &rpms)?;
+        postprocess_tree(&root)?;
+
+        let output = run(Command::new("ostree")
+            .arg(format!("--repo={}", self.repo.display()))
+            .arg("commit")
+            .arg(format!("--branch={refname}"))
+            .arg(format!("--tree=dir={}", root.display()))
+            .arg(format!("--subject=TestOS {version}"))
+            .arg(format!("--add-metadata-string=version={version}"))
+            .args(["--owner-uid=0", "--owner-gid=0"]))?;
+        Ok(output.trim().to_string())
+    }
+}
+
+/// The packages of a minimal base OS at `version`: directory layout, users, os-release and a kernel.
+pub fn base_packages(version: &str) -> Vec<TestPackage> {
+    let release = format!("{version}.testos");
+    let passwd = "root:x:0:0:root:/root:/bin/sh\nbin:x:1:1:bin:/bin:/sbin/nologin\n\
+                  nobody:x:65534:65534:Kernel Overflow User:/:/sbin/nologin\n";
+    let group = "root:x:0:\nbin:x:1:\nwheel:x:10:\nnobody:x:65534:\n";
+    let os_release = format!(
+        "NAME=\"TestOS\"\nID=testos\nVERSION=\"{version}\"\nVERSION_ID={version}\n\
+         PRETTY_NAME=\"TestOS {version}\"\n"
+    );
+    vec![
+        TestPackage::new("filesystem", &format!("3.18-{release}"))
+            .dir("/usr")
+            .dir("/usr/bin")
+            .dir("/usr/lib")
+            .dir("/usr/share")
+            .dir("/etc")
+            .symlink("/bin", "usr/bin")
+            .symlink("/lib", "usr/lib"),
+        TestPackage::new("setup", &format!("2.14-{release}"))
+            .arch("noarch")
+            .file("/etc/passwd", passwd)
+            .file("/etc/group", group),
+        TestPackage::new("testos-release", &format!("{version}-{release}"))
+            .arch("noarch")
+            .file("/usr/lib/os-release", os_release)
+            .symlink("/etc/os-release", "../usr/lib/os-release"),
+        TestPackage::new("kernel-core", &format!("6.1.0-1.{version}"))
+            .file(
+                &format!("/usr/lib/modules/{KERNEL_VERSION}/vmlinuz"),
+                format!("test kernel for TestOS {version}\n"),
+            )
+            .file(
+                &format!("/usr/lib/modules/{KERNEL_VERSION}/initramfs.img"),
+                "test initramfs\n",
+            ),
+    ]
+}
+
+/// Installs `rpms` into `root` with the real rpm, recording them in `root/usr/share/rpm`.
+fn install_with_rpm(root: &Path, rpms: &[PathBuf]) -> Result<()> {
+    run(Command::new("rpm")
+        .arg("--root")
+        .arg(root)
+        .args(["--dbpath", "/usr/share/rpm"])
+        .args(["-i", "--nodeps", "--noscripts", "--notriggers", "--ignorearch", "--ignoreos"])
+        .args(rpms))
+    .context("installing the base packages with rpm")?;
+    Ok(())
+}
+
+/// Shapes an installed root the way OSTree wants it: `/etc` under `/usr`, no `/var`, and an rpmdb
+/// that can be read from a read-only tree.
+fn postprocess_tree(root: &Path) -> Result<()> {
+    let etc = root.join("etc");
+    if etc.exists() {
+        std::fs::rename(&etc, root.join("usr/etc")).context("moving /etc to /usr/etc")?;
+    }
+    for transient in ["var", "run", "tmp"] {
+        let path = root.join(transient);
+        if path.exists() {
+            std::fs::remove_dir_all(&path)?;
+        }
+    }
+    finalize_rpmdb(&root.join("usr/share/rpm"))
+}
+
+/// rpm leaves its sqlite database in WAL mode; a read-only deployment needs `journal_mode=DELETE`
+/// and no `-wal`/`-shm`/lock files.
+pub fn finalize_rpmdb(dbdir: &Path) -> Result<()> {
+    let db = dbdir.join("rpmdb.sqlite");
+    run(Command::new("sqlite3").arg(&db).arg("PRAGMA journal_mode=DELETE;"))?;
+    for leftover in ["rpmdb.sqlite-wal", "rpmdb.sqlite-shm", ".rpm.lock"] {
+        let path = dbdir.join(leftover);
+        if path.exists() {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
+}
