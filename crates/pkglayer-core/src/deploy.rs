@@ -17,7 +17,11 @@ use crate::sysroot::Sysroot;
 /// variant of `deploy_tree` with no override does that; an empty override would wipe them). The current
 /// deployment stays as rollback, the booted one is kept, older ones are pruned. Takes the sysroot lock.
 #[context("Deploying commit {commit}")]
-pub fn deploy_commit(sysroot: &Sysroot, commit: &str, origin: &Origin) -> Result<ostree::Deployment> {
+pub fn deploy_commit(
+    sysroot: &Sysroot,
+    commit: &str,
+    origin: &Origin,
+) -> Result<ostree::Deployment> {
     let _lock = sysroot.lock()?;
     let ostree = sysroot.ostree();
     let merge = sysroot.current();

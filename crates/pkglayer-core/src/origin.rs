@@ -63,7 +63,11 @@ impl Origin {
         ) {
             (Some(base), _) => base,
             (None, Some(plain)) => plain,
-            (None, None) if keyfile.has_key(ORIGIN, "container-image-reference").unwrap_or(false) => {
+            (None, None)
+                if keyfile
+                    .has_key(ORIGIN, "container-image-reference")
+                    .unwrap_or(false) =>
+            {
                 bail!("origins that track a container image are not supported yet")
             }
             (None, None) => bail!("no [origin] refspec= or baserefspec= key"),
@@ -72,7 +76,9 @@ impl Origin {
             bail!("the origin's refspec is empty");
         }
 
-        let requested = string_list(&keyfile, PACKAGES, REQUESTED).into_iter().collect();
+        let requested = string_list(&keyfile, PACKAGES, REQUESTED)
+            .into_iter()
+            .collect();
         let mut requested_local = BTreeMap::new();
         for entry in string_list(&keyfile, PACKAGES, REQUESTED_LOCAL) {
             let (sha256, nevra) = entry
@@ -103,7 +109,9 @@ impl Origin {
             .keys(OVERRIDES)
             .map(|keys| !keys.is_empty())
             .unwrap_or(false);
-        let initramfs = keyfile.boolean(RPMOSTREE, "regenerate-initramfs").unwrap_or(false);
+        let initramfs = keyfile
+            .boolean(RPMOSTREE, "regenerate-initramfs")
+            .unwrap_or(false);
         overrides || initramfs
     }
 
@@ -119,14 +127,22 @@ impl Origin {
         let _ = keyfile.remove_key(ORIGIN, stale);
         keyfile.set_string(ORIGIN, key, &self.refspec);
 
-        set_or_remove_list(&keyfile, REQUESTED, self.requested.iter().cloned().collect());
+        set_or_remove_list(
+            &keyfile,
+            REQUESTED,
+            self.requested.iter().cloned().collect(),
+        );
         let local = self
             .requested_local
             .iter()
             .map(|(nevra, sha256)| format!("{sha256}:{nevra}"))
             .collect();
         set_or_remove_list(&keyfile, REQUESTED_LOCAL, local);
-        if keyfile.keys(PACKAGES).map(|k| k.is_empty()).unwrap_or(false) {
+        if keyfile
+            .keys(PACKAGES)
+            .map(|k| k.is_empty())
+            .unwrap_or(false)
+        {
             let _ = keyfile.remove_group(PACKAGES);
         }
         keyfile.to_data().to_string()
@@ -300,7 +316,10 @@ unlocked=development
         let cases = [
             ("garbage that is no key file", "not a valid key file"),
             ("[origin]\n", "no [origin] refspec= or baserefspec= key"),
-            ("[packages]\nrequested=a;\n", "no [origin] refspec= or baserefspec= key"),
+            (
+                "[packages]\nrequested=a;\n",
+                "no [origin] refspec= or baserefspec= key",
+            ),
             ("[origin]\nrefspec=\n", "the origin's refspec is empty"),
             (
                 "[origin]\ncontainer-image-reference=ostree-unverified-registry:quay.io/x\n",
@@ -321,7 +340,9 @@ unlocked=development
     fn layering_switches_refspec_key_and_back() {
         let mut origin = Origin::parse("[origin]\nrefspec=vendor:os/stable\n").unwrap();
         origin.requested.insert("strace".into());
-        origin.requested_local.insert("foo-1.0-1.x86_64".into(), SHA.into());
+        origin
+            .requested_local
+            .insert("foo-1.0-1.x86_64".into(), SHA.into());
         let text = origin.to_text();
         assert_eq!(
             text,
@@ -332,11 +353,22 @@ unlocked=development
         );
 
         let mut again = Origin::parse(&text).unwrap();
-        assert_eq!(again, Origin { source: text.clone(), ..origin });
+        assert_eq!(
+            again,
+            Origin {
+                source: text.clone(),
+                ..origin
+            }
+        );
         again.requested.clear();
         again.requested_local.clear();
         // GKeyFile keeps the blank line that separated the dropped group; only the content matters.
-        let back: Vec<_> = again.to_text().lines().filter(|l| !l.is_empty()).map(String::from).collect();
+        let back: Vec<_> = again
+            .to_text()
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect();
         assert_eq!(back, ["[origin]", "refspec=vendor:os/stable"]);
     }
 
@@ -350,15 +382,31 @@ unlocked=development
             .load_from_data(&text, glib::KeyFileFlags::KEEP_COMMENTS)
             .unwrap();
         for (group, key, value) in [
-            ("origin", "override-commit", "3c2e1b0f5d2d7a2f1e6b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7081"),
-            ("origin", "baserefspec", "fedora:fedora/40/x86_64/silverblue"),
+            (
+                "origin",
+                "override-commit",
+                "3c2e1b0f5d2d7a2f1e6b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7081",
+            ),
+            (
+                "origin",
+                "baserefspec",
+                "fedora:fedora/40/x86_64/silverblue",
+            ),
             ("rpmostree", "initramfs-args", "-I;/etc/crypttab;"),
             ("overrides", "remove", "firefox;firefox-langpacks;"),
             ("modules", "install", "nodejs:20/default;"),
             ("libostree", "unlocked", "development"),
-            ("packages", "requested", "/usr/bin/htop;libvirt >= 9;vim-enhanced;"),
+            (
+                "packages",
+                "requested",
+                "/usr/bin/htop;libvirt >= 9;vim-enhanced;",
+            ),
         ] {
-            assert_eq!(reparsed.value(group, key).unwrap(), value, "[{group}] {key}");
+            assert_eq!(
+                reparsed.value(group, key).unwrap(),
+                value,
+                "[{group}] {key}"
+            );
         }
         assert!(text.contains("# pinned by the admin"), "{text}");
         assert!(!reparsed.has_key("origin", "refspec").unwrap());

@@ -82,7 +82,13 @@ fn copy_rpmdb_out(repo: &ostree::Repo, commit: &str, dest: &Path) -> Result<()> 
             continue;
         }
         let name = info.name();
-        let input = dir.child(&name).read(gio::Cancellable::NONE)?;
+        let child = dir.child(&name);
+        let checksum = child
+            .downcast_ref::<ostree::RepoFile>()
+            .context("a commit's file is an ostree RepoFile")?
+            .checksum();
+        let (input, _, _) = repo.load_file(&checksum, gio::Cancellable::NONE)?;
+        let input = input.context("a regular file has content")?;
         let target = dest.join(&name);
         let mut out = std::fs::File::create(&target)
             .with_context(|| format!("Creating {}", target.display()))?;
@@ -116,7 +122,9 @@ fn parse_query_line(line: &str) -> Result<Nevra> {
     };
     Ok(Nevra {
         name: name.to_string(),
-        epoch: epoch.parse().with_context(|| format!("epoch in {line:?}"))?,
+        epoch: epoch
+            .parse()
+            .with_context(|| format!("epoch in {line:?}"))?,
         version: version.to_string(),
         release: release.to_string(),
         arch: arch.to_string(),

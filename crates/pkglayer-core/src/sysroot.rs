@@ -67,6 +67,7 @@ impl Sysroot {
             .into());
         }
 
+        route_library_prints_to_log();
         let file = gio::File::for_path(path);
         let ostree = ostree::Sysroot::new(Some(&file));
         if let Err(err) = ostree.load(gio::Cancellable::NONE) {
@@ -205,6 +206,38 @@ impl Sysroot {
         })
     }
 
+    /// The commit a user means by `spec`: none for the current deployment, a deployment index (0 is
+    /// the first, as `status` lists them), a prefix of a deployment's checksum, or any rev in the repo.
+    pub fn resolve_commit(&self, spec: Option<&str>) -> Result<String> {
+        let deployments = self.deployments();
+        let Some(spec) = spec else {
+            return Ok(self.current().csum().to_string());
+        };
+        if let Some(deployment) = spec.parse::<usize>().ok().and_then(|i| deployments.get(i)) {
+            return Ok(deployment.csum().to_string());
+        }
+        let matching: Vec<_> = deployments
+            .iter()
+            .map(|d| d.csum().to_string())
+            .filter(|csum| csum.starts_with(spec))
+            .collect();
+        if let [only] = matching.as_slice() {
+            return Ok(only.clone());
+        }
+        if let Ok(Some(commit)) = self.repo().resolve_rev(spec, true) {
+            return Ok(commit.to_string());
+        }
+        Err(UserError::new(format!(
+            "no deployment or commit {spec:?} in stateroot {}",
+            self.stateroot
+        ))
+        .hint(format!(
+            "name a deployment by index (0 to {}) or checksum as `pkglayer status` lists them, or a commit",
+            deployments.len() - 1
+        ))
+        .into())
+    }
+
     /// Takes the sysroot lock, waiting (and saying so) while another process holds it.
     #[context("Locking sysroot {}", self.path.display())]
     pub fn lock(&self) -> Result<SysrootLock<'_>> {
@@ -234,6 +267,13 @@ impl Sysroot {
     }
 }
 
+/// libostree prints a few messages ("Freed objects: …") with `g_print`, which would land on our
+/// stdout among the data; send them to the log instead.
+fn route_library_prints_to_log() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| glib::set_print_handler(|message| tracing::info!("{}", message.trim_end())));
+}
+
 /// Picks the stateroot: the one asked for, the booted one's, or the only one.
 fn pick_stateroot(path: &Path, ostree: &ostree::Sysroot, wanted: Option<&str>) -> Result<String> {
     let available = stateroots(path)?;
@@ -241,25 +281,30 @@ fn pick_stateroot(path: &Path, ostree: &ostree::Sysroot, wanted: Option<&str>) -
         if available.iter().any(|s| s == wanted) {
             return Ok(wanted.to_string());
         }
-        return Err(UserError::new(format!(
-            "no stateroot {wanted} in {}",
-            path.display()
-        ))
-        .hint(if available.is_empty() {
-            "this sysroot has no stateroot yet; create one with `ostree admin os-init`".to_string()
-        } else {
-            format!("stateroots here: {}; pick one with --os", available.join(", "))
-        })
-        .into());
+        return Err(
+            UserError::new(format!("no stateroot {wanted} in {}", path.display()))
+                .hint(if available.is_empty() {
+                    "this sysroot has no stateroot yet; create one with `ostree admin os-init`"
+                        .to_string()
+                } else {
+                    format!(
+                        "stateroots here: {}; pick one with --os",
+                        available.join(", ")
+                    )
+                })
+                .into(),
+        );
     }
     if let Some(booted) = ostree.booted_deployment() {
         return Ok(booted.osname().to_string());
     }
     match available.as_slice() {
         [only] => Ok(only.clone()),
-        [] => Err(UserError::new(format!("{} has no stateroot", path.display()))
-            .hint("create one with `ostree admin os-init NAME` and deploy a base into it")
-            .into()),
+        [] => Err(
+            UserError::new(format!("{} has no stateroot", path.display()))
+                .hint("create one with `ostree admin os-init NAME` and deploy a base into it")
+                .into(),
+        ),
         several => Err(UserError::new(format!(
             "{} has several stateroots ({}) and none is booted",
             path.display(),
@@ -275,7 +320,9 @@ fn stateroots(path: &Path) -> Result<Vec<String>> {
     let deploy = path.join("ostree/deploy");
     let mut names = Vec::new();
     if deploy.is_dir() {
-        for entry in std::fs::read_dir(&deploy).with_context(|| format!("Reading {}", deploy.display()))? {
+        for entry in
+            std::fs::read_dir(&deploy).with_context(|| format!("Reading {}", deploy.display()))?
+        {
             let entry = entry?;
             if entry.file_type()?.is_dir() {
                 names.push(entry.file_name().to_string_lossy().into_owned());
@@ -293,7 +340,12 @@ fn explain_load_failure(path: &Path, err: glib::Error) -> anyhow::Error {
         .into_iter()
         .flatten()
         .flatten()
-        .flat_map(|stateroot| std::fs::read_dir(stateroot.path().join("deploy")).into_iter().flatten().flatten())
+        .flat_map(|stateroot| {
+            std::fs::read_dir(stateroot.path().join("deploy"))
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
         .map(|entry| entry.path())
         .filter(|p| p.extension().is_some_and(|ext| ext == "origin"))
         .find_map(|origin| {

@@ -6,11 +6,13 @@
 //!   to read deployments back (origin, files, `rpm -qa`, `ostree admin status`).
 
 mod command;
+mod host;
 mod package;
 mod sysroot;
 mod vendor;
 
 pub use command::{TEST_ENV, run};
+pub use host::TestHost;
 pub use package::{Script, TestPackage, host_arch};
 pub use sysroot::{AdminStatusEntry, TestSysroot};
 pub use vendor::{KERNEL_VERSION, OSNAME, REMOTE, Vendor, base_packages, base_ref, finalize_rpmdb};

@@ -17,6 +17,29 @@ pub struct TestSysroot {
     pub osname: String,
 }
 
+impl Drop for TestSysroot {
+    /// Deployments made in-process (without [`crate::TEST_ENV`]) carry the immutable bit, which
+    /// would keep the temporary directory from being removed; clear it.
+    fn drop(&mut self) {
+        let pattern = self.path.join("ostree/deploy");
+        let dirs = std::fs::read_dir(pattern)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .flat_map(|stateroot| {
+                std::fs::read_dir(stateroot.path().join("deploy"))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+            })
+            .map(|entry| entry.path())
+            .filter(|path| path.is_dir());
+        for dir in dirs {
+            let _ = Command::new("chattr").arg("-i").arg(dir).status();
+        }
+    }
+}
+
 /// One line of `ostree admin status`, the reference our own status is checked against.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminStatusEntry {
@@ -40,11 +63,19 @@ impl TestSysroot {
         };
         sysroot.admin(&["init-fs", &path.display().to_string()])?;
         sysroot.admin(&["os-init", &sysroot.sysroot_arg(), OSNAME])?;
-        run(Command::new("ostree")
-            .arg(sysroot.repo_arg())
-            .args(["remote", "add", "--no-gpg-verify", REMOTE, &vendor.url()]))?;
+        run(Command::new("ostree").arg(sysroot.repo_arg()).args([
+            "remote",
+            "add",
+            "--no-gpg-verify",
+            REMOTE,
+            &vendor.url(),
+        ]))?;
         sysroot.pull(refname)?;
-        let mut deploy = vec!["deploy".to_string(), sysroot.sysroot_arg(), sysroot.os_arg()];
+        let mut deploy = vec![
+            "deploy".to_string(),
+            sysroot.sysroot_arg(),
+            sysroot.os_arg(),
+        ];
         deploy.extend(KARGS.iter().map(|k| format!("--karg={k}")));
         deploy.push(format!("{REMOTE}:{refname}"));
         sysroot.admin(&deploy.iter().map(String::as_str).collect::<Vec<_>>())?;
@@ -102,10 +133,13 @@ impl TestSysroot {
 
     /// `rpm -qa` on a deployment's tree, NEVRAs sorted.
     pub fn rpm_qa(&self, deployment_dir: &Path) -> Result<Vec<String>> {
-        let output = run(Command::new("rpm")
-            .arg("--root")
-            .arg(deployment_dir)
-            .args(["--dbpath", "/usr/share/rpm", "-qa", "--qf", "%{NEVRA}\\n"]))?;
+        let output = run(Command::new("rpm").arg("--root").arg(deployment_dir).args([
+            "--dbpath",
+            "/usr/share/rpm",
+            "-qa",
+            "--qf",
+            "%{NEVRA}\\n",
+        ]))?;
         let mut nevras: Vec<String> = output.lines().map(str::to_string).collect();
         nevras.sort();
         Ok(nevras)
@@ -115,7 +149,9 @@ impl TestSysroot {
     pub fn boot_options(&self) -> Result<Vec<String>> {
         let loader = self.path.join("boot/loader/entries");
         let mut entries: Vec<(String, String)> = Vec::new();
-        for entry in std::fs::read_dir(&loader).with_context(|| format!("reading {}", loader.display()))? {
+        for entry in
+            std::fs::read_dir(&loader).with_context(|| format!("reading {}", loader.display()))?
+        {
             let path = entry?.path();
             let text = std::fs::read_to_string(&path)?;
             let options = text
@@ -123,7 +159,10 @@ impl TestSysroot {
                 .find_map(|l| l.strip_prefix("options "))
                 .unwrap_or_default()
                 .to_string();
-            entries.push((path.file_name().unwrap().to_string_lossy().into_owned(), options));
+            entries.push((
+                path.file_name().unwrap().to_string_lossy().into_owned(),
+                options,
+            ));
         }
         // ostree numbers entries so that the highest is the default.
         entries.sort_by(|a, b| b.0.cmp(&a.0));

@@ -50,7 +50,12 @@ impl Vendor {
     }
 
     /// Commits a base tree made of `packages` on `refname` with metadata `version`; returns the commit.
-    pub fn publish(&self, refname: &str, version: &str, packages: &[TestPackage]) -> Result<String> {
+    pub fn publish(
+        &self,
+        refname: &str,
+        version: &str,
+        packages: &[TestPackage],
+    ) -> Result<String> {
         let work = tempfile::tempdir_in(&self.scratch)?;
         let rpms_dir = work.path().join("rpms");
         let root = work.path().join("root");
@@ -121,7 +126,14 @@ fn install_with_rpm(root: &Path, rpms: &[PathBuf]) -> Result<()> {
         .arg("--root")
         .arg(root)
         .args(["--dbpath", "/usr/share/rpm"])
-        .args(["-i", "--nodeps", "--noscripts", "--notriggers", "--ignorearch", "--ignoreos"])
+        .args([
+            "-i",
+            "--nodeps",
+            "--noscripts",
+            "--notriggers",
+            "--ignorearch",
+            "--ignoreos",
+        ])
         .args(rpms))
     .context("installing the base packages with rpm")?;
     Ok(())
@@ -147,7 +159,9 @@ fn postprocess_tree(root: &Path) -> Result<()> {
 /// and no `-wal`/`-shm`/lock files.
 pub fn finalize_rpmdb(dbdir: &Path) -> Result<()> {
     let db = dbdir.join("rpmdb.sqlite");
-    run(Command::new("sqlite3").arg(&db).arg("PRAGMA journal_mode=DELETE;"))?;
+    run(Command::new("sqlite3")
+        .arg(&db)
+        .arg("PRAGMA journal_mode=DELETE;"))?;
     for leftover in ["rpmdb.sqlite-wal", "rpmdb.sqlite-shm", ".rpm.lock"] {
         let path = dbdir.join(leftover);
         if path.exists() {

@@ -21,10 +21,16 @@ fn base_os_deploys_with_a_real_rpmdb() {
     expected.sort();
     assert_eq!(sysroot.rpm_qa(&deployment).unwrap(), expected);
     assert!(deployment.join("usr/etc/passwd").is_file());
-    assert!(deployment.join("etc/passwd").is_file(), "ostree merges /usr/etc into /etc");
+    assert!(
+        deployment.join("etc/passwd").is_file(),
+        "ostree merges /usr/etc into /etc"
+    );
     assert!(!deployment.join("usr/share/rpm/rpmdb.sqlite-wal").exists());
     let origin = sysroot.origin(0).unwrap();
-    assert!(origin.contains(&format!("refspec=vendor:{}", base_ref())), "{origin}");
+    assert!(
+        origin.contains(&format!("refspec=vendor:{}", base_ref())),
+        "{origin}"
+    );
     let options = sysroot.boot_options().unwrap();
     assert!(options[0].contains("root=LABEL=testos-root"), "{options:?}");
 }

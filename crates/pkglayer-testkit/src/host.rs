@@ -1,0 +1,47 @@
+//! A whole test host in one call: a vendor publishing base version 1 and a sysroot deployed from it.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::sysroot::TestSysroot;
+use crate::vendor::{Vendor, base_packages, base_ref};
+
+/// A vendor and a sysroot in a temporary directory, removed on drop.
+pub struct TestHost {
+    pub vendor: Vendor,
+    pub sysroot: TestSysroot,
+    /// The commit of base version 1, the first deployment.
+    pub base_v1: String,
+    dir: tempfile::TempDir,
+}
+
+impl TestHost {
+    /// Publishes base version 1 of the standard base packages and deploys it.
+    pub fn new() -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let vendor = Vendor::create(&dir.path().join("vendor"))?;
+        let base_v1 = vendor.publish(&base_ref(), "1", &base_packages("1"))?;
+        let sysroot = TestSysroot::create(&dir.path().join("sysroot"), &vendor, &base_ref())?;
+        Ok(TestHost {
+            vendor,
+            sysroot,
+            base_v1,
+            dir,
+        })
+    }
+
+    /// Publishes base `version` and deploys it with `ostree admin upgrade`; returns its commit.
+    pub fn upgrade_base(&self, version: &str) -> Result<String> {
+        let commit = self
+            .vendor
+            .publish(&base_ref(), version, &base_packages(version))?;
+        self.sysroot.admin_upgrade()?;
+        Ok(commit)
+    }
+
+    /// A scratch directory beside the sysroot, removed with the host.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}

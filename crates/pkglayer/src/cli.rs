@@ -1,0 +1,77 @@
+//! The command line: one options struct per verb. `--help` is generated from these definitions.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Layer RPM packages on an OSTree-based operating system.
+///
+/// Every change builds a new deployment for the next boot; the running system is never modified, and
+/// `pkglayer rollback` goes back.
+#[derive(Debug, Parser)]
+#[command(name = "pkglayer", version, propagate_version = true)]
+pub struct Cli {
+    /// The OSTree sysroot to operate on.
+    #[arg(long, global = true, value_name = "DIR", default_value = "/")]
+    pub sysroot: PathBuf,
+
+    /// The stateroot (OS name); default: the booted deployment's, or the only one.
+    #[arg(long = "os", global = true, value_name = "NAME")]
+    pub stateroot: Option<String>,
+
+    /// More detail: -v for details and info logs, -vv for debug logs.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the deployments (booted ●, pending, rollback), their base and layered packages.
+    Status(StatusArgs),
+    /// Make the previous deployment the default again.
+    Rollback,
+    /// Remove the pending and/or rollback deployment.
+    Cleanup(CleanupArgs),
+    /// Query the rpm database of deployments.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print JSON (rpm-ostree's key names) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("what").required(true).multiple(true))]
+pub struct CleanupArgs {
+    /// Remove the pending deployment (deployed since boot).
+    #[arg(short, long, group = "what")]
+    pub pending: bool,
+    /// Remove the rollback deployment.
+    #[arg(short, long, group = "what")]
+    pub rollback: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// List the packages of a deployment (default: the booted one, or offline the default), one NEVRA
+    /// a line, sorted.
+    List(DbListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DbListArgs {
+    /// A deployment index as `status` lists them (0 = first), a deployment's checksum or a prefix of
+    /// it, or any commit or ref in the sysroot's repo.
+    pub deployment: Option<String>,
+}
