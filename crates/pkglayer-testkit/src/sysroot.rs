@@ -21,20 +21,7 @@ impl Drop for TestSysroot {
     /// Deployments made in-process (without [`crate::TEST_ENV`]) carry the immutable bit, which
     /// would keep the temporary directory from being removed; clear it.
     fn drop(&mut self) {
-        let pattern = self.path.join("ostree/deploy");
-        let dirs = std::fs::read_dir(pattern)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .flat_map(|stateroot| {
-                std::fs::read_dir(stateroot.path().join("deploy"))
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-            })
-            .map(|entry| entry.path())
-            .filter(|path| path.is_dir());
-        for dir in dirs {
+        for dir in self.deployment_dirs().unwrap_or_default() {
             let _ = Command::new("chattr").arg("-i").arg(dir).status();
         }
     }
