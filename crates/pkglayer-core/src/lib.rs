@@ -11,6 +11,7 @@ pub mod origin;
 pub mod repo;
 pub mod rpm;
 pub mod rpmdb;
+pub mod solver;
 pub mod status;
 pub mod sysroot;
 

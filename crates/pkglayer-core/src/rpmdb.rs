@@ -65,6 +65,15 @@ pub fn dbpath_in_commit(repo: &ostree::Repo, commit: &str) -> Result<String> {
     )
 }
 
+/// Copies the rpm database of `commit` under `root`, at the same dbpath as in the tree, so tools that
+/// take a root directory (libsolv, `rpm --root`) can read it. Returns the dbpath.
+#[context("Copying the rpm database of commit {commit}")]
+pub fn checkout_rpmdb(repo: &ostree::Repo, commit: &str, root: &Path) -> Result<String> {
+    let dbpath = dbpath_in_commit(repo, commit)?;
+    copy_rpmdb_out(repo, commit, &root.join(&dbpath))?;
+    Ok(dbpath)
+}
+
 /// Copies the database files of `commit` into `dest`.
 fn copy_rpmdb_out(repo: &ostree::Repo, commit: &str, dest: &Path) -> Result<()> {
     let dbpath = dbpath_in_commit(repo, commit)?;

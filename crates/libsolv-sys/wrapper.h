@@ -1,0 +1,21 @@
+/* The libsolv headers pkglayer binds. */
+#include <solv/pool.h>
+#include <solv/poolarch.h>
+#include <solv/repo.h>
+#include <solv/repodata.h>
+#include <solv/solver.h>
+#include <solv/solverdebug.h>
+#include <solv/problems.h>
+#include <solv/transaction.h>
+#include <solv/selection.h>
+#include <solv/evr.h>
+#include <solv/queue.h>
+#include <solv/bitmap.h>
+#include <solv/knownid.h>
+#include <solv/repo_solv.h>
+#include <solv/repo_write.h>
+#include <solv/repo_rpmmd.h>
+#include <solv/repo_repomdxml.h>
+#include <solv/repo_rpmdb.h>
+#include <solv/solv_xfopen.h>
+#include <solv/testcase.h>

@@ -1,0 +1,293 @@
+//! The one safe wrapper over libsolv: every `unsafe` block of the solver lives here.
+//!
+//! A [`Pool`] owns the libsolv pool and everything hanging off it (repos, solvables). It holds raw
+//! pointers, so it is neither `Send` nor `Sync`: libsolv objects stay on the thread that made them.
+
+use std::ffi::{CStr, CString};
+use std::path::Path;
+use std::ptr::NonNull;
+
+use anyhow::{Context, Result, bail};
+use libsolv_sys as ffi;
+
+/// A libsolv pool set up for rpm semantics.
+pub struct Pool {
+    raw: NonNull<ffi::Pool>,
+}
+
+/// A growable list of ids, libsolv's `Queue`, freed on drop.
+struct Queue(ffi::Queue);
+
+impl Queue {
+    fn new() -> Self {
+        let mut queue = ffi::Queue::default();
+        // SAFETY: queue_init only initialises the struct it is given.
+        unsafe { ffi::queue_init(&mut queue) };
+        Queue(queue)
+    }
+
+    fn push(&mut self, id: ffi::Id) {
+        // SAFETY: the queue was initialised by queue_init; inserting at `count` appends.
+        unsafe { ffi::queue_insert(&mut self.0, self.0.count, id) };
+    }
+
+    fn as_slice(&self) -> &[ffi::Id] {
+        if self.0.count == 0 {
+            return &[];
+        }
+        // SAFETY: `elements` points at `count` initialised ids owned by the queue.
+        unsafe { std::slice::from_raw_parts(self.0.elements, self.0.count as usize) }
+    }
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        // SAFETY: the queue was initialised by queue_init and is freed once.
+        unsafe { ffi::queue_free(&mut self.0) };
+    }
+}
+
+/// One package as the pool knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SolvableInfo {
+    pub name: String,
+    pub evr: String,
+    pub arch: String,
+    pub repo: String,
+    pub installed: bool,
+    pub download_size: u64,
+    pub install_size: u64,
+    pub location: Option<String>,
+}
+
+/// A solver answer: packages to install, or problems in libsolv's sentences.
+pub enum SolveResult {
+    Install(Vec<SolvableInfo>),
+    Problems(Vec<String>),
+}
+
+impl Pool {
+    /// A pool with rpm version and dependency semantics (Debian builds default to deb) for `arch`.
+    pub fn new(arch: &str) -> Self {
+        let arch = CString::new(arch).expect("an architecture has no NUL");
+        // SAFETY: pool_create returns a fresh pool (aborting on allocation failure); the calls after
+        // it configure that pool.
+        let raw = unsafe {
+            let pool = ffi::pool_create();
+            ffi::pool_setdisttype(pool, ffi::DISTTYPE_RPM as i32);
+            ffi::pool_setarch(pool, arch.as_ptr());
+            pool
+        };
+        Pool {
+            raw: NonNull::new(raw).expect("pool_create never returns NULL"),
+        }
+    }
+
+    fn ptr(&self) -> *mut ffi::Pool {
+        self.raw.as_ptr()
+    }
+
+    /// Adds the rpm database under `root` (at the tree's dbpath) as the installed repo.
+    pub fn add_installed_rpmdb(&mut self, root: &Path) -> Result<()> {
+        let root_c = path_cstring(root)?;
+        let name = CString::new("@System").unwrap();
+        // SAFETY: the pool is valid; repo_create returns a repo owned by it; the root string outlives
+        // the call (libsolv copies it).
+        let ok = unsafe {
+            ffi::pool_set_rootdir(self.ptr(), root_c.as_ptr());
+            let repo = ffi::repo_create(self.ptr(), name.as_ptr());
+            let ok =
+                ffi::repo_add_rpmdb(repo, std::ptr::null_mut(), ffi::REPO_USE_ROOTDIR as i32) == 0;
+            ffi::pool_set_installed(self.ptr(), repo);
+            ffi::pool_set_rootdir(self.ptr(), std::ptr::null());
+            ok
+        };
+        if !ok {
+            bail!(
+                "reading the rpm database under {}: {}",
+                root.display(),
+                self.last_error()
+            );
+        }
+        Ok(())
+    }
+
+    /// Adds an rpm-md repo from its (possibly compressed) primary and filelists files.
+    pub fn add_rpmmd(
+        &mut self,
+        name: &str,
+        primary: &Path,
+        filelists: Option<&Path>,
+    ) -> Result<()> {
+        let name_c = CString::new(name).context("repo id with NUL")?;
+        // SAFETY: the pool is valid; the repo belongs to it.
+        let repo = unsafe { ffi::repo_create(self.ptr(), name_c.as_ptr()) };
+        self.read_rpmmd(repo, primary, 0)?;
+        if let Some(filelists) = filelists {
+            self.read_rpmmd(repo, filelists, ffi::REPO_EXTEND_SOLVABLES as i32)?;
+        }
+        // SAFETY: the repo is valid; internalize makes the added data searchable.
+        unsafe { ffi::repo_internalize(repo) };
+        Ok(())
+    }
+
+    fn read_rpmmd(&mut self, repo: *mut ffi::Repo, path: &Path, flags: i32) -> Result<()> {
+        let path_c = path_cstring(path)?;
+        let mode = CString::new("r").unwrap();
+        // SAFETY: solv_xfopen opens (and decompresses by extension) the file, or returns NULL;
+        // the FILE is closed exactly once below.
+        let file = unsafe { ffi::solv_xfopen(path_c.as_ptr(), mode.as_ptr()) };
+        if file.is_null() {
+            bail!("cannot open {}", path.display());
+        }
+        // SAFETY: repo and file are valid; libsolv reads the file to its end.
+        let status = unsafe { ffi::repo_add_rpmmd(repo, file, std::ptr::null(), flags) };
+        // SAFETY: `file` came from solv_xfopen (a stdio FILE) and is not used after this.
+        unsafe { libc::fclose(file.cast()) };
+        if status != 0 {
+            bail!("parsing {}: {}", path.display(), self.last_error());
+        }
+        Ok(())
+    }
+
+    fn last_error(&self) -> String {
+        // SAFETY: pool_errstr returns a string owned by the pool, valid until the next error.
+        unsafe { cstr_to_string(ffi::pool_errstr(self.ptr())) }
+    }
+
+    /// Makes provides and file provides searchable; call after the last repo is added.
+    pub fn prepare(&mut self) {
+        // SAFETY: the pool is valid.
+        unsafe {
+            ffi::pool_addfileprovides(self.ptr());
+            ffi::pool_createwhatprovides(self.ptr());
+        }
+    }
+
+    /// The solvables `request` selects (by name, provide, file path, `name.arch`, `name-evr`, or
+    /// `name OP version`), or an empty list.
+    pub fn select(&self, request: &str) -> Result<(Vec<SolvableInfo>, Vec<ffi::Id>)> {
+        let request_c = CString::new(request).context("request with NUL")?;
+        let flags = ffi::SELECTION_NAME
+            | ffi::SELECTION_PROVIDES
+            | ffi::SELECTION_FILELIST
+            | ffi::SELECTION_CANON
+            | ffi::SELECTION_DOTARCH
+            | ffi::SELECTION_REL;
+        let mut selection = Queue::new();
+        let mut solvables = Queue::new();
+        // SAFETY: the pool is prepared; both queues are initialised and owned here.
+        unsafe {
+            ffi::selection_make(
+                self.ptr(),
+                &mut selection.0,
+                request_c.as_ptr(),
+                flags as i32,
+            );
+            ffi::selection_solvables(self.ptr(), &mut selection.0, &mut solvables.0);
+        }
+        let infos = solvables
+            .as_slice()
+            .iter()
+            .map(|&id| self.solvable(id))
+            .collect();
+        Ok((infos, selection.as_slice().to_vec()))
+    }
+
+    /// Solves: install every selection in `jobs` (pairs of how/what from [`Pool::select`]) with every
+    /// installed package locked.
+    pub fn solve_install(&mut self, selections: &[Vec<ffi::Id>], ignore_weak: bool) -> SolveResult {
+        let mut job = Queue::new();
+        for selection in selections {
+            for pair in selection.chunks(2) {
+                job.push(pair[0] | ffi::SOLVER_INSTALL as i32);
+                job.push(pair[1]);
+            }
+        }
+        // SAFETY: the pool is valid; `installed` may be NULL when no rpmdb was added.
+        let installed = unsafe { (*self.ptr()).installed };
+        if !installed.is_null() {
+            job.push((ffi::SOLVER_LOCK | ffi::SOLVER_SOLVABLE_REPO) as i32);
+            // SAFETY: installed is a valid repo of this pool.
+            job.push(unsafe { (*installed).repoid });
+        }
+
+        // SAFETY: the solver is created from and freed with this pool; problem strings are copied out
+        // before the solver is freed; the transaction is freed once.
+        unsafe {
+            let solver = ffi::solver_create(self.ptr());
+            if ignore_weak {
+                ffi::solver_set_flag(solver, ffi::SOLVER_FLAG_IGNORE_RECOMMENDED as i32, 1);
+            }
+            let problem_count = ffi::solver_solve(solver, &mut job.0);
+            let result = if problem_count > 0 {
+                let problems = (1..=problem_count)
+                    .map(|problem| cstr_to_string(ffi::solver_problem2str(solver, problem)))
+                    .collect();
+                SolveResult::Problems(problems)
+            } else {
+                let transaction = ffi::solver_create_transaction(solver);
+                let steps = &(*transaction).steps;
+                let ids = std::slice::from_raw_parts(steps.elements, steps.count as usize);
+                let install = ids
+                    .iter()
+                    .map(|&id| self.solvable(id))
+                    .filter(|info| !info.installed)
+                    .collect();
+                ffi::transaction_free(transaction);
+                SolveResult::Install(install)
+            };
+            ffi::solver_free(solver);
+            result
+        }
+    }
+
+    fn solvable(&self, id: ffi::Id) -> SolvableInfo {
+        // SAFETY: `id` came from this pool's selections or transactions, so it indexes `solvables`;
+        // the strings returned are owned by the pool and copied at once.
+        unsafe {
+            let pool = self.ptr();
+            let s = (*pool).solvables.add(id as usize);
+            let repo = (*s).repo;
+            let mut medianr = 0u32;
+            let location = ffi::solvable_lookup_location(s, &mut medianr);
+            SolvableInfo {
+                name: cstr_to_string(ffi::pool_id2str(pool, (*s).name)),
+                evr: cstr_to_string(ffi::pool_id2str(pool, (*s).evr)),
+                arch: cstr_to_string(ffi::pool_id2str(pool, (*s).arch)),
+                repo: cstr_to_string((*repo).name),
+                installed: repo == (*pool).installed,
+                download_size: ffi::solvable_lookup_num(s, ffi::SOLVABLE_DOWNLOADSIZE as i32, 0),
+                install_size: ffi::solvable_lookup_num(s, ffi::SOLVABLE_INSTALLSIZE as i32, 0),
+                location: (!location.is_null()).then(|| cstr_to_string(location)),
+            }
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // SAFETY: the pool was made by pool_create and is freed once, with everything it owns.
+        unsafe { ffi::pool_free(self.ptr()) };
+    }
+}
+
+fn path_cstring(path: &Path) -> Result<CString> {
+    use std::os::unix::ffi::OsStrExt;
+    CString::new(path.as_os_str().as_bytes())
+        .with_context(|| format!("path {} has a NUL", path.display()))
+}
+
+/// Copies a C string owned by libsolv; NULL becomes empty.
+///
+/// # Safety
+/// `ptr` is NULL or points at a NUL-terminated string valid for the duration of the call.
+unsafe fn cstr_to_string(ptr: *const std::os::raw::c_char) -> String {
+    if ptr.is_null() {
+        return String::new();
+    }
+    // SAFETY: guaranteed by the caller.
+    unsafe { CStr::from_ptr(ptr) }
+        .to_string_lossy()
+        .into_owned()
+}
