@@ -25,9 +25,8 @@ const QUERYFORMAT: &str = "%{NAME}\\t%{EPOCHNUM}\\t%{VERSION}\\t%{RELEASE}\\t%{A
 #[context("Reading the rpm database of commit {commit}")]
 pub fn packages_in_commit(repo: &ostree::Repo, commit: &str) -> Result<Vec<Nevra>> {
     let scratch = tempfile::tempdir().context("Creating a scratch directory")?;
-    let dbdir = scratch.path().join("rpmdb");
-    copy_rpmdb_out(repo, commit, &dbdir)?;
-    query_packages(&dbdir)
+    let dbpath = checkout_rpmdb(repo, commit, scratch.path())?;
+    query_packages(&scratch.path().join(dbpath))
 }
 
 /// The tree's rpm database directory (relative to its root), following a link at `usr/share/rpm`.
@@ -70,16 +69,10 @@ pub fn dbpath_in_commit(repo: &ostree::Repo, commit: &str) -> Result<String> {
 #[context("Copying the rpm database of commit {commit}")]
 pub fn checkout_rpmdb(repo: &ostree::Repo, commit: &str, root: &Path) -> Result<String> {
     let dbpath = dbpath_in_commit(repo, commit)?;
-    copy_rpmdb_out(repo, commit, &root.join(&dbpath))?;
-    Ok(dbpath)
-}
-
-/// Copies the database files of `commit` into `dest`.
-fn copy_rpmdb_out(repo: &ostree::Repo, commit: &str, dest: &Path) -> Result<()> {
-    let dbpath = dbpath_in_commit(repo, commit)?;
-    let (root, _) = repo.read_commit(commit, gio::Cancellable::NONE)?;
-    let dir = root.resolve_relative_path(&dbpath);
-    std::fs::create_dir_all(dest).with_context(|| format!("Creating {}", dest.display()))?;
+    let dest = root.join(&dbpath);
+    let (tree, _) = repo.read_commit(commit, gio::Cancellable::NONE)?;
+    let dir = tree.resolve_relative_path(&dbpath);
+    std::fs::create_dir_all(&dest).with_context(|| format!("Creating {}", dest.display()))?;
     let children = dir.enumerate_children(
         "standard::name,standard::type",
         gio::FileQueryInfoFlags::NOFOLLOW_SYMLINKS,
@@ -91,8 +84,8 @@ fn copy_rpmdb_out(repo: &ostree::Repo, commit: &str, dest: &Path) -> Result<()> 
             continue;
         }
         let name = info.name();
-        let child = dir.child(&name);
-        let checksum = child
+        let checksum = dir
+            .child(&name)
             .downcast_ref::<ostree::RepoFile>()
             .context("a commit's file is an ostree RepoFile")?
             .checksum();
@@ -104,7 +97,7 @@ fn copy_rpmdb_out(repo: &ostree::Repo, commit: &str, dest: &Path) -> Result<()> 
         std::io::copy(&mut input.into_read(), &mut out)
             .with_context(|| format!("Copying {dbpath}/{}", name.display()))?;
     }
-    Ok(())
+    Ok(dbpath)
 }
 
 /// Lists the packages of the database in `dbdir` with the real `rpm`.

@@ -335,8 +335,8 @@ fn stateroots(path: &Path) -> Result<Vec<String>> {
 
 /// libostree fails to load a sysroot whose origin files do not parse; name the broken file.
 fn explain_load_failure(path: &Path, err: glib::Error) -> anyhow::Error {
-    let pattern = path.join("ostree/deploy");
-    let broken = std::fs::read_dir(&pattern)
+    let deploy_root = path.join("ostree/deploy");
+    let broken = std::fs::read_dir(&deploy_root)
         .into_iter()
         .flatten()
         .flatten()
