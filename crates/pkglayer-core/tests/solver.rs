@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use pkglayer_core::repo::Repomd;
 use pkglayer_core::rpmdb;
 use pkglayer_core::solver::{Resolver, SolveError};
 use pkglayer_testkit::{TestPackage, Vendor, base_packages, base_ref, host_arch, run};
@@ -33,17 +34,15 @@ fn fixture(repo_packages: &[TestPackage]) -> Fixture {
         package.write_to(&repo_dir).unwrap();
     }
     run(Command::new("createrepo_c").arg("--quiet").arg(&repo_dir)).unwrap();
+    // The index createrepo_c wrote names each file with its checksum; check both as a real fetch will.
+    let repomd =
+        Repomd::parse(&std::fs::read_to_string(repo_dir.join("repodata/repomd.xml")).unwrap())
+            .unwrap();
     let find = |kind: &str| -> PathBuf {
-        std::fs::read_dir(repo_dir.join("repodata"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| {
-                p.file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .contains(&format!("-{kind}.xml"))
-            })
-            .unwrap()
+        let record = repomd.record(kind).unwrap();
+        let path = repo_dir.join(&record.location);
+        record.checksum.verify_file(&path).unwrap();
+        path
     };
     Fixture {
         primary: find("primary"),
