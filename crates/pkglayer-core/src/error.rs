@@ -35,9 +35,14 @@ impl fmt::Display for UserError {
 
 impl std::error::Error for UserError {}
 
-/// The hint of the first [`UserError`] in an error chain, if any.
+/// The hint of the first error in the chain that carries one ([`UserError`], solver problems).
 pub fn hint_of(err: &anyhow::Error) -> Option<&str> {
-    err.chain()
-        .find_map(|cause| cause.downcast_ref::<UserError>())
-        .and_then(|user| user.hint.as_deref())
+    err.chain().find_map(|cause| {
+        if let Some(user) = cause.downcast_ref::<UserError>() {
+            return user.hint.as_deref();
+        }
+        cause
+            .downcast_ref::<crate::solver::SolveError>()
+            .map(|solve| solve.hint())
+    })
 }

@@ -14,6 +14,7 @@ pub mod rpmdb;
 pub mod solver;
 pub mod status;
 pub mod sysroot;
+pub mod tree;
 
 pub use error::UserError;
 pub use origin::Origin;

@@ -84,17 +84,7 @@ pub fn checkout_rpmdb(repo: &ostree::Repo, commit: &str, root: &Path) -> Result<
             continue;
         }
         let name = info.name();
-        let checksum = dir
-            .child(&name)
-            .downcast_ref::<ostree::RepoFile>()
-            .context("a commit's file is an ostree RepoFile")?
-            .checksum();
-        let (input, _, _) = repo.load_file(&checksum, gio::Cancellable::NONE)?;
-        let input = input.context("a regular file has content")?;
-        let target = dest.join(&name);
-        let mut out = std::fs::File::create(&target)
-            .with_context(|| format!("Creating {}", target.display()))?;
-        std::io::copy(&mut input.into_read(), &mut out)
+        crate::tree::copy_file_out(repo, &dir.child(&name), &dest.join(&name))
             .with_context(|| format!("Copying {dbpath}/{}", name.display()))?;
     }
     Ok(dbpath)

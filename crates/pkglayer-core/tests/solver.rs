@@ -6,7 +6,7 @@ use std::process::Command;
 
 use pkglayer_core::repo::Repomd;
 use pkglayer_core::rpmdb;
-use pkglayer_core::solver::{Resolver, SolveError};
+use pkglayer_core::solver::{RepoSource, Resolver, SolveError};
 use pkglayer_testkit::{TestPackage, Vendor, base_packages, base_ref, host_arch, run};
 
 struct Fixture {
@@ -54,9 +54,16 @@ fn fixture(repo_packages: &[TestPackage]) -> Fixture {
 
 fn resolver(fixture: &Fixture) -> Resolver {
     let mut resolver = Resolver::new(host_arch());
-    resolver.add_base_rpmdb(&fixture.base_root).unwrap();
+    resolver.add_base_rpmdb(&fixture.base_root, None).unwrap();
     resolver
-        .add_repo("test", &fixture.primary, Some(&fixture.filelists))
+        .add_repo(&RepoSource {
+            id: "test".into(),
+            primary: fixture.primary.clone(),
+            filelists: Some(fixture.filelists.clone()),
+            priority: 99,
+            cost: 1000,
+            solv_cache: None,
+        })
         .unwrap();
     resolver
 }

@@ -2,17 +2,22 @@
 //!
 //! - [`TestPackage`]: RPMs built in-process with the `rpm` crate;
 //! - [`Vendor`]: an archive-mode OSTree repo with base OS trees made of those RPMs (real rpmdb);
+//! - [`create_repo`] and [`RepoServer`]: rpm-md repos by createrepo_c, served over HTTP on 127.0.0.1;
 //! - [`TestSysroot`]: a sysroot made with real `ostree admin`, deployed from the vendor, with helpers
 //!   to read deployments back (origin, files, `rpm -qa`, `ostree admin status`).
 
 mod command;
 mod host;
 mod package;
+mod repo;
+mod server;
 mod sysroot;
 mod vendor;
 
 pub use command::{TEST_ENV, run};
 pub use host::TestHost;
 pub use package::{Script, TestPackage, host_arch};
+pub use repo::create_repo;
+pub use server::{Fault, RepoServer};
 pub use sysroot::{AdminStatusEntry, TestSysroot};
 pub use vendor::{KERNEL_VERSION, OSNAME, REMOTE, Vendor, base_packages, base_ref, finalize_rpmdb};

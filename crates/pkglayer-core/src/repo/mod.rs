@@ -1,8 +1,12 @@
-//! Package repositories: configuration (`*.repo` files) and the rpm-md index (`repomd.xml`);
-//! fetching and caching come next.
+//! Package repositories: configuration (`*.repo` files), mirrors, fetching, and the metadata cache.
 
 pub mod config;
+pub mod fetch;
+pub mod metadata;
+pub mod mirrors;
 pub mod repomd;
 
 pub use config::{RepoConfig, RepoVars, load_repos_dir, parse_repo_file};
+pub use fetch::Fetcher;
+pub use metadata::{Freshness, RepoMetadata, SyncReport, sync_repos};
 pub use repomd::{Checksum, Repomd, RepomdRecord};

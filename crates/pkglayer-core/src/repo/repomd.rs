@@ -116,31 +116,13 @@ impl Checksum {
         Ok(Checksum { algorithm, hex })
     }
 
-    /// The digest of everything `reader` yields, in this checksum's algorithm.
-    pub fn digest_of(&self, mut reader: impl Read) -> std::io::Result<String> {
-        fn run<D: Digest>(mut digest: D, reader: &mut impl Read) -> std::io::Result<String> {
-            let mut buffer = vec![0u8; 64 * 1024];
-            loop {
-                let n = reader.read(&mut buffer)?;
-                if n == 0 {
-                    break;
-                }
-                digest.update(&buffer[..n]);
-            }
-            Ok(hex::encode(digest.finalize()))
-        }
-        match self.algorithm {
-            ChecksumAlgorithm::Sha256 => run(sha2::Sha256::new(), &mut reader),
-            ChecksumAlgorithm::Sha512 => run(sha2::Sha512::new(), &mut reader),
-        }
-    }
-
     /// Checks that the file at `path` has this checksum; the error names the file and both digests.
     pub fn verify_file(&self, path: &Path) -> Result<()> {
         let file =
             std::fs::File::open(path).with_context(|| format!("Opening {}", path.display()))?;
         let actual = self
-            .digest_of(std::io::BufReader::new(file))
+            .algorithm
+            .digest(std::io::BufReader::new(file))
             .with_context(|| format!("Reading {}", path.display()))?;
         if actual != self.hex {
             bail!(
@@ -152,6 +134,27 @@ impl Checksum {
             );
         }
         Ok(())
+    }
+}
+
+impl ChecksumAlgorithm {
+    /// The lowercase hex digest of everything `reader` yields.
+    pub fn digest(self, mut reader: impl Read) -> std::io::Result<String> {
+        fn run<D: Digest>(mut digest: D, reader: &mut impl Read) -> std::io::Result<String> {
+            let mut buffer = vec![0u8; 64 * 1024];
+            loop {
+                let n = reader.read(&mut buffer)?;
+                if n == 0 {
+                    break;
+                }
+                digest.update(&buffer[..n]);
+            }
+            Ok(hex::encode(digest.finalize()))
+        }
+        match self {
+            ChecksumAlgorithm::Sha256 => run(sha2::Sha256::new(), &mut reader),
+            ChecksumAlgorithm::Sha512 => run(sha2::Sha512::new(), &mut reader),
+        }
     }
 }
 

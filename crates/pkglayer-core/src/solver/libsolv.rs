@@ -10,6 +10,9 @@ use std::ptr::NonNull;
 use anyhow::{Context, Result, bail};
 use libsolv_sys as ffi;
 
+/// Serialises libsolv's use of librpm (see [`Pool::add_installed_rpmdb`]).
+static LIBRPM: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A libsolv pool set up for rpm semantics.
 pub struct Pool {
     raw: NonNull<ffi::Pool>,
@@ -87,18 +90,26 @@ impl Pool {
         self.raw.as_ptr()
     }
 
-    /// Adds the rpm database under `root` (at the tree's dbpath) as the installed repo.
-    pub fn add_installed_rpmdb(&mut self, root: &Path) -> Result<()> {
+    /// Adds the rpm database under `root` (at the tree's dbpath) as the installed repo. With
+    /// `solv_cache`, reads that instead when it exists, and writes it after reading the rpmdb.
+    pub fn add_installed_rpmdb(&mut self, root: &Path, solv_cache: Option<&Path>) -> Result<()> {
+        let repo = self.create_repo("@System");
+        // SAFETY: the pool and repo are valid; pool_set_installed takes a repo of this pool.
+        unsafe { ffi::pool_set_installed(self.ptr(), repo) };
+        if solv_cache.is_some_and(|cache| self.read_solv(repo, cache)) {
+            return Ok(());
+        }
         let root_c = path_cstring(root)?;
-        let name = CString::new("@System").unwrap();
-        // SAFETY: the pool is valid; repo_create returns a repo owned by it; the root string outlives
-        // the call (libsolv copies it).
+        // libsolv reads the rpmdb through librpm, whose configuration is process-global: one reader
+        // at a time, whichever pool it is for.
+        let _librpm = LIBRPM
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // SAFETY: the root string outlives the calls; libsolv copies it and we reset it after.
         let ok = unsafe {
             ffi::pool_set_rootdir(self.ptr(), root_c.as_ptr());
-            let repo = ffi::repo_create(self.ptr(), name.as_ptr());
             let ok =
                 ffi::repo_add_rpmdb(repo, std::ptr::null_mut(), ffi::REPO_USE_ROOTDIR as i32) == 0;
-            ffi::pool_set_installed(self.ptr(), repo);
             ffi::pool_set_rootdir(self.ptr(), std::ptr::null());
             ok
         };
@@ -109,26 +120,86 @@ impl Pool {
                 self.last_error()
             );
         }
+        if let Some(cache) = solv_cache {
+            self.write_solv(repo, cache);
+        }
         Ok(())
     }
 
-    /// Adds an rpm-md repo from its (possibly compressed) primary and filelists files.
+    /// Adds an rpm-md repo from its (possibly compressed) primary and filelists files. `priority` and
+    /// `subpriority` follow libsolv (higher wins). With `solv_cache`, as for the rpmdb.
     pub fn add_rpmmd(
         &mut self,
         name: &str,
         primary: &Path,
         filelists: Option<&Path>,
+        (priority, subpriority): (i32, i32),
+        solv_cache: Option<&Path>,
     ) -> Result<()> {
-        let name_c = CString::new(name).context("repo id with NUL")?;
-        // SAFETY: the pool is valid; the repo belongs to it.
-        let repo = unsafe { ffi::repo_create(self.ptr(), name_c.as_ptr()) };
+        let repo = self.create_repo(name);
+        // SAFETY: the repo is valid and owned by the pool.
+        unsafe {
+            (*repo).priority = priority;
+            (*repo).subpriority = subpriority;
+        }
+        if solv_cache.is_some_and(|cache| self.read_solv(repo, cache)) {
+            return Ok(());
+        }
         self.read_rpmmd(repo, primary, 0)?;
         if let Some(filelists) = filelists {
             self.read_rpmmd(repo, filelists, ffi::REPO_EXTEND_SOLVABLES as i32)?;
         }
         // SAFETY: the repo is valid; internalize makes the added data searchable.
         unsafe { ffi::repo_internalize(repo) };
+        if let Some(cache) = solv_cache {
+            self.write_solv(repo, cache);
+        }
         Ok(())
+    }
+
+    fn create_repo(&mut self, name: &str) -> *mut ffi::Repo {
+        let name = CString::new(name).expect("repo ids have no NUL");
+        // SAFETY: the pool is valid; the repo belongs to it (libsolv copies the name).
+        unsafe { ffi::repo_create(self.ptr(), name.as_ptr()) }
+    }
+
+    /// Loads a `.solv` file into the empty `repo`; false (and the repo left empty) if it cannot.
+    fn read_solv(&mut self, repo: *mut ffi::Repo, path: &Path) -> bool {
+        let Some(file) = open_stdio(path, "r") else {
+            return false;
+        };
+        // SAFETY: repo and file are valid; the file is closed once; a failed load is emptied out.
+        unsafe {
+            let ok = ffi::repo_add_solv(repo, file.cast(), 0) == 0;
+            libc::fclose(file);
+            if !ok {
+                tracing::debug!(
+                    "ignoring unreadable solv cache {}: {}",
+                    path.display(),
+                    self.last_error()
+                );
+                ffi::repo_empty(repo, 1);
+            }
+            ok
+        }
+    }
+
+    /// Writes `repo` as a `.solv` file (via a temporary name); a failure only costs speed next time.
+    fn write_solv(&mut self, repo: *mut ffi::Repo, path: &Path) {
+        let partial = path.with_extension("solv.partial");
+        let Some(file) = open_stdio(&partial, "w") else {
+            tracing::debug!("cannot write solv cache {}", partial.display());
+            return;
+        };
+        // SAFETY: repo and file are valid; the file is closed once.
+        let ok = unsafe {
+            let ok = ffi::repo_write(repo, file.cast()) == 0;
+            libc::fclose(file) == 0 && ok
+        };
+        if !ok || std::fs::rename(&partial, path).is_err() {
+            tracing::debug!("cannot write solv cache {}", path.display());
+            let _ = std::fs::remove_file(&partial);
+        }
     }
 
     fn read_rpmmd(&mut self, repo: *mut ffi::Repo, path: &Path, flags: i32) -> Result<()> {
@@ -270,6 +341,15 @@ impl Drop for Pool {
         // SAFETY: the pool was made by pool_create and is freed once, with everything it owns.
         unsafe { ffi::pool_free(self.ptr()) };
     }
+}
+
+/// Opens a stdio FILE for libsolv's readers and writers.
+fn open_stdio(path: &Path, mode: &str) -> Option<*mut libc::FILE> {
+    let path = path_cstring(path).ok()?;
+    let mode = CString::new(mode).ok()?;
+    // SAFETY: both strings are NUL-terminated and outlive the call.
+    let file = unsafe { libc::fopen(path.as_ptr(), mode.as_ptr()) };
+    (!file.is_null()).then_some(file)
 }
 
 fn path_cstring(path: &Path) -> Result<CString> {

@@ -7,7 +7,7 @@
 #[allow(unsafe_code)]
 mod libsolv;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
@@ -26,6 +26,21 @@ pub struct PlannedPackage {
     pub location: Option<String>,
 }
 
+/// A repo's metadata as the resolver reads it.
+#[derive(Debug, Clone)]
+pub struct RepoSource {
+    pub id: String,
+    /// `primary.xml[.gz|.xz|.zst|.bz2]`
+    pub primary: PathBuf,
+    /// `filelists.xml…`, for file dependencies.
+    pub filelists: Option<PathBuf>,
+    /// dnf's `priority` and `cost`: lower wins.
+    pub priority: i32,
+    pub cost: i32,
+    /// A `.solv` file to read instead of the XML (written when missing); key it by the repomd checksum.
+    pub solv_cache: Option<PathBuf>,
+}
+
 /// Why a request cannot be resolved; each says which request and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SolveError {
@@ -35,6 +50,23 @@ pub enum SolveError {
     AlreadyInBase { request: String, package: String },
     #[error("the request cannot be satisfied:\n  {}", problems.join("\n  "))]
     Unsatisfiable { problems: Vec<String> },
+}
+
+impl SolveError {
+    /// What the user can do about it.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            SolveError::NotFound { .. } => {
+                "check the spelling, or whether the repo that has it is enabled (`pkglayer refresh-md` lists them)"
+            }
+            SolveError::AlreadyInBase { .. } => {
+                "it is part of the base image already; pass --allow-inactive to request it anyway"
+            }
+            SolveError::Unsatisfiable { .. } => {
+                "base packages cannot be changed or removed by layering; pick versions that fit the base"
+            }
+        }
+    }
 }
 
 /// A resolver: one pool with the base rpmdb and the repos' metadata.
@@ -51,17 +83,25 @@ impl Resolver {
         }
     }
 
-    /// The base tree's packages, from the rpm database under `root` (a tree or a copy of its rpmdb
-    /// at the tree's dbpath).
-    pub fn add_base_rpmdb(&mut self, root: &Path) -> Result<()> {
+    /// The base tree's packages, from the rpm database under `root` (a tree, or a copy of its rpmdb
+    /// at the tree's dbpath); `solv_cache` (keyed by the base commit) skips reading it next time.
+    pub fn add_base_rpmdb(&mut self, root: &Path, solv_cache: Option<&Path>) -> Result<()> {
         self.prepared = false;
-        self.pool.add_installed_rpmdb(root)
+        self.pool.add_installed_rpmdb(root, solv_cache)
     }
 
-    /// A repo's `primary.xml[.gz|.xz|.zst]` and, for file dependencies, `filelists.xml`.
-    pub fn add_repo(&mut self, id: &str, primary: &Path, filelists: Option<&Path>) -> Result<()> {
+    /// A repo's metadata.
+    pub fn add_repo(&mut self, repo: &RepoSource) -> Result<()> {
         self.prepared = false;
-        self.pool.add_rpmmd(id, primary, filelists)
+        // dnf: the lower priority (then cost) number wins; libsolv: the higher number wins.
+        let priorities = (-repo.priority, -repo.cost);
+        self.pool.add_rpmmd(
+            &repo.id,
+            &repo.primary,
+            repo.filelists.as_deref(),
+            priorities,
+            repo.solv_cache.as_deref(),
+        )
     }
 
     /// The packages to install so that every request is satisfied, base packages untouched.

@@ -1,0 +1,354 @@
+//! Fetching repo metadata into the cache, and reading it back.
+//!
+//! Each repo has a folder `repomd-v1/<id>-<hash of its URLs>/` under the cache root holding
+//! `repomd.xml`, the metadata files it names (verified against its checksums), `mirrors` (the base
+//! URLs packages are fetched from) and a `fetched` stamp whose age is compared with `metadata_expire`.
+//! A fetch is assembled in scratch space and swapped in whole, so a failed or corrupt download leaves
+//! the cached copy exactly as it was.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::{Context, Result, bail};
+use sha2::Digest;
+
+use super::config::RepoConfig;
+use super::fetch::Fetcher;
+use super::mirrors::{parse_metalink, parse_mirrorlist};
+use super::repomd::{Checksum, ChecksumAlgorithm, Repomd};
+use crate::error::UserError;
+
+/// Folder of the metadata cache under the cache root; the suffix changes with its layout.
+const CACHE_FOLDER: &str = "repomd-v1";
+/// Metadata kinds fetched: what the solver reads, plus updateinfo kept for later use.
+const KINDS: [&str; 3] = ["primary", "filelists", "updateinfo"];
+
+/// How much to trust the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Reuse metadata younger than the repo's `metadata_expire`; fetch the rest.
+    WhileFresh,
+    /// Check every repo again (`refresh-md --force`).
+    Refresh,
+    /// Never touch the network; fail for a repo with nothing cached (`--cache-only`).
+    CacheOnly,
+}
+
+/// A repo's metadata, on disk and verified.
+#[derive(Debug, Clone)]
+pub struct RepoMetadata {
+    pub id: String,
+    pub priority: i32,
+    pub cost: i32,
+    pub repomd: Repomd,
+    pub primary: PathBuf,
+    pub filelists: Option<PathBuf>,
+    /// sha256 of `repomd.xml`: names this exact state of the repo (cache keys, state digests).
+    pub checksum: String,
+    /// Base URLs to fetch packages from, in order of preference.
+    pub mirrors: Vec<String>,
+    /// Whether this call downloaded it (false: reused from the cache).
+    pub fetched: bool,
+}
+
+/// What syncing a set of repos gave.
+#[derive(Debug, Default)]
+pub struct SyncReport {
+    pub repos: Vec<RepoMetadata>,
+    /// Repos with `skip_if_unavailable=1` that failed: id and the reason.
+    pub skipped: Vec<(String, String)>,
+}
+
+/// Brings the metadata of every enabled repo into the cache under `cache_root`, in parallel.
+pub fn sync_repos(
+    cache_root: &Path,
+    repos: &[RepoConfig],
+    freshness: Freshness,
+    fetcher: &Fetcher,
+) -> Result<SyncReport> {
+    let folder = cache_root.join(CACHE_FOLDER);
+    std::fs::create_dir_all(&folder)
+        .with_context(|| format!("Creating the metadata cache {}", folder.display()))?;
+    let enabled: Vec<&RepoConfig> = repos.iter().filter(|r| r.enabled).collect();
+    let results: Vec<Result<RepoMetadata>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = enabled
+            .iter()
+            .map(|repo| {
+                let folder = &folder;
+                scope.spawn(move || sync_one(folder, repo, freshness, fetcher))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a repo sync thread panicked"))
+            .collect()
+    });
+
+    let mut report = SyncReport::default();
+    for (repo, result) in enabled.into_iter().zip(results) {
+        match result {
+            Ok(metadata) => report.repos.push(metadata),
+            Err(err) if repo.skip_if_unavailable => {
+                tracing::warn!("skipping repo {}: {err:#}", repo.id);
+                report.skipped.push((repo.id.clone(), format!("{err:#}")));
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(report)
+}
+
+/// The cache folder of one repo: its id plus a hash of where it comes from, so that pointing a repo
+/// at other URLs never reuses the old data.
+fn repo_dir(folder: &Path, repo: &RepoConfig) -> PathBuf {
+    let mut hasher = sha2::Sha256::new();
+    for source in repo
+        .baseurls
+        .iter()
+        .chain(&repo.metalink)
+        .chain(&repo.mirrorlist)
+    {
+        hasher.update(source.as_bytes());
+        hasher.update(b"\n");
+    }
+    let hash = hex::encode(hasher.finalize());
+    folder.join(format!("{}-{}", repo.id, &hash[..16]))
+}
+
+fn sync_one(
+    folder: &Path,
+    repo: &RepoConfig,
+    freshness: Freshness,
+    fetcher: &Fetcher,
+) -> Result<RepoMetadata> {
+    let dir = repo_dir(folder, repo);
+    let cached = load_cached(&dir, repo).ok();
+    match (freshness, &cached) {
+        (Freshness::CacheOnly, Some(_)) => return Ok(cached.unwrap()),
+        (Freshness::CacheOnly, None) => {
+            return Err(UserError::new(format!("repo {} has no cached metadata", repo.id))
+                .hint("run without --cache-only, or `pkglayer refresh-md`, while the repo is reachable")
+                .into());
+        }
+        (Freshness::WhileFresh, Some(_)) if is_fresh(&dir, repo) => return Ok(cached.unwrap()),
+        _ => {}
+    }
+
+    let (mirrors, expected_repomd) = resolve_mirrors(repo, fetcher)?;
+    let mut failures = Vec::new();
+    for mirror in &mirrors {
+        match fetch_from_mirror(
+            folder,
+            &dir,
+            repo,
+            mirror,
+            &mirrors,
+            &expected_repomd,
+            cached.as_ref(),
+            fetcher,
+        ) {
+            Ok(metadata) => return Ok(metadata),
+            Err(err) => {
+                tracing::info!("repo {}: mirror {mirror} failed: {err:#}", repo.id);
+                failures.push(format!("{mirror}: {err:#}"));
+            }
+        }
+    }
+    Err(UserError::new(format!(
+        "cannot fetch metadata of repo {}:\n  {}",
+        repo.id,
+        failures.join("\n  ")
+    ))
+    .hint(format!(
+        "check the network and the repo's URLs in {}; set skip_if_unavailable=1 there to go on without it",
+        repo.file.display()
+    ))
+    .into())
+}
+
+/// The base URLs to try, and the hashes a metalink requires of repomd.xml.
+fn resolve_mirrors(repo: &RepoConfig, fetcher: &Fetcher) -> Result<(Vec<String>, Vec<Checksum>)> {
+    if !repo.baseurls.is_empty() {
+        return Ok((
+            repo.baseurls.iter().map(|u| with_slash(u)).collect(),
+            Vec::new(),
+        ));
+    }
+    if let Some(url) = &repo.metalink {
+        let text = fetcher
+            .get_text(url, repo.sslverify)
+            .with_context(|| format!("fetching the metalink of repo {}", repo.id))?;
+        let metalink =
+            parse_metalink(&text).with_context(|| format!("metalink {url} of repo {}", repo.id))?;
+        return Ok((metalink.mirrors, metalink.repomd_hashes));
+    }
+    if let Some(url) = &repo.mirrorlist {
+        let text = fetcher
+            .get_text(url, repo.sslverify)
+            .with_context(|| format!("fetching the mirrorlist of repo {}", repo.id))?;
+        let mirrors: Vec<String> = parse_mirrorlist(&text)
+            .iter()
+            .map(|u| with_slash(u))
+            .collect();
+        if mirrors.is_empty() {
+            bail!("mirrorlist {url} of repo {} lists no mirror", repo.id);
+        }
+        return Ok((mirrors, Vec::new()));
+    }
+    bail!("repo {} has no baseurl, metalink or mirrorlist", repo.id)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fetch_from_mirror(
+    folder: &Path,
+    dir: &Path,
+    repo: &RepoConfig,
+    mirror: &str,
+    mirrors: &[String],
+    expected_repomd: &[Checksum],
+    cached: Option<&RepoMetadata>,
+    fetcher: &Fetcher,
+) -> Result<RepoMetadata> {
+    let staging = tempfile::Builder::new()
+        .prefix(&format!(".staging-{}-", repo.id))
+        .tempdir_in(folder)
+        .context("Creating a staging folder for metadata")?;
+    let repomd_path = staging.path().join("repomd.xml");
+    fetcher.download(
+        &format!("{mirror}repodata/repomd.xml"),
+        &repomd_path,
+        repo.sslverify,
+    )?;
+    for hash in expected_repomd {
+        hash.verify_file(&repomd_path)
+            .context("repomd.xml does not match the metalink")?;
+    }
+    let checksum = sha256_file(&repomd_path)?;
+
+    // Same repomd as cached: the metadata files are the same too; only the stamp moves.
+    if let Some(cached) = cached.filter(|c| c.checksum == checksum) {
+        write_stamp(dir, mirrors)?;
+        return Ok(RepoMetadata {
+            mirrors: mirrors.to_vec(),
+            ..cached.clone()
+        });
+    }
+
+    let text = std::fs::read_to_string(&repomd_path).context("repomd.xml is not text")?;
+    let repomd = Repomd::parse(&text)?;
+    if repomd.record("primary").is_none() {
+        bail!("{mirror}repodata/repomd.xml names no primary metadata");
+    }
+    for record in KINDS.iter().filter_map(|kind| repomd.record(kind)) {
+        let url = format!("{mirror}{}", record.location);
+        let dest = staging.path().join(file_name(&record.location)?);
+        fetcher.download(&url, &dest, repo.sslverify)?;
+        record
+            .checksum
+            .verify_file(&dest)
+            .with_context(|| format!("{} metadata of repo {} from {url}", record.kind, repo.id))?;
+    }
+    write_stamp(staging.path(), mirrors)?;
+    swap_into_place(staging, dir)?;
+    let mut metadata = load_cached(dir, repo)?;
+    metadata.fetched = true;
+    Ok(metadata)
+}
+
+/// Replaces `dir` with the staged folder; the old copy goes only once the new one is in place.
+fn swap_into_place(staging: tempfile::TempDir, dir: &Path) -> Result<()> {
+    let staged = staging.keep();
+    if dir.exists() {
+        let old = dir.with_extension("old");
+        let _ = std::fs::remove_dir_all(&old);
+        std::fs::rename(dir, &old).with_context(|| format!("Moving {} aside", dir.display()))?;
+        std::fs::rename(&staged, dir).with_context(|| format!("Installing {}", dir.display()))?;
+        std::fs::remove_dir_all(&old).with_context(|| format!("Removing {}", old.display()))?;
+    } else {
+        std::fs::rename(&staged, dir).with_context(|| format!("Installing {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Reads a repo's cached metadata; fails when anything it needs is missing.
+fn load_cached(dir: &Path, repo: &RepoConfig) -> Result<RepoMetadata> {
+    let repomd_path = dir.join("repomd.xml");
+    let text = std::fs::read_to_string(&repomd_path)
+        .with_context(|| format!("Reading {}", repomd_path.display()))?;
+    let repomd = Repomd::parse(&text)?;
+    let local = |kind: &str| -> Result<Option<PathBuf>> {
+        let Some(record) = repomd.record(kind) else {
+            return Ok(None);
+        };
+        let path = dir.join(file_name(&record.location)?);
+        if !path.is_file() {
+            bail!("{} is missing from the cache", path.display());
+        }
+        Ok(Some(path))
+    };
+    let primary = local("primary")?.context("the cached repomd.xml names no primary")?;
+    let filelists = local("filelists")?;
+    let mirrors = std::fs::read_to_string(dir.join("mirrors"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    Ok(RepoMetadata {
+        id: repo.id.clone(),
+        priority: repo.priority,
+        cost: repo.cost,
+        checksum: sha256_file(&repomd_path)?,
+        repomd,
+        primary,
+        filelists,
+        mirrors,
+        fetched: false,
+    })
+}
+
+fn is_fresh(dir: &Path, repo: &RepoConfig) -> bool {
+    let Some(expire) = repo.metadata_expire else {
+        return true;
+    };
+    std::fs::metadata(dir.join("fetched"))
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|modified| SystemTime::now().duration_since(modified).ok())
+        .is_some_and(|age| age < expire)
+}
+
+/// Records when the metadata was last confirmed, and from which mirrors packages can come.
+fn write_stamp(dir: &Path, mirrors: &[String]) -> Result<()> {
+    std::fs::write(dir.join("mirrors"), mirrors.join("\n") + "\n")?;
+    std::fs::write(dir.join("fetched"), b"")?;
+    // Rewriting an existing file moves its mtime; that is the stamp.
+    let now = std::fs::FileTimes::new().set_modified(SystemTime::now());
+    std::fs::File::options()
+        .write(true)
+        .open(dir.join("fetched"))?
+        .set_times(now)?;
+    Ok(())
+}
+
+/// The last path component of a metadata location, refusing anything that could climb out.
+fn file_name(location: &str) -> Result<&str> {
+    match location.rsplit('/').next() {
+        Some(name) if !name.is_empty() && name != ".." && name != "." => Ok(name),
+        _ => bail!("repomd.xml names an unusable location {location:?}"),
+    }
+}
+
+fn with_slash(url: &str) -> String {
+    if url.ends_with('/') {
+        url.to_string()
+    } else {
+        format!("{url}/")
+    }
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    let file = std::fs::File::open(path).with_context(|| format!("Opening {}", path.display()))?;
+    ChecksumAlgorithm::Sha256
+        .digest(std::io::BufReader::new(file))
+        .with_context(|| format!("Reading {}", path.display()))
+}

@@ -1,0 +1,79 @@
+//! Reading files straight out of an OSTree commit, without checking it out.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use ostree::gio;
+use ostree::gio::prelude::*;
+
+/// The contents of the regular file at `path` (relative to the tree's root) in `commit`, or `None`
+/// when there is no such file. Symlinks are not followed.
+pub fn read_file(repo: &ostree::Repo, commit: &str, path: &str) -> Result<Option<Vec<u8>>> {
+    let (root, _) = repo.read_commit(commit, gio::Cancellable::NONE)?;
+    let file = root.resolve_relative_path(path);
+    if file.query_file_type(
+        gio::FileQueryInfoFlags::NOFOLLOW_SYMLINKS,
+        gio::Cancellable::NONE,
+    ) != gio::FileType::Regular
+    {
+        return Ok(None);
+    }
+    let mut contents = Vec::new();
+    std::io::copy(&mut open(repo, &file)?, &mut contents)
+        .with_context(|| format!("Reading {path} of commit {commit}"))?;
+    Ok(Some(contents))
+}
+
+/// Copies the regular file `file` of a commit (from `read_commit`) to `dest`.
+pub fn copy_file_out(repo: &ostree::Repo, file: &gio::File, dest: &Path) -> Result<()> {
+    let mut out =
+        std::fs::File::create(dest).with_context(|| format!("Creating {}", dest.display()))?;
+    std::io::copy(&mut open(repo, file)?, &mut out)
+        .with_context(|| format!("Writing {}", dest.display()))?;
+    Ok(())
+}
+
+fn open(repo: &ostree::Repo, file: &gio::File) -> Result<impl std::io::Read> {
+    let checksum = file
+        .downcast_ref::<ostree::RepoFile>()
+        .context("a commit's file is an ostree RepoFile")?
+        .checksum();
+    let (input, _, _) = repo.load_file(&checksum, gio::Cancellable::NONE)?;
+    Ok(input.context("a regular file has content")?.into_read())
+}
+
+/// The `VERSION_ID` of the tree's os-release (`usr/lib/os-release`, else `usr/etc/os-release`).
+pub fn os_release_version_id(repo: &ostree::Repo, commit: &str) -> Result<Option<String>> {
+    for path in ["usr/lib/os-release", "usr/etc/os-release"] {
+        if let Some(bytes) = read_file(repo, commit, path)? {
+            let text = String::from_utf8_lossy(&bytes);
+            return Ok(os_release_value(&text, "VERSION_ID"));
+        }
+    }
+    Ok(None)
+}
+
+/// The value of `key` in os-release text, unquoted.
+fn os_release_value(text: &str, key: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let (k, v) = line.split_once('=')?;
+        (k.trim() == key).then(|| v.trim().trim_matches(['"', '\'']).to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_os_release_values() {
+        let text = "NAME=\"Fedora Linux\"\nVERSION_ID=40\nID='fedora'\n# VERSION_ID=1\n";
+        assert_eq!(os_release_value(text, "VERSION_ID").as_deref(), Some("40"));
+        assert_eq!(os_release_value(text, "ID").as_deref(), Some("fedora"));
+        assert_eq!(
+            os_release_value(text, "NAME").as_deref(),
+            Some("Fedora Linux")
+        );
+        assert_eq!(os_release_value(text, "VARIANT"), None);
+    }
+}
