@@ -8,6 +8,7 @@ mod command;
 pub mod deploy;
 pub mod error;
 pub mod origin;
+pub mod plan;
 pub mod repo;
 pub mod rpm;
 pub mod rpmdb;

@@ -168,6 +168,15 @@ impl Sysroot {
         }
     }
 
+    /// The stateroot's cache (`/var/cache/pkglayer` as the deployments see it): repo metadata, base
+    /// rpmdb copies, solver caches. Shared by all deployments of the stateroot, kept across upgrades.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.path
+            .join("ostree/deploy")
+            .join(&self.stateroot)
+            .join("var/cache/pkglayer")
+    }
+
     /// The deployment's checked-out tree.
     pub fn deployment_path(&self, deployment: &ostree::Deployment) -> PathBuf {
         self.path

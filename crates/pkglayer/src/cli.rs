@@ -35,6 +35,11 @@ pub struct Cli {
 pub enum Command {
     /// Show the deployments (booted ●, pending, rollback), their base and layered packages.
     Status(StatusArgs),
+    /// Layer packages (names, provides or file paths) from the repos onto the base.
+    #[command(visible_alias = "add")]
+    Install(InstallArgs),
+    /// Fetch repo metadata now.
+    RefreshMd(RefreshMdArgs),
     /// Make the previous deployment the default again.
     Rollback,
     /// Remove the pending and/or rollback deployment.
@@ -49,6 +54,40 @@ pub struct StatusArgs {
     /// Print JSON (rpm-ostree's key names) instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// Packages: names, provides (`text-editor`), file paths (`/usr/bin/strace`), `name-version`.
+    #[arg(required = true, value_name = "PKG")]
+    pub packages: Vec<String>,
+    /// Resolve and print the transaction; change nothing.
+    #[arg(long, required = true)]
+    pub dry_run: bool,
+    /// Use cached repo metadata only; never touch the network.
+    #[arg(long, short = 'C')]
+    pub cache_only: bool,
+    #[command(flatten)]
+    pub repos: RepoArgs,
+    /// Print the transaction as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RefreshMdArgs {
+    /// Fetch even metadata that has not expired.
+    #[arg(long, short)]
+    pub force: bool,
+    #[command(flatten)]
+    pub repos: RepoArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RepoArgs {
+    /// Read *.repo files from DIR instead of the deployment's /etc/yum.repos.d.
+    #[arg(long, value_name = "DIR")]
+    pub reposdir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Parser;
+use pkglayer_core::plan::{self, RepoOptions};
+use pkglayer_core::repo::{Fetcher, Freshness};
 use pkglayer_core::{Sysroot, deploy, rpmdb, status};
 
 use cli::{Cli, Command, DbCommand};
@@ -64,6 +66,37 @@ fn run(cli: &Cli) -> Result<()> {
             } else {
                 render::status(&mut out, &status, cli.verbose > 0)?;
             }
+        }
+        Command::Install(args) => {
+            let options = RepoOptions {
+                reposdir: args.repos.reposdir.clone(),
+                freshness: if args.cache_only {
+                    Freshness::CacheOnly
+                } else {
+                    Freshness::WhileFresh
+                },
+            };
+            let plan = plan::plan_install(&sysroot, &args.packages, &options)?;
+            render::skipped_repos(&plan.skipped_repos);
+            if args.json {
+                serde_json::to_writer_pretty(&mut out, &render::install_plan_json(&plan))?;
+                writeln!(out)?;
+            } else {
+                render::install_plan(&mut out, &plan)?;
+            }
+        }
+        Command::RefreshMd(args) => {
+            let options = RepoOptions {
+                reposdir: args.repos.reposdir.clone(),
+                freshness: if args.force {
+                    Freshness::Refresh
+                } else {
+                    Freshness::WhileFresh
+                },
+            };
+            let report = plan::sync_metadata(&sysroot, &options, &Fetcher::new())?;
+            render::skipped_repos(&report.skipped);
+            render::refreshed(&mut out, &report)?;
         }
         Command::Rollback => {
             let target = deploy::rollback(&sysroot)?;

@@ -3,6 +3,8 @@
 use std::io::{self, Write};
 
 use pkglayer_core::deploy::CleanupOutcome;
+use pkglayer_core::plan::InstallPlan;
+use pkglayer_core::repo::SyncReport;
 use pkglayer_core::status::{DeploymentStatus, Status};
 
 /// Width of the right-aligned labels in `status`.
@@ -83,4 +85,127 @@ fn format_timestamp(seconds: u64) -> String {
     chrono::DateTime::from_timestamp(seconds as i64, 0)
         .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
         .unwrap_or_else(|| seconds.to_string())
+}
+
+/// The transaction of an install, as a table with totals.
+pub fn install_plan(out: &mut impl Write, plan: &InstallPlan) -> io::Result<()> {
+    if plan.added.is_empty() && plan.removed.is_empty() {
+        return writeln!(out, "No change.");
+    }
+    let width = plan
+        .added
+        .iter()
+        .map(|p| p.nevra.to_string().len())
+        .max()
+        .unwrap_or(0);
+    let repo_width = plan.added.iter().map(|p| p.repo.len()).max().unwrap_or(0);
+    if !plan.added.is_empty() {
+        writeln!(out, "Installing {} packages:", plan.added.len())?;
+        for package in &plan.added {
+            writeln!(
+                out,
+                "  {:<width$}  {:<repo_width$}  {:>10}  {:>10}",
+                package.nevra.to_string(),
+                package.repo,
+                human_size(package.download_size),
+                human_size(package.install_size),
+            )?;
+        }
+    }
+    if !plan.removed.is_empty() {
+        writeln!(out, "Removing {} packages:", plan.removed.len())?;
+        for nevra in &plan.removed {
+            writeln!(out, "  {nevra}")?;
+        }
+    }
+    let download: u64 = plan.added.iter().map(|p| p.download_size).sum();
+    let installed: u64 = plan.added.iter().map(|p| p.install_size).sum();
+    writeln!(
+        out,
+        "Download size: {}; installed size: {}",
+        human_size(download),
+        human_size(installed)
+    )
+}
+
+pub fn install_plan_json(plan: &InstallPlan) -> serde_json::Value {
+    let package = |p: &pkglayer_core::solver::PlannedPackage| {
+        serde_json::json!({
+            "nevra": p.nevra.to_string(),
+            "name": p.nevra.name,
+            "evr": p.nevra.evr(),
+            "arch": p.nevra.arch,
+            "repo": p.repo,
+            "download-size": p.download_size,
+            "install-size": p.install_size,
+        })
+    };
+    serde_json::json!({
+        "base-checksum": plan.base_commit,
+        "requested-packages": plan.requested,
+        "packages": plan.packages.iter().map(package).collect::<Vec<_>>(),
+        "added": plan.added.iter().map(|p| p.nevra.to_string()).collect::<Vec<_>>(),
+        "removed": plan.removed.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+        "download-size": plan.added.iter().map(|p| p.download_size).sum::<u64>(),
+        "install-size": plan.added.iter().map(|p| p.install_size).sum::<u64>(),
+        "repos": plan.repos.iter().map(|r| serde_json::json!({
+            "id": r.id,
+            "checksum": r.checksum,
+            "fetched": r.fetched,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// One line a repo: whether its metadata was fetched or is cached, and its revision.
+pub fn refreshed(out: &mut impl Write, report: &SyncReport) -> io::Result<()> {
+    for repo in &report.repos {
+        let state = if repo.fetched {
+            "fetched"
+        } else {
+            "cached, still fresh"
+        };
+        let revision = repo.repomd.revision.as_deref().unwrap_or("-");
+        writeln!(out, "{}: {state} (revision {revision})", repo.id)?;
+    }
+    Ok(())
+}
+
+/// Repos skipped under skip_if_unavailable=1 are worth a warning even with -q off the log.
+pub fn skipped_repos(skipped: &[(String, String)]) {
+    for (id, reason) in skipped {
+        eprintln!("warning: skipped repo {id} (skip_if_unavailable=1): {reason}");
+    }
+}
+
+/// `1.5 KiB`, `12.0 MiB`
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_size;
+
+    #[test]
+    fn sizes_read_like_dnf() {
+        let cases = [
+            (0, "0 B"),
+            (1023, "1023 B"),
+            (1536, "1.5 KiB"),
+            (5 << 20, "5.0 MiB"),
+        ];
+        for (bytes, expected) in cases {
+            assert_eq!(human_size(bytes), expected);
+        }
+    }
 }

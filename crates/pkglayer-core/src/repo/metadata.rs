@@ -89,7 +89,6 @@ pub fn sync_repos(
         match result {
             Ok(metadata) => report.repos.push(metadata),
             Err(err) if repo.skip_if_unavailable => {
-                tracing::warn!("skipping repo {}: {err:#}", repo.id);
                 report.skipped.push((repo.id.clone(), format!("{err:#}")));
             }
             Err(err) => return Err(err),

@@ -14,6 +14,33 @@ pub struct Nevra {
 }
 
 impl Nevra {
+    /// From a name, an `[epoch:]version-release` and an arch, as libsolv and rpm give them.
+    pub fn from_parts(name: &str, evr: &str, arch: &str) -> Self {
+        let (epoch, vr) = match evr.split_once(':') {
+            Some((epoch, vr)) => (epoch.parse().unwrap_or(0), vr),
+            None => (0, evr),
+        };
+        let (version, release) = vr.rsplit_once('-').unwrap_or((vr, ""));
+        Nevra {
+            name: name.to_string(),
+            epoch,
+            version: version.to_string(),
+            release: release.to_string(),
+            arch: arch.to_string(),
+        }
+    }
+
+    /// Parses `name-[epoch:]version-release.arch`, the form [`Nevra`] displays as.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (rest, arch) = text.rsplit_once('.')?;
+        let (rest, release) = rest.rsplit_once('-')?;
+        let (name, ev) = rest.rsplit_once('-')?;
+        if name.is_empty() || ev.is_empty() || release.is_empty() || arch.is_empty() {
+            return None;
+        }
+        Some(Self::from_parts(name, &format!("{ev}-{release}"), arch))
+    }
+
     /// `[epoch:]version-release`
     pub fn evr(&self) -> String {
         if self.epoch == 0 {
@@ -33,6 +60,25 @@ impl fmt::Display for Nevra {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_what_it_displays() {
+        for text in [
+            "strace-6.1-1.fc40.x86_64",
+            "strace-2:9.1-3.noarch",
+            "python3-dnf-4.18.0-2.fc40.noarch",
+        ] {
+            assert_eq!(Nevra::parse(text).unwrap().to_string(), text);
+        }
+        let nevra = Nevra::parse("python3-dnf-4.18.0-2.fc40.noarch").unwrap();
+        assert_eq!(
+            (nevra.name.as_str(), nevra.version.as_str()),
+            ("python3-dnf", "4.18.0")
+        );
+        for bad in ["strace", "strace-6.1.x86_64", "-1-1.x86_64"] {
+            assert_eq!(Nevra::parse(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn displays_like_dnf() {

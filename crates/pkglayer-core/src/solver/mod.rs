@@ -154,16 +154,5 @@ impl Resolver {
 }
 
 fn to_nevra(s: &SolvableInfo) -> Nevra {
-    let (epoch, vr) = match s.evr.split_once(':') {
-        Some((epoch, vr)) => (epoch.parse().unwrap_or(0), vr),
-        None => (0, s.evr.as_str()),
-    };
-    let (version, release) = vr.rsplit_once('-').unwrap_or((vr, ""));
-    Nevra {
-        name: s.name.clone(),
-        epoch,
-        version: version.to_string(),
-        release: release.to_string(),
-        arch: s.arch.clone(),
-    }
+    Nevra::from_parts(&s.name, &s.evr, &s.arch)
 }

@@ -1,0 +1,199 @@
+//! Planning a layering operation: which base, which repos, which packages (pipeline steps 1–4).
+//!
+//! Planning writes nothing but caches: repo metadata, the base rpmdb copy and `.solv` files under the
+//! stateroot's `/var/cache/pkglayer`.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use fn_error_context::context;
+use ostree::glib;
+
+use crate::error::UserError;
+use crate::origin::Origin;
+use crate::repo::{self, Fetcher, Freshness, RepoConfig, RepoMetadata, RepoVars};
+use crate::rpm::Nevra;
+use crate::solver::{PlannedPackage, RepoSource, Resolver};
+use crate::status::{META_BASE_COMMIT, META_PACKAGES};
+use crate::sysroot::Sysroot;
+
+/// Cache folder for base rpmdb copies and their `.solv`, keyed by base commit.
+const BASE_CACHE_FOLDER: &str = "base-v1";
+/// Cache folder for repo `.solv` files, keyed by repomd checksum.
+const SOLV_CACHE_FOLDER: &str = "solv-v1";
+
+/// Where repo configuration comes from and how fresh metadata must be.
+#[derive(Debug, Clone)]
+pub struct RepoOptions {
+    /// A directory of `*.repo` files instead of the deployment's `/etc/yum.repos.d`.
+    pub reposdir: Option<PathBuf>,
+    pub freshness: Freshness,
+}
+
+/// The outcome of planning an install.
+#[derive(Debug)]
+pub struct InstallPlan {
+    /// The vendor commit the layer goes on.
+    pub base_commit: String,
+    /// The whole request after this operation (what the origin will say).
+    pub requested: BTreeSet<String>,
+    /// Every package of the resulting layer, sorted.
+    pub packages: Vec<PlannedPackage>,
+    /// Packages of the layer that the current deployment does not have.
+    pub added: Vec<PlannedPackage>,
+    /// Layered packages of the current deployment that the new layer drops.
+    pub removed: Vec<Nevra>,
+    pub repos: Vec<RepoMetadata>,
+    /// Repos skipped under `skip_if_unavailable=1`: id and reason.
+    pub skipped_repos: Vec<(String, String)>,
+}
+
+/// The base commit and layered packages of a deployment, from its commit metadata.
+pub struct DeploymentLayer {
+    pub base_commit: String,
+    pub packages: Vec<String>,
+}
+
+/// Reads what a deployment's commit says about its layer; a plain commit is its own base.
+pub fn deployment_layer(repo: &ostree::Repo, commit: &str) -> Result<DeploymentLayer> {
+    let (variant, _) = repo
+        .load_commit(commit)
+        .with_context(|| format!("Loading commit {commit}"))?;
+    let metadata = glib::VariantDict::new(Some(&variant.child_value(0)));
+    Ok(DeploymentLayer {
+        base_commit: metadata
+            .lookup::<String>(META_BASE_COMMIT)
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| commit.to_string()),
+        packages: metadata
+            .lookup::<Vec<String>>(META_PACKAGES)
+            .ok()
+            .flatten()
+            .unwrap_or_default(),
+    })
+}
+
+/// The repos configured for the current deployment, with its base's `$releasever`.
+#[context("Loading repo configuration")]
+pub fn load_repos(sysroot: &Sysroot, options: &RepoOptions) -> Result<Vec<RepoConfig>> {
+    let current = sysroot.current();
+    let repo = sysroot.repo();
+    let layer = deployment_layer(&repo, &current.csum())?;
+    let releasever =
+        crate::tree::os_release_version_id(&repo, &layer.base_commit)?.unwrap_or_default();
+    let vars = RepoVars::new(&releasever, std::env::consts::ARCH);
+    let dir = match &options.reposdir {
+        Some(dir) => dir.clone(),
+        None => sysroot.deployment_path(&current).join("etc/yum.repos.d"),
+    };
+    repo::load_repos_dir(&dir, &vars)
+}
+
+/// Fetches (or reuses) the metadata of every enabled repo.
+pub fn sync_metadata(
+    sysroot: &Sysroot,
+    options: &RepoOptions,
+    fetcher: &Fetcher,
+) -> Result<repo::SyncReport> {
+    let repos = load_repos(sysroot, options)?;
+    if !repos.iter().any(|r| r.enabled) {
+        return Err(UserError::new("no enabled repos")
+            .hint(match &options.reposdir {
+                Some(dir) => format!("add a *.repo file with enabled=1 to {}", dir.display()),
+                None => "add a *.repo file to /etc/yum.repos.d, or pass --reposdir DIR".to_string(),
+            })
+            .into());
+    }
+    repo::sync_repos(&sysroot.cache_dir(), &repos, options.freshness, fetcher)
+}
+
+/// Plans installing `new_requests` on top of the current deployment's request.
+#[context("Planning the install")]
+pub fn plan_install(
+    sysroot: &Sysroot,
+    new_requests: &[String],
+    options: &RepoOptions,
+) -> Result<InstallPlan> {
+    let current = sysroot.current();
+    let origin: Origin = sysroot.origin(&current)?;
+    let repo = sysroot.repo();
+    let layer = deployment_layer(&repo, &current.csum())?;
+
+    let mut requested = origin.requested.clone();
+    for request in new_requests {
+        if !requested.insert(request.clone()) {
+            return Err(UserError::new(format!("{request} is already requested"))
+                .hint("`pkglayer status` lists what is layered; pass --idempotent to accept this")
+                .into());
+        }
+    }
+
+    let fetcher = Fetcher::new();
+    let sync = sync_metadata(sysroot, options, &fetcher)?;
+    let mut resolver = Resolver::new(std::env::consts::ARCH);
+    add_base(&mut resolver, sysroot, &repo, &layer.base_commit)?;
+    let solv_dir = sysroot.cache_dir().join(SOLV_CACHE_FOLDER);
+    std::fs::create_dir_all(&solv_dir)
+        .with_context(|| format!("Creating {}", solv_dir.display()))?;
+    for metadata in &sync.repos {
+        resolver.add_repo(&RepoSource {
+            id: metadata.id.clone(),
+            primary: metadata.primary.clone(),
+            filelists: metadata.filelists.clone(),
+            priority: metadata.priority,
+            cost: metadata.cost,
+            solv_cache: Some(solv_dir.join(format!("{}-{}.solv", metadata.id, metadata.checksum))),
+        })?;
+    }
+
+    // resolve() checks each request on its own before solving, so an error names the one at fault.
+    let all: Vec<String> = requested.iter().cloned().collect();
+    let packages = resolver.resolve(&all, false)?;
+    let current_packages: BTreeSet<&str> = layer.packages.iter().map(String::as_str).collect();
+    let added = packages
+        .iter()
+        .filter(|p| !current_packages.contains(p.nevra.to_string().as_str()))
+        .cloned()
+        .collect();
+    let new_set: BTreeSet<String> = packages.iter().map(|p| p.nevra.to_string()).collect();
+    let removed = layer
+        .packages
+        .iter()
+        .filter(|nevra| !new_set.contains(*nevra))
+        .filter_map(|nevra| Nevra::parse(nevra))
+        .collect();
+
+    Ok(InstallPlan {
+        base_commit: layer.base_commit,
+        requested,
+        packages,
+        added,
+        removed,
+        repos: sync.repos,
+        skipped_repos: sync.skipped,
+    })
+}
+
+/// Adds the base commit's rpmdb to the resolver, through a per-commit cache of its copy and `.solv`.
+fn add_base(
+    resolver: &mut Resolver,
+    sysroot: &Sysroot,
+    repo: &ostree::Repo,
+    base_commit: &str,
+) -> Result<()> {
+    let dir = sysroot
+        .cache_dir()
+        .join(BASE_CACHE_FOLDER)
+        .join(base_commit);
+    let root = dir.join("root");
+    let solv = dir.join("rpmdb.solv");
+    if !solv.exists() && !root.exists() {
+        let partial = dir.with_extension("partial");
+        let _ = std::fs::remove_dir_all(&partial);
+        crate::rpmdb::checkout_rpmdb(repo, base_commit, &partial.join("root"))?;
+        std::fs::rename(&partial, &dir).with_context(|| format!("Creating {}", dir.display()))?;
+    }
+    resolver.add_base_rpmdb(&root, Some(&solv))
+}

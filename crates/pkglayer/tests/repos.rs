@@ -1,0 +1,514 @@
+//! Repos and resolution end to end: `install --dry-run` and `refresh-md` against rpm-md repos made by
+//! createrepo_c and served over HTTP on 127.0.0.1, on a test-kit sysroot whose base rpmdb is real.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use pkglayer_testkit::{
+    Fault, RepoServer, TEST_ENV, TestHost, TestPackage, create_repo, host_arch,
+};
+use serde_json::Value;
+
+fn pkglayer(sysroot: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pkglayer"))
+        .arg("--sysroot")
+        .arg(sysroot)
+        .args(args)
+        .envs(TEST_ENV)
+        .output()
+        .expect("running pkglayer")
+}
+
+fn ok_stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "pkglayer failed: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn failure(output: &Output) -> String {
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "expected a failure, got {}: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+/// The packages the vendor does not ship, with a small dependency graph.
+fn repo_packages() -> Vec<TestPackage> {
+    vec![
+        TestPackage::new("strace", "6.1-1")
+            .requires("libfoo >= 2")
+            .requires("/usr/bin/helper")
+            .executable("/usr/bin/strace", "#!/bin/sh\necho strace\n"),
+        TestPackage::new("libfoo", "1.0-1").file("/usr/lib64/libfoo.so.1", "libfoo 1"),
+        TestPackage::new("libfoo", "2.3-1").file("/usr/lib64/libfoo.so.2", "libfoo 2"),
+        TestPackage::new("helper-tools", "1.0-1").executable("/usr/bin/helper", "#!/bin/sh\n"),
+        TestPackage::new("vim-minimal", "9.0-1").provides("text-editor"),
+        TestPackage::new("needs-missing", "1.0-1").requires("does-not-exist"),
+        TestPackage::new("kernel-breaker", "1.0-1").conflicts("kernel-core"),
+        TestPackage::new("setup-ng", "3.0-1").obsoletes("setup"),
+    ]
+}
+
+/// A test host, and a web root served on 127.0.0.1 holding one repo at `1/<arch>/` (base version 1).
+struct Scenario {
+    host: TestHost,
+    www: PathBuf,
+    server: RepoServer,
+}
+
+impl Scenario {
+    fn new(compression: &str) -> Self {
+        let host = TestHost::new().unwrap();
+        let www = host.dir().join("www");
+        create_repo(
+            &www.join(format!("1/{}", host_arch())),
+            &repo_packages(),
+            compression,
+        )
+        .unwrap();
+        let server = RepoServer::serve(&www).unwrap();
+        Scenario { host, www, server }
+    }
+
+    /// Writes `text` as `test.repo` in a fresh repos directory and returns it.
+    fn reposdir(&self, text: &str) -> PathBuf {
+        let dir = self.host.dir().join("repos.d");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("test.repo"), text).unwrap();
+        dir
+    }
+
+    /// `[test]` pointing at the served repo through `$releasever/$basearch`.
+    fn standard_repo(&self) -> String {
+        format!(
+            "[test]\nname=Test\nbaseurl={}\ngpgcheck=0\n",
+            self.server.url("$releasever/$basearch/")
+        )
+    }
+
+    fn run(&self, reposdir: &Path, args: &[&str]) -> Output {
+        let mut all = args.to_vec();
+        let reposdir = reposdir.display().to_string();
+        all.extend(["--reposdir", &reposdir]);
+        pkglayer(&self.host.sysroot.path, &all)
+    }
+}
+
+fn nevras(json: &Value) -> Vec<String> {
+    json["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["nevra"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn dry_run_resolves_over_http_with_the_deployments_repo_files() {
+    let scenario = Scenario::new("zstd");
+    let host = &scenario.host;
+    // The repo file lives where a host keeps it: the current deployment's /etc/yum.repos.d.
+    let deployment = host.sysroot.deployment_dirs().unwrap()[0].clone();
+    let repos_d = deployment.join("etc/yum.repos.d");
+    std::fs::create_dir_all(&repos_d).unwrap();
+    std::fs::write(repos_d.join("test.repo"), scenario.standard_repo()).unwrap();
+    let before = (
+        host.sysroot.admin_status().unwrap(),
+        host.sysroot.origin(0).unwrap(),
+    );
+
+    let output = pkglayer(
+        &host.sysroot.path,
+        &["install", "--dry-run", "--json", "strace"],
+    );
+    let json: Value = serde_json::from_str(&ok_stdout(&output)).unwrap();
+    let arch = host_arch();
+    assert_eq!(
+        nevras(&json),
+        [
+            format!("helper-tools-1.0-1.{arch}"),
+            format!("libfoo-2.3-1.{arch}"),
+            format!("strace-6.1-1.{arch}")
+        ]
+    );
+    assert_eq!(json["requested-packages"], serde_json::json!(["strace"]));
+    assert_eq!(json["base-checksum"], host.base_v1.as_str());
+    let strace = &json["packages"][2];
+    assert_eq!(strace["repo"], "test");
+    assert!(strace["download-size"].as_u64().unwrap() > 0);
+    assert!(strace["install-size"].as_u64().unwrap() > 0);
+    assert_eq!(json["repos"][0]["fetched"], true);
+    // $releasever came from the base's os-release (VERSION_ID=1), $basearch from the machine.
+    assert!(
+        scenario
+            .server
+            .requests()
+            .contains(&format!("/1/{arch}/repodata/repomd.xml")),
+        "{:?}",
+        scenario.server.requests()
+    );
+
+    // Nothing changed: same deployments, same origin.
+    let after = (
+        host.sysroot.admin_status().unwrap(),
+        host.sysroot.origin(0).unwrap(),
+    );
+    assert_eq!(before, after);
+
+    // The human form: one line a package, then the totals.
+    let text = ok_stdout(&pkglayer(
+        &host.sysroot.path,
+        &["install", "--dry-run", "strace"],
+    ));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "Installing 3 packages:");
+    let fields: Vec<&str> = lines[3].split_whitespace().collect();
+    assert_eq!(
+        fields[..2],
+        [format!("strace-6.1-1.{arch}").as_str(), "test"],
+        "{text}"
+    );
+    assert!(lines[4].starts_with("Download size: "), "{text}");
+    assert_eq!(
+        scenario.server.count("repomd.xml"),
+        1,
+        "fresh metadata is reused"
+    );
+}
+
+#[test]
+fn virtual_provides_file_paths_and_versions_select_packages() {
+    let scenario = Scenario::new("xz");
+    let reposdir = scenario.reposdir(&scenario.standard_repo());
+    let arch = host_arch();
+    for (request, expected) in [
+        ("text-editor", format!("vim-minimal-9.0-1.{arch}")),
+        ("/usr/bin/helper", format!("helper-tools-1.0-1.{arch}")),
+        ("libfoo-1.0", format!("libfoo-1.0-1.{arch}")),
+        ("libfoo < 2", format!("libfoo-1.0-1.{arch}")),
+    ] {
+        let output = scenario.run(&reposdir, &["install", "--dry-run", "--json", request]);
+        let json: Value = serde_json::from_str(&ok_stdout(&output)).unwrap();
+        assert_eq!(nevras(&json), [expected], "{request}");
+    }
+}
+
+#[test]
+fn unsatisfiable_requests_say_which_and_why() {
+    let scenario = Scenario::new("gz");
+    let reposdir = scenario.reposdir(&scenario.standard_repo());
+
+    let err = failure(&scenario.run(&reposdir, &["install", "--dry-run", "needs-missing"]));
+    assert!(
+        err.contains("nothing provides does-not-exist needed by needs-missing-1.0-1"),
+        "{err}"
+    );
+
+    let err = failure(&scenario.run(&reposdir, &["install", "--dry-run", "kernel-breaker"]));
+    assert!(err.contains("kernel-breaker-1.0-1"), "{err}");
+    assert!(err.contains("conflicts with kernel-core"), "{err}");
+    assert!(
+        err.contains("hint: base packages cannot be changed"),
+        "{err}"
+    );
+
+    // Obsoleting a base package would remove it: refused like a conflict.
+    let err = failure(&scenario.run(&reposdir, &["install", "--dry-run", "setup-ng"]));
+    assert!(err.contains("setup-ng-3.0-1"), "{err}");
+    assert!(err.contains("setup-2.14-1.testos"), "{err}");
+
+    let err = failure(&scenario.run(&reposdir, &["install", "--dry-run", "nonesuch"]));
+    assert!(
+        err.contains(
+            "error: Planning the install: no package in the enabled repos provides \"nonesuch\""
+        ),
+        "{err}"
+    );
+
+    let err = failure(&scenario.run(&reposdir, &["install", "--dry-run", "setup"]));
+    assert!(
+        err.contains(
+            "\"setup\" is already provided by the base package setup-2.14-1.testos.noarch"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: it is part of the base image already"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_corrupt_primary_is_refused_and_the_cache_kept() {
+    let scenario = Scenario::new("zstd");
+    let reposdir = scenario.reposdir(&scenario.standard_repo());
+    ok_stdout(&scenario.run(&reposdir, &["refresh-md"]));
+    let cache = scenario
+        .host
+        .sysroot
+        .path
+        .join("ostree/deploy/testos/var/cache/pkglayer/repomd-v1");
+    let cached_dir = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("test-")
+        })
+        .unwrap();
+    let cached_repomd = std::fs::read(cached_dir.join("repomd.xml")).unwrap();
+
+    // The vendor republishes with one more package, and the primary gets damaged on the way.
+    let repo_dir = scenario.www.join(format!("1/{}", host_arch()));
+    let mut more = repo_packages();
+    more.push(TestPackage::new("extra", "1.0-1"));
+    create_repo(&repo_dir, &more, "zstd").unwrap();
+    let primary = std::fs::read_dir(repo_dir.join("repodata"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("primary.xml"))
+        .unwrap();
+    let mut bytes = std::fs::read(&primary).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&primary, bytes).unwrap();
+
+    let err = failure(&scenario.run(&reposdir, &["refresh-md", "--force"]));
+    assert!(
+        err.contains("error: cannot fetch metadata of repo test"),
+        "{err}"
+    );
+    assert!(err.contains("checksum mismatch for"), "{err}");
+    assert!(
+        err.contains("primary metadata of repo test from http://127.0.0.1:"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: check the network and the repo's URLs in"),
+        "{err}"
+    );
+
+    assert_eq!(
+        std::fs::read(cached_dir.join("repomd.xml")).unwrap(),
+        cached_repomd
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|name| name.to_string_lossy().starts_with(".staging"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // The old metadata still answers.
+    ok_stdout(&scenario.run(
+        &reposdir,
+        &["install", "--dry-run", "--cache-only", "strace"],
+    ));
+}
+
+#[test]
+fn an_unreachable_mirror_falls_through_to_the_next() {
+    let scenario = Scenario::new("gz");
+    // Port 9 on loopback: nothing listens there, the connection is refused at once.
+    let reposdir = scenario.reposdir(&format!(
+        "[test]\nbaseurl=http://127.0.0.1:9/$releasever/$basearch/\n        {}\n",
+        scenario.server.url("$releasever/$basearch/")
+    ));
+    let output = scenario.run(
+        &reposdir,
+        &["install", "--dry-run", "--json", "helper-tools"],
+    );
+    let json: Value = serde_json::from_str(&ok_stdout(&output)).unwrap();
+    assert_eq!(
+        nevras(&json),
+        [format!("helper-tools-1.0-1.{}", host_arch())]
+    );
+}
+
+#[test]
+fn server_errors_are_retried_then_reported_with_the_url() {
+    let scenario = Scenario::new("gz");
+    let reposdir = scenario.reposdir(&scenario.standard_repo());
+    scenario.server.break_path("repomd.xml", Fault::Status(500));
+    let err = failure(&scenario.run(&reposdir, &["refresh-md"]));
+    assert!(
+        err.contains("error: cannot fetch metadata of repo test"),
+        "{err}"
+    );
+    assert!(err.contains("repodata/repomd.xml: HTTP 500"), "{err}");
+    assert_eq!(scenario.server.count("repomd.xml"), 3, "three attempts");
+
+    // A 404 is final: one attempt.
+    scenario.server.break_path("repomd.xml", Fault::Status(404));
+    failure(&scenario.run(&reposdir, &["refresh-md"]));
+    assert_eq!(scenario.server.count("repomd.xml"), 4);
+
+    // A connection dropped mid-file is retried and then succeeds once the server behaves.
+    scenario.server.clear_faults();
+    scenario
+        .server
+        .break_path("primary.xml.gz", Fault::Truncate);
+    failure(&scenario.run(&reposdir, &["refresh-md"]));
+    scenario.server.clear_faults();
+    ok_stdout(&scenario.run(&reposdir, &["refresh-md"]));
+}
+
+#[test]
+fn cache_only_works_with_the_server_gone() {
+    let Scenario { host, server, www } = Scenario::new("zstd");
+    let scenario_repo = format!("[test]\nbaseurl={}\n", server.url("$releasever/$basearch/"));
+    let reposdir = host.dir().join("repos.d");
+    std::fs::create_dir_all(&reposdir).unwrap();
+    std::fs::write(reposdir.join("test.repo"), &scenario_repo).unwrap();
+    let reposdir_arg = reposdir.display().to_string();
+
+    // Nothing cached yet: --cache-only says so.
+    let err = failure(&pkglayer(
+        &host.sysroot.path,
+        &[
+            "install",
+            "--dry-run",
+            "--cache-only",
+            "strace",
+            "--reposdir",
+            &reposdir_arg,
+        ],
+    ));
+    assert!(
+        err.contains("error: Planning the install: repo test has no cached metadata"),
+        "{err}"
+    );
+
+    ok_stdout(&pkglayer(
+        &host.sysroot.path,
+        &["refresh-md", "--reposdir", &reposdir_arg],
+    ));
+    drop(server);
+    drop(www);
+    let output = pkglayer(
+        &host.sysroot.path,
+        &[
+            "install",
+            "--dry-run",
+            "--cache-only",
+            "--json",
+            "strace",
+            "--reposdir",
+            &reposdir_arg,
+        ],
+    );
+    let json: Value = serde_json::from_str(&ok_stdout(&output)).unwrap();
+    assert_eq!(nevras(&json).len(), 3);
+}
+
+#[test]
+fn a_broken_repo_with_skip_if_unavailable_is_skipped_with_a_warning() {
+    let scenario = Scenario::new("gz");
+    let reposdir = scenario.reposdir(&format!(
+        "{}\n[broken]\nbaseurl={}\nskip_if_unavailable=1\n",
+        scenario.standard_repo(),
+        scenario.server.url("nothing-here/")
+    ));
+    let output = scenario.run(&reposdir, &["install", "--dry-run", "helper-tools"]);
+    ok_stdout(&output);
+    let err = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        err.contains("warning: skipped repo broken (skip_if_unavailable=1)"),
+        "{err}"
+    );
+
+    // Without the flag the same repo is fatal, and named.
+    let reposdir = scenario.reposdir(&format!(
+        "{}\n[broken]\nbaseurl={}\n",
+        scenario.standard_repo(),
+        scenario.server.url("nothing-here/")
+    ));
+    let err = failure(&scenario.run(&reposdir, &["install", "--dry-run", "helper-tools"]));
+    assert!(
+        err.contains("cannot fetch metadata of repo broken"),
+        "{err}"
+    );
+    assert!(
+        err.contains("nothing-here/repodata/repomd.xml: HTTP 404"),
+        "{err}"
+    );
+}
+
+#[test]
+fn repos_with_xz_and_zstd_metadata_work_together() {
+    let scenario = Scenario::new("zstd");
+    let other = scenario.www.join("other");
+    create_repo(
+        &other,
+        &[TestPackage::new("lonely", "1.0-1").requires("libfoo")],
+        "xz",
+    )
+    .unwrap();
+    let reposdir = scenario.reposdir(&format!(
+        "{}\n[other]\nbaseurl={}\n",
+        scenario.standard_repo(),
+        scenario.server.url("other/")
+    ));
+    let output = scenario.run(&reposdir, &["install", "--dry-run", "--json", "lonely"]);
+    let json: Value = serde_json::from_str(&ok_stdout(&output)).unwrap();
+    let arch = host_arch();
+    assert_eq!(
+        nevras(&json),
+        [
+            format!("libfoo-2.3-1.{arch}"),
+            format!("lonely-1.0-1.{arch}")
+        ]
+    );
+    let repos: Vec<&str> = json["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["repo"].as_str().unwrap())
+        .collect();
+    assert_eq!(repos, ["test", "other"]);
+}
+
+#[test]
+fn a_metalink_gives_mirrors_and_the_repomd_hash() {
+    let scenario = Scenario::new("gz");
+    let arch = host_arch();
+    let repomd = scenario.www.join(format!("1/{arch}/repodata/repomd.xml"));
+    let sha256 = pkglayer_testkit::run(Command::new("sha256sum").arg(&repomd)).unwrap();
+    let sha256 = sha256.split_whitespace().next().unwrap().to_string();
+    let metalink = |hash: &str| {
+        format!(
+            r#"<?xml version="1.0"?><metalink version="3.0" xmlns="http://www.metalinker.org/"><files>
+<file name="repomd.xml"><verification><hash type="sha256">{hash}</hash></verification>
+<resources><url protocol="http" preference="100">{}</url></resources></file></files></metalink>"#,
+            scenario
+                .server
+                .url(&format!("1/{arch}/repodata/repomd.xml"))
+        )
+    };
+    std::fs::write(scenario.www.join("metalink"), metalink(&sha256)).unwrap();
+    let reposdir = scenario.reposdir(&format!(
+        "[test]\nmetalink={}\n",
+        scenario
+            .server
+            .url("metalink?repo=test-$releasever&arch=$basearch")
+    ));
+    ok_stdout(&scenario.run(&reposdir, &["install", "--dry-run", "strace"]));
+
+    // A repomd.xml that does not match the metalink's hash is refused.
+    std::fs::write(scenario.www.join("metalink"), metalink(&"0".repeat(64))).unwrap();
+    let err = failure(&scenario.run(&reposdir, &["refresh-md", "--force"]));
+    assert!(
+        err.contains("repomd.xml does not match the metalink"),
+        "{err}"
+    );
+}
