@@ -172,6 +172,8 @@ pub fn parse_repo_file(file: &Path, text: &str, vars: &RepoVars) -> Result<Vec<R
 
     sections
         .into_iter()
+        // dnf reads `[main]` as its own settings, never as a repo; so do we (and ignore them).
+        .filter(|(id, _, _)| id != "main")
         .map(|(id, line, keys)| build_repo(file, &at(line), id, keys, vars))
         .collect()
 }
@@ -437,6 +439,8 @@ metadata_expire=never
         }
         // A disabled repo without URLs is fine: it is never fetched.
         assert!(parse("[a]\nenabled=0\n").is_ok());
+        // `[main]` holds dnf settings, not a repo.
+        assert_eq!(parse("[main]\ngpgcheck=1\n").unwrap(), []);
     }
 
     #[test]

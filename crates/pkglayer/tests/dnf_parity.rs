@@ -1,0 +1,173 @@
+//! Parity with dnf: the same base rpmdb, the same repos, the same requests; our transaction must be
+//! dnf's. dnf runs through its Python API (`support/dnf_resolve.py`, Debian's python3-dnf) with
+//! `--installroot` semantics and `%_dbpath` pointed at the base's rpmdb.
+
+use std::path::Path;
+use std::process::Command;
+
+use pkglayer_testkit::{RepoServer, TEST_ENV, TestHost, TestPackage, create_repo, host_arch};
+use serde_json::Value;
+
+/// The system Python, where Debian installs the dnf module.
+const SYSTEM_PYTHON: &str = "/usr/bin/python3";
+
+fn main_repo() -> Vec<TestPackage> {
+    vec![
+        TestPackage::new("strace", "6.1-1")
+            .requires("libfoo >= 2")
+            .requires("/usr/bin/helper"),
+        TestPackage::new("libfoo", "1.0-1").file("/usr/lib64/libfoo.so.1", "1"),
+        TestPackage::new("libfoo", "2.3-1").file("/usr/lib64/libfoo.so.2", "2"),
+        TestPackage::new("helper-tools", "1.0-1").executable("/usr/bin/helper", "#!/bin/sh\n"),
+        TestPackage::new("vim-minimal", "9.0-1").provides("text-editor"),
+        TestPackage::new("tzdata", "1:2023c-1").arch("noarch"),
+        TestPackage::new("tzdata", "2024a-1").arch("noarch"),
+        TestPackage::new("desktop", "1.0-1")
+            .recommends("fonts")
+            .recommends("not-anywhere"),
+        TestPackage::new("fonts", "2.0-1").arch("noarch"),
+        TestPackage::new("tool", "2.0-1"),
+        TestPackage::new("mailer", "1.0-1").requires("mta"),
+        TestPackage::new("postfix", "3.8-1").provides("mta"),
+        TestPackage::new("needs-missing", "1.0-1").requires("does-not-exist"),
+        TestPackage::new("kernel-breaker", "1.0-1").conflicts("kernel-core"),
+        TestPackage::new("needs-base", "1.0-1").requires("setup >= 2"),
+        TestPackage::new("needs-newer-base", "1.0-1").requires("setup >= 99"),
+    ]
+}
+
+/// A second repo with a better priority: its older `tool` wins over the main repo's newer one.
+fn priority_repo() -> Vec<TestPackage> {
+    vec![TestPackage::new("tool", "1.0-1")]
+}
+
+const SCENARIOS: &[&[&str]] = &[
+    &["strace"],
+    &["text-editor"],
+    &["/usr/bin/helper"],
+    &["libfoo-1.0"],
+    &["libfoo"],
+    &["helper-tools", "vim-minimal"],
+    &["tzdata"],
+    &["desktop"],
+    &["tool"],
+    &["mailer"],
+    &["needs-base"],
+    &["needs-newer-base"],
+    &["needs-missing"],
+    &["nonesuch"],
+    &["kernel-breaker"],
+];
+
+#[test]
+fn transactions_match_dnf() {
+    let host = TestHost::new().unwrap();
+    let www = host.dir().join("www");
+    create_repo(&www.join("main"), &main_repo(), "gz").unwrap();
+    create_repo(&www.join("preferred"), &priority_repo(), "gz").unwrap();
+    let server = RepoServer::serve(&www).unwrap();
+    let reposdir = host.dir().join("repos.d");
+    std::fs::create_dir_all(&reposdir).unwrap();
+    std::fs::write(
+        reposdir.join("test.repo"),
+        format!(
+            "[everything]\nbaseurl={}\ngpgcheck=0\n\n[preferred]\nbaseurl={}\npriority=10\ngpgcheck=0\n",
+            server.url("main/"),
+            server.url("preferred/")
+        ),
+    )
+    .unwrap();
+
+    // dnf's installroot: the base rpmdb where %_dbpath says, and nothing else.
+    let installroot = host.dir().join("dnf-root");
+    let deployment = &host.sysroot.deployment_dirs().unwrap()[0];
+    std::fs::create_dir_all(installroot.join("usr/share")).unwrap();
+    pkglayer_testkit::run(
+        Command::new("cp")
+            .arg("-a")
+            .arg(deployment.join("usr/share/rpm"))
+            .arg(installroot.join("usr/share/rpm")),
+    )
+    .unwrap();
+    let home = host.dir().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(home.join(".rpmmacros"), "%_dbpath /usr/share/rpm\n").unwrap();
+
+    let mut disagreements = Vec::new();
+    for requests in SCENARIOS {
+        let ours = ours(&host.sysroot.path, &reposdir, requests);
+        let dnf = dnf(&installroot, &reposdir, &home, requests);
+        let agree = match (&ours, &dnf) {
+            (Ok(a), Ok(b)) => a == b,
+            (Err(_), Err(_)) => true,
+            _ => false,
+        };
+        if !agree {
+            disagreements.push(format!(
+                "{requests:?}:\n  pkglayer: {ours:?}\n  dnf:      {dnf:?}"
+            ));
+        }
+    }
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+}
+
+/// Our transaction: sorted NEVRAs, or the error text.
+fn ours(sysroot: &Path, reposdir: &Path, requests: &[&str]) -> Result<Vec<String>, String> {
+    let output = Command::new(env!("CARGO_BIN_EXE_pkglayer"))
+        .arg("--sysroot")
+        .arg(sysroot)
+        .args(["install", "--dry-run", "--json", "--reposdir"])
+        .arg(reposdir)
+        .args(requests)
+        .envs(TEST_ENV)
+        .output()
+        .unwrap();
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut nevras: Vec<String> = json["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["nevra"].as_str().unwrap().to_string())
+        .collect();
+    nevras.sort();
+    Ok(nevras)
+}
+
+/// dnf's transaction for the same requests.
+fn dnf(
+    installroot: &Path,
+    reposdir: &Path,
+    home: &Path,
+    requests: &[&str],
+) -> Result<Vec<String>, String> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/dnf_resolve.py");
+    let output = Command::new(SYSTEM_PYTHON)
+        .arg(script)
+        .arg(installroot)
+        .arg(reposdir)
+        .arg(installroot.with_extension("cache"))
+        .arg("1")
+        .arg(host_arch())
+        .args(requests)
+        .env("HOME", home)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "dnf_resolve.py failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    match json.get("install") {
+        Some(list) => Ok(list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()),
+        None => Err(json["error"].as_str().unwrap_or_default().to_string()),
+    }
+}
