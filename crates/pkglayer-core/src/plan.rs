@@ -14,7 +14,7 @@ use crate::error::UserError;
 use crate::origin::Origin;
 use crate::repo::{self, Fetcher, Freshness, RepoConfig, RepoMetadata, RepoVars};
 use crate::rpm::Nevra;
-use crate::solver::{PlannedPackage, RepoSource, Resolver};
+use crate::solver::{PlannedPackage, RepoSource, Resolver, SolveError};
 use crate::status::{META_BASE_COMMIT, META_PACKAGES};
 use crate::sysroot::Sysroot;
 
@@ -132,25 +132,25 @@ pub fn plan_install(
 
     let fetcher = Fetcher::new();
     let sync = sync_metadata(sysroot, options, &fetcher)?;
-    let mut resolver = Resolver::new(std::env::consts::ARCH);
-    add_base(&mut resolver, sysroot, &repo, &layer.base_commit)?;
-    let solv_dir = sysroot.cache_dir().join(SOLV_CACHE_FOLDER);
-    std::fs::create_dir_all(&solv_dir)
-        .with_context(|| format!("Creating {}", solv_dir.display()))?;
-    for metadata in &sync.repos {
-        resolver.add_repo(&RepoSource {
-            id: metadata.id.clone(),
-            primary: metadata.primary.clone(),
-            filelists: metadata.filelists.clone(),
-            priority: metadata.priority,
-            cost: metadata.cost,
-            solv_cache: Some(solv_dir.join(format!("{}-{}.solv", metadata.id, metadata.checksum))),
-        })?;
-    }
-
     // resolve() checks each request on its own before solving, so an error names the one at fault.
     let all: Vec<String> = requested.iter().cloned().collect();
-    let packages = resolver.resolve(&all, false)?;
+    let resolve = |with_filelists: bool| -> Result<Vec<PlannedPackage>> {
+        let mut resolver = build_resolver(
+            sysroot,
+            &repo,
+            &layer.base_commit,
+            &sync.repos,
+            with_filelists,
+        )?;
+        resolver.resolve(&all, false)
+    };
+    // Like dnf5, start from primary metadata alone: it lists the files other packages usually depend
+    // on (/usr/bin, /etc, ...), and filelists cost more to load than everything else together. Only a
+    // path that primary does not know brings in the filelists.
+    let packages = match resolve(false) {
+        Err(err) if needs_filelists(&err) => resolve(true)?,
+        other => other?,
+    };
     let current_packages: BTreeSet<&str> = layer.packages.iter().map(String::as_str).collect();
     let added = packages
         .iter()
@@ -174,6 +174,53 @@ pub fn plan_install(
         repos: sync.repos,
         skipped_repos: sync.skipped,
     })
+}
+
+/// A resolver over the base rpmdb and the repos' metadata, with or without filelists.
+fn build_resolver(
+    sysroot: &Sysroot,
+    repo: &ostree::Repo,
+    base_commit: &str,
+    repos: &[RepoMetadata],
+    with_filelists: bool,
+) -> Result<Resolver> {
+    let mut resolver = Resolver::new(std::env::consts::ARCH);
+    add_base(&mut resolver, sysroot, repo, base_commit)?;
+    let solv_dir = sysroot.cache_dir().join(SOLV_CACHE_FOLDER);
+    std::fs::create_dir_all(&solv_dir)
+        .with_context(|| format!("Creating {}", solv_dir.display()))?;
+    for metadata in repos {
+        let filelists = metadata.filelists.clone().filter(|_| with_filelists);
+        let suffix = if filelists.is_some() {
+            "-filelists"
+        } else {
+            ""
+        };
+        resolver.add_repo(&RepoSource {
+            id: metadata.id.clone(),
+            primary: metadata.primary.clone(),
+            solv_cache: Some(solv_dir.join(format!(
+                "{}-{}{suffix}.solv",
+                metadata.id, metadata.checksum
+            ))),
+            filelists,
+            priority: metadata.priority,
+            cost: metadata.cost,
+        })?;
+    }
+    Ok(resolver)
+}
+
+/// Whether a failed resolution could succeed with filelists: a path request or a path dependency
+/// that nothing in primary provides.
+fn needs_filelists(err: &anyhow::Error) -> bool {
+    match err.downcast_ref::<SolveError>() {
+        Some(SolveError::NotFound { request }) => request.starts_with('/'),
+        Some(SolveError::Unsatisfiable { problems }) => {
+            problems.iter().any(|p| p.contains("nothing provides /"))
+        }
+        _ => false,
+    }
 }
 
 /// Adds the base commit's rpmdb to the resolver, through a per-commit cache of its copy and `.solv`.

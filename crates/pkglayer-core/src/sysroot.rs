@@ -68,6 +68,9 @@ impl Sysroot {
         }
 
         route_library_prints_to_log();
+        // Absolute from here on: librpm (through libsolv) resolves database paths from the root.
+        let path = &std::fs::canonicalize(path)
+            .with_context(|| format!("Resolving {}", path.display()))?;
         let file = gio::File::for_path(path);
         let ostree = ostree::Sysroot::new(Some(&file));
         if let Err(err) = ostree.load(gio::Cancellable::NONE) {

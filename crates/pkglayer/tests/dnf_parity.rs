@@ -18,7 +18,10 @@ fn main_repo() -> Vec<TestPackage> {
             .requires("/usr/bin/helper"),
         TestPackage::new("libfoo", "1.0-1").file("/usr/lib64/libfoo.so.1", "1"),
         TestPackage::new("libfoo", "2.3-1").file("/usr/lib64/libfoo.so.2", "2"),
-        TestPackage::new("helper-tools", "1.0-1").executable("/usr/bin/helper", "#!/bin/sh\n"),
+        TestPackage::new("helper-tools", "1.0-1")
+            .executable("/usr/bin/helper", "#!/bin/sh\n")
+            .file("/usr/share/helper/manual.txt", "manual"),
+        TestPackage::new("manual-reader", "1.0-1").requires("/usr/share/helper/manual.txt"),
         TestPackage::new("vim-minimal", "9.0-1").provides("text-editor"),
         TestPackage::new("tzdata", "1:2023c-1").arch("noarch"),
         TestPackage::new("tzdata", "2024a-1").arch("noarch"),
@@ -46,6 +49,8 @@ const SCENARIOS: &[&[&str]] = &[
     &["text-editor"],
     &["/usr/bin/helper"],
     &["libfoo-1.0"],
+    &["/usr/lib64/libfoo.so.2"],
+    &["manual-reader"],
     &["libfoo"],
     &["helper-tools", "vim-minimal"],
     &["tzdata"],

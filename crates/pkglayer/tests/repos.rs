@@ -49,7 +49,10 @@ fn repo_packages() -> Vec<TestPackage> {
             .executable("/usr/bin/strace", "#!/bin/sh\necho strace\n"),
         TestPackage::new("libfoo", "1.0-1").file("/usr/lib64/libfoo.so.1", "libfoo 1"),
         TestPackage::new("libfoo", "2.3-1").file("/usr/lib64/libfoo.so.2", "libfoo 2"),
-        TestPackage::new("helper-tools", "1.0-1").executable("/usr/bin/helper", "#!/bin/sh\n"),
+        TestPackage::new("helper-tools", "1.0-1")
+            .executable("/usr/bin/helper", "#!/bin/sh\n")
+            .file("/usr/share/helper/manual.txt", "manual"),
+        TestPackage::new("manual-reader", "1.0-1").requires("/usr/share/helper/manual.txt"),
         TestPackage::new("vim-minimal", "9.0-1").provides("text-editor"),
         TestPackage::new("needs-missing", "1.0-1").requires("does-not-exist"),
         TestPackage::new("kernel-breaker", "1.0-1").conflicts("kernel-core"),
@@ -195,11 +198,25 @@ fn virtual_provides_file_paths_and_versions_select_packages() {
         ("/usr/bin/helper", format!("helper-tools-1.0-1.{arch}")),
         ("libfoo-1.0", format!("libfoo-1.0-1.{arch}")),
         ("libfoo < 2", format!("libfoo-1.0-1.{arch}")),
+        // Paths only filelists knows (primary lists /usr/bin and /etc): loaded on demand.
+        ("/usr/lib64/libfoo.so.1", format!("libfoo-1.0-1.{arch}")),
     ] {
         let output = scenario.run(&reposdir, &["install", "--dry-run", "--json", request]);
         let json: Value = serde_json::from_str(&ok_stdout(&output)).unwrap();
         assert_eq!(nevras(&json), [expected], "{request}");
     }
+    let output = scenario.run(
+        &reposdir,
+        &["install", "--dry-run", "--json", "manual-reader"],
+    );
+    let json: Value = serde_json::from_str(&ok_stdout(&output)).unwrap();
+    assert_eq!(
+        nevras(&json),
+        [
+            format!("helper-tools-1.0-1.{arch}"),
+            format!("manual-reader-1.0-1.{arch}")
+        ]
+    );
 }
 
 #[test]
