@@ -206,6 +206,8 @@ fn build_resolver(
             filelists,
             priority: metadata.priority,
             cost: metadata.cost,
+            exclude: metadata.exclude.clone(),
+            includepkgs: metadata.includepkgs.clone(),
         })?;
     }
     Ok(resolver)

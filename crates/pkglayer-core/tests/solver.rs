@@ -63,6 +63,8 @@ fn resolver(fixture: &Fixture) -> Resolver {
             priority: 99,
             cost: 1000,
             solv_cache: None,
+            exclude: Vec::new(),
+            includepkgs: Vec::new(),
         })
         .unwrap();
     resolver

@@ -529,3 +529,35 @@ fn a_metalink_gives_mirrors_and_the_repomd_hash() {
         "{err}"
     );
 }
+
+#[test]
+fn exclude_and_includepkgs_hide_packages() {
+    let scenario = Scenario::new("gz");
+    let arch = host_arch();
+    let reposdir = scenario.reposdir(&format!(
+        "{}exclude=libfoo-2* kernel-breaker\n",
+        scenario.standard_repo()
+    ));
+    let output = scenario.run(&reposdir, &["install", "--dry-run", "--json", "libfoo"]);
+    let json: Value = serde_json::from_str(&ok_stdout(&output)).unwrap();
+    assert_eq!(nevras(&json), [format!("libfoo-1.0-1.{arch}")]);
+    let err = failure(&scenario.run(&reposdir, &["install", "--dry-run", "strace"]));
+    assert!(err.contains("strace-6.1-1"), "{err}");
+    assert!(err.contains("libfoo >= 2"), "{err}");
+    let err = failure(&scenario.run(&reposdir, &["install", "--dry-run", "kernel-breaker"]));
+    assert!(
+        err.contains("no package in the enabled repos provides \"kernel-breaker\""),
+        "{err}"
+    );
+
+    let reposdir = scenario.reposdir(&format!(
+        "{}includepkgs=helper-*\n",
+        scenario.standard_repo()
+    ));
+    ok_stdout(&scenario.run(&reposdir, &["install", "--dry-run", "helper-tools"]));
+    let err = failure(&scenario.run(&reposdir, &["install", "--dry-run", "vim-minimal"]));
+    assert!(
+        err.contains("no package in the enabled repos provides \"vim-minimal\""),
+        "{err}"
+    );
+}

@@ -40,6 +40,9 @@ pub struct RepoMetadata {
     pub id: String,
     pub priority: i32,
     pub cost: i32,
+    /// The repo's `exclude=` and `includepkgs=` package specs.
+    pub exclude: Vec<String>,
+    pub includepkgs: Vec<String>,
     pub repomd: Repomd,
     pub primary: PathBuf,
     pub filelists: Option<PathBuf>,
@@ -296,6 +299,8 @@ fn load_cached(dir: &Path, repo: &RepoConfig) -> Result<RepoMetadata> {
         id: repo.id.clone(),
         priority: repo.priority,
         cost: repo.cost,
+        exclude: repo.exclude.clone(),
+        includepkgs: repo.includepkgs.clone(),
         checksum: sha256_file(&repomd_path)?,
         repomd,
         primary,

@@ -16,6 +16,10 @@ static LIBRPM: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// A libsolv pool set up for rpm semantics.
 pub struct Pool {
     raw: NonNull<ffi::Pool>,
+    /// Solvables the solver must not see (repo `exclude=` / `includepkgs=`).
+    hidden: Vec<ffi::Id>,
+    /// The map `pool->considered` points at while `hidden` is not empty; boxed so it does not move.
+    considered: Option<Box<ffi::Map>>,
 }
 
 /// A growable list of ids, libsolv's `Queue`, freed on drop.
@@ -83,6 +87,8 @@ impl Pool {
         };
         Pool {
             raw: NonNull::new(raw).expect("pool_create never returns NULL"),
+            hidden: Vec::new(),
+            considered: None,
         }
     }
 
@@ -226,12 +232,52 @@ impl Pool {
         unsafe { cstr_to_string(ffi::pool_errstr(self.ptr())) }
     }
 
+    /// The solvables of the repo named `name`, with what identifies them.
+    pub fn repo_solvables(&self, name: &str) -> Vec<(ffi::Id, SolvableInfo)> {
+        // SAFETY: the pool's repo array has `nrepos` slots (some NULL); each repo's solvables lie in
+        // [start, end) of the pool's solvables, where a solvable belongs to it if its repo matches.
+        unsafe {
+            let pool = self.ptr();
+            let repos = std::slice::from_raw_parts((*pool).repos, (*pool).nrepos as usize);
+            let Some(&repo) = repos
+                .iter()
+                .find(|&&r| !r.is_null() && cstr_to_string((*r).name) == name)
+            else {
+                return Vec::new();
+            };
+            ((*repo).start..(*repo).end)
+                .filter(|&id| (*(*pool).solvables.add(id as usize)).repo == repo)
+                .map(|id| (id, self.solvable(id)))
+                .collect()
+        }
+    }
+
+    /// Keeps these solvables away from the solver and from request matching.
+    pub fn hide(&mut self, ids: &[ffi::Id]) {
+        self.hidden.extend_from_slice(ids);
+    }
+
     /// Makes provides and file provides searchable; call after the last repo is added.
     pub fn prepare(&mut self) {
-        // SAFETY: the pool is valid.
+        // SAFETY: the pool is valid; the considered map is sized for every solvable, owned by self
+        // (boxed, so the pointer stays valid) and detached again in Drop before it is freed.
         unsafe {
-            ffi::pool_addfileprovides(self.ptr());
-            ffi::pool_createwhatprovides(self.ptr());
+            let pool = self.ptr();
+            if !self.hidden.is_empty() {
+                let mut map = self.considered.take().unwrap_or_default();
+                if !map.map.is_null() {
+                    ffi::map_free(&mut *map);
+                }
+                ffi::map_init(&mut *map, (*pool).nsolvables);
+                std::ptr::write_bytes(map.map, 0xff, map.size as usize);
+                for &id in &self.hidden {
+                    *map.map.add((id >> 3) as usize) &= !(1u8 << (id & 7));
+                }
+                (*pool).considered = &mut *map;
+                self.considered = Some(map);
+            }
+            ffi::pool_addfileprovides(pool);
+            ffi::pool_createwhatprovides(pool);
         }
     }
 
@@ -338,8 +384,15 @@ impl Pool {
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        // SAFETY: the pool was made by pool_create and is freed once, with everything it owns.
-        unsafe { ffi::pool_free(self.ptr()) };
+        // SAFETY: the pool was made by pool_create and is freed once, with everything it owns; the
+        // considered map is ours, so it is detached first and freed after.
+        unsafe {
+            (*self.ptr()).considered = std::ptr::null_mut();
+            ffi::pool_free(self.ptr());
+            if let Some(mut map) = self.considered.take() {
+                ffi::map_free(&mut *map);
+            }
+        }
     }
 }
 

@@ -39,6 +39,10 @@ pub struct RepoSource {
     pub cost: i32,
     /// A `.solv` file to read instead of the XML (written when missing); key it by the repomd checksum.
     pub solv_cache: Option<PathBuf>,
+    /// Package specs (globs on name, name.arch, name-version[-release], NEVRA) the repo must not offer.
+    pub exclude: Vec<String>,
+    /// When not empty, the only package specs the repo may offer.
+    pub includepkgs: Vec<String>,
 }
 
 /// Why a request cannot be resolved; each says which request and what is wrong.
@@ -101,7 +105,27 @@ impl Resolver {
             repo.filelists.as_deref(),
             priorities,
             repo.solv_cache.as_deref(),
-        )
+        )?;
+        if !repo.exclude.is_empty() || !repo.includepkgs.is_empty() {
+            let hidden: Vec<_> = self
+                .pool
+                .repo_solvables(&repo.id)
+                .into_iter()
+                .filter(|(_, s)| {
+                    let nevra = to_nevra(s);
+                    let excluded = repo.exclude.iter().any(|spec| matches_spec(spec, &nevra));
+                    let included = repo.includepkgs.is_empty()
+                        || repo
+                            .includepkgs
+                            .iter()
+                            .any(|spec| matches_spec(spec, &nevra));
+                    excluded || !included
+                })
+                .map(|(id, _)| id)
+                .collect();
+            self.pool.hide(&hidden);
+        }
+        Ok(())
     }
 
     /// The packages to install so that every request is satisfied, base packages untouched.
@@ -153,6 +177,90 @@ impl Resolver {
     }
 }
 
+/// Whether a dnf package spec (a glob) names this package, in any of the forms dnf accepts.
+pub fn matches_spec(spec: &str, nevra: &Nevra) -> bool {
+    let forms = [
+        nevra.name.clone(),
+        format!("{}.{}", nevra.name, nevra.arch),
+        format!("{}-{}", nevra.name, nevra.version),
+        format!("{}-{}-{}", nevra.name, nevra.version, nevra.release),
+        format!("{}-{}", nevra.name, nevra.evr()),
+        nevra.to_string(),
+    ];
+    forms
+        .iter()
+        .any(|form| glob_match(spec.as_bytes(), form.as_bytes()))
+}
+
+/// Shell-style glob: `*`, `?` and `[...]` (with `!` or `^` to negate).
+fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
+    match (pattern.first(), text.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => {
+            glob_match(&pattern[1..], text) || (!text.is_empty() && glob_match(pattern, &text[1..]))
+        }
+        (Some(b'?'), Some(_)) => glob_match(&pattern[1..], &text[1..]),
+        (Some(b'['), Some(&c)) => match pattern.iter().position(|&b| b == b']') {
+            Some(close) if close > 1 => {
+                let set = &pattern[1..close];
+                let (negate, set) = match set.first() {
+                    Some(b'!' | b'^') => (true, &set[1..]),
+                    _ => (false, set),
+                };
+                let mut found = false;
+                let mut i = 0;
+                while i < set.len() {
+                    if i + 2 < set.len() && set[i + 1] == b'-' {
+                        found |= set[i] <= c && c <= set[i + 2];
+                        i += 3;
+                    } else {
+                        found |= set[i] == c;
+                        i += 1;
+                    }
+                }
+                found != negate && glob_match(&pattern[close + 1..], &text[1..])
+            }
+            _ => c == b'[' && glob_match(&pattern[1..], &text[1..]),
+        },
+        (Some(&p), Some(&c)) => p == c && glob_match(&pattern[1..], &text[1..]),
+        _ => false,
+    }
+}
+
 fn to_nevra(s: &SolvableInfo) -> Nevra {
     Nevra::from_parts(&s.name, &s.evr, &s.arch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_match_like_dnf() {
+        let nevra = Nevra::parse("kernel-core-6.8.1-300.fc40.x86_64").unwrap();
+        let yes = [
+            "kernel-core",
+            "kernel*",
+            "kernel-core.x86_64",
+            "kernel-core-6.8.1",
+            "kernel-core-6.8.1-300.fc40",
+            "kernel-core-6.8.1-300.fc40.x86_64",
+            "kernel-?ore",
+            "kernel-[a-d]ore",
+            "*.x86_64",
+        ];
+        let no = [
+            "kernel",
+            "kernel-core.noarch",
+            "kernel-[!c]ore",
+            "*-7*",
+            "glibc*",
+        ];
+        for spec in yes {
+            assert!(matches_spec(spec, &nevra), "{spec} should match");
+        }
+        for spec in no {
+            assert!(!matches_spec(spec, &nevra), "{spec} should not match");
+        }
+    }
 }
