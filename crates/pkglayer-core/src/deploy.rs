@@ -9,20 +9,21 @@ use ostree::gio;
 
 use crate::error::UserError;
 use crate::origin::Origin;
-use crate::sysroot::Sysroot;
+use crate::sysroot::{Sysroot, SysrootLock};
 
 /// Deploys `commit` with `origin` as the new default of the stateroot.
 ///
 /// `/etc` is merged from the current deployment and its kernel arguments are carried over (the options
 /// variant of `deploy_tree` with no override does that; an empty override would wipe them). The current
-/// deployment stays as rollback, the booted one is kept, older ones are pruned. Takes the sysroot lock.
+/// deployment stays as rollback, the booted one is kept, older ones are pruned. The caller holds the
+/// sysroot lock for its whole operation.
 #[context("Deploying commit {commit}")]
 pub fn deploy_commit(
     sysroot: &Sysroot,
+    _lock: &SysrootLock,
     commit: &str,
     origin: &Origin,
 ) -> Result<ostree::Deployment> {
-    let _lock = sysroot.lock()?;
     let ostree = sysroot.ostree();
     let merge = sysroot.current();
     let opts = ostree::SysrootDeployTreeOpts::default();

@@ -5,8 +5,10 @@
 //! [`deploy`] (changing the deployment list), [`rpmdb`] (reading a tree's packages), [`status`].
 
 mod command;
+pub mod compose;
 pub mod deploy;
 pub mod error;
+pub mod layer;
 pub mod origin;
 pub mod plan;
 pub mod repo;

@@ -29,6 +29,8 @@ pub struct RepoOptions {
     /// A directory of `*.repo` files instead of the deployment's `/etc/yum.repos.d`.
     pub reposdir: Option<PathBuf>,
     pub freshness: Freshness,
+    /// Accept requests the base already satisfies (they are recorded, and layer nothing).
+    pub allow_inactive: bool,
 }
 
 /// The outcome of planning an install.
@@ -109,25 +111,112 @@ pub fn sync_metadata(
     repo::sync_repos(&sysroot.cache_dir(), &repos, options.freshness, fetcher)
 }
 
-/// Plans installing `new_requests` on top of the current deployment's request.
-#[context("Planning the install")]
-pub fn plan_install(
-    sysroot: &Sysroot,
-    new_requests: &[String],
-    options: &RepoOptions,
-) -> Result<InstallPlan> {
-    let current = sysroot.current();
-    let origin: Origin = sysroot.origin(&current)?;
-    let repo = sysroot.repo();
-    let layer = deployment_layer(&repo, &current.csum())?;
-
-    let mut requested = origin.requested.clone();
-    for request in new_requests {
-        if !requested.insert(request.clone()) {
+/// The request after installing `new`: the latest deployment's request plus `new`. A package that is
+/// already requested is an error, or skipped with `idempotent`.
+pub fn request_with(sysroot: &Sysroot, new: &[String], idempotent: bool) -> Result<Origin> {
+    let mut origin = sysroot.origin(&sysroot.latest())?;
+    for request in new {
+        if !origin.requested.insert(request.clone()) && !idempotent {
             return Err(UserError::new(format!("{request} is already requested"))
                 .hint("`pkglayer status` lists what is layered; pass --idempotent to accept this")
                 .into());
         }
+    }
+    Ok(origin)
+}
+
+/// The request after uninstalling `names` (or everything, with `all`). Only requested packages can go:
+/// a base package or a package layered as a dependency is an error that says which it is.
+pub fn request_without(sysroot: &Sysroot, names: &[String], all: bool) -> Result<Origin> {
+    let latest = sysroot.latest();
+    let mut origin = sysroot.origin(&latest)?;
+    if all {
+        origin.requested.clear();
+        origin.requested_local.clear();
+        return Ok(origin);
+    }
+    let repo = sysroot.repo();
+    let layer = deployment_layer(&repo, &latest.csum())?;
+    for name in names {
+        if origin.requested.remove(name) {
+            continue;
+        }
+        if let Some(nevra) = origin
+            .requested_local
+            .keys()
+            .find(|n| Nevra::parse(n).is_some_and(|parsed| parsed.name == *name) || *n == name)
+        {
+            let nevra = nevra.clone();
+            origin.requested_local.remove(&nevra);
+            continue;
+        }
+        let layered_dependency = layer
+            .packages
+            .iter()
+            .filter_map(|p| Nevra::parse(p))
+            .find(|p| p.name == *name);
+        if let Some(nevra) = layered_dependency {
+            return Err(UserError::new(format!(
+                "{name} was not requested: {nevra} is layered as a dependency of what was"
+            ))
+            .hint("uninstall the requested package that needs it; it then goes by itself")
+            .into());
+        }
+        let in_base = crate::rpmdb::packages_in_commit(&repo, &layer.base_commit)?
+            .into_iter()
+            .find(|p| p.name == *name);
+        return Err(match in_base {
+            Some(nevra) => UserError::new(format!(
+                "{name} is part of the base image ({nevra}), not layered"
+            ))
+            .hint("uninstall removes only layered packages; the base comes from the OS vendor"),
+            None => UserError::new(format!("{name} is not layered")).hint(format!(
+                "requested packages: {}",
+                if origin.requested.is_empty() {
+                    "none".to_string()
+                } else {
+                    origin
+                        .requested
+                        .iter()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            )),
+        }
+        .into());
+    }
+    Ok(origin)
+}
+
+/// Plans the layer for `origin`'s request on the latest deployment's base.
+#[context("Planning the transaction")]
+pub fn plan(sysroot: &Sysroot, origin: &Origin, options: &RepoOptions) -> Result<InstallPlan> {
+    let latest = sysroot.latest();
+    let repo = sysroot.repo();
+    let layer = deployment_layer(&repo, &latest.csum())?;
+    if !origin.requested_local.is_empty() {
+        return Err(
+            UserError::new("local RPMs in the request are not supported yet")
+                .hint("uninstall them with rpm-ostree, or use `pkglayer uninstall --all`")
+                .into(),
+        );
+    }
+    let requested = origin.requested.clone();
+    if requested.is_empty() {
+        return Ok(InstallPlan {
+            base_commit: layer.base_commit,
+            requested,
+            packages: Vec::new(),
+            added: Vec::new(),
+            removed: layer
+                .packages
+                .iter()
+                .filter_map(|n| Nevra::parse(n))
+                .collect(),
+            repos: Vec::new(),
+            skipped_repos: Vec::new(),
+        });
     }
 
     let fetcher = Fetcher::new();
@@ -142,7 +231,7 @@ pub fn plan_install(
             &sync.repos,
             with_filelists,
         )?;
-        resolver.resolve(&all, false)
+        resolver.resolve(&all, false, options.allow_inactive)
     };
     // Like dnf5, start from primary metadata alone: it lists the files other packages usually depend
     // on (/usr/bin, /etc, ...), and filelists cost more to load than everything else together. Only a

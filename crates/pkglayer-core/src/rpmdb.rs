@@ -90,6 +90,29 @@ pub fn checkout_rpmdb(repo: &ostree::Repo, commit: &str, root: &Path) -> Result<
     Ok(dbpath)
 }
 
+/// Leaves the database in `dbdir` readable from a read-only tree: rpm writes sqlite in WAL mode, which
+/// needs `-wal`/`-shm` files beside it; switch it to `journal_mode=DELETE` and drop the leftovers.
+#[context("Finalizing the rpm database in {}", dbdir.display())]
+pub fn finalize(dbdir: &Path) -> Result<()> {
+    let db = dbdir.join("rpmdb.sqlite");
+    if db.exists() {
+        let connection = rusqlite::Connection::open(&db)?;
+        let mode: String =
+            connection.query_row("PRAGMA journal_mode=DELETE", [], |row| row.get(0))?;
+        if mode != "delete" {
+            bail!("{} stayed in journal_mode={mode}", db.display());
+        }
+        connection.close().map_err(|(_, err)| err)?;
+    }
+    for leftover in ["rpmdb.sqlite-wal", "rpmdb.sqlite-shm", ".rpm.lock"] {
+        let path = dbdir.join(leftover);
+        if path.exists() {
+            std::fs::remove_file(&path).with_context(|| format!("Removing {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
 /// Lists the packages of the database in `dbdir` with the real `rpm`.
 fn query_packages(dbdir: &Path) -> Result<Vec<Nevra>> {
     let output = std::process::Command::new("rpm")

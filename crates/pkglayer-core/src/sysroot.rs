@@ -147,6 +147,12 @@ impl Sysroot {
             .next()
     }
 
+    /// The deployment new operations build on: the pending one if there is one (so operations chain
+    /// before a reboot, as with rpm-ostree), else the current one.
+    pub fn latest(&self) -> ostree::Deployment {
+        self.pending().unwrap_or_else(|| self.current())
+    }
+
     /// The deployment after the current one: what `rollback` goes back to.
     pub fn rollback(&self) -> Option<ostree::Deployment> {
         let current = self.current();

@@ -61,6 +61,19 @@ fn os_release_value(text: &str, key: &str) -> Option<String> {
     })
 }
 
+/// What `name` is in a mutable tree: a file (its checksum), a directory, or nothing. libostree reports
+/// a missing name as a NOT_FOUND error; here it is `(None, None)`.
+pub fn mtree_lookup(
+    tree: &ostree::MutableTree,
+    name: &str,
+) -> Result<(Option<String>, Option<ostree::MutableTree>)> {
+    match tree.lookup(name) {
+        Ok((file, dir)) => Ok((file.map(|f| f.to_string()), dir)),
+        Err(err) if err.matches(gio::IOErrorEnum::NotFound) => Ok((None, None)),
+        Err(err) => Err(err.into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,9 @@ fn deploy_commit_writes_origin_keeps_kargs_and_prunes() {
     let sysroot = Sysroot::open(&host.sysroot.path, None).unwrap();
     let mut origin = sysroot.origin(&sysroot.current()).unwrap();
     origin.requested.insert("strace".into());
-    deploy::deploy_commit(&sysroot, &v2, &origin).unwrap();
+    let lock = sysroot.lock().unwrap();
+    deploy::deploy_commit(&sysroot, &lock, &v2, &origin).unwrap();
+    drop(lock);
 
     let status = host.sysroot.admin_status().unwrap();
     let order: Vec<&str> = status.iter().map(|e| e.checksum.as_str()).collect();
@@ -50,12 +52,9 @@ fn deploy_commit_writes_origin_keeps_kargs_and_prunes() {
 
     // A third deployment (back to v1, plain) replaces the oldest: offline, only the previous default stays.
     let sysroot = Sysroot::open(&host.sysroot.path, None).unwrap();
-    deploy::deploy_commit(
-        &sysroot,
-        &host.base_v1,
-        &Origin::new(format!("vendor:{}", base_ref())),
-    )
-    .unwrap();
+    let lock = sysroot.lock().unwrap();
+    let plain = Origin::new(format!("vendor:{}", base_ref()));
+    deploy::deploy_commit(&sysroot, &lock, &host.base_v1, &plain).unwrap();
     let status = host.sysroot.admin_status().unwrap();
     let order: Vec<&str> = status.iter().map(|e| e.checksum.as_str()).collect();
     assert_eq!(order, [host.base_v1.as_str(), v2.as_str()]);

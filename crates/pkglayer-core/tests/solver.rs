@@ -73,7 +73,7 @@ fn resolver(fixture: &Fixture) -> Resolver {
 fn names(resolver: &mut Resolver, requests: &[&str]) -> Result<Vec<String>, SolveError> {
     let requests: Vec<String> = requests.iter().map(|s| s.to_string()).collect();
     resolver
-        .resolve(&requests, false)
+        .resolve(&requests, false, false)
         .map(|planned| planned.iter().map(|p| p.nevra.to_string()).collect())
         .map_err(|e| e.downcast::<SolveError>().unwrap())
 }

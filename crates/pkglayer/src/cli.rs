@@ -38,6 +38,9 @@ pub enum Command {
     /// Layer packages (names, provides or file paths) from the repos onto the base.
     #[command(visible_alias = "add")]
     Install(InstallArgs),
+    /// Remove requested packages from the layer (never base packages or mere dependencies).
+    #[command(visible_alias = "remove")]
+    Uninstall(UninstallArgs),
     /// Fetch repo metadata now.
     RefreshMd(RefreshMdArgs),
     /// Make the previous deployment the default again.
@@ -61,17 +64,55 @@ pub struct InstallArgs {
     /// Packages: names, provides (`text-editor`), file paths (`/usr/bin/strace`), `name-version`.
     #[arg(required = true, value_name = "PKG")]
     pub packages: Vec<String>,
+    /// Fetch and import the packages, deploy nothing.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub download_only: bool,
+    /// Accept packages that are already requested.
+    #[arg(long)]
+    pub idempotent: bool,
+    /// Accept packages the base already provides (recorded; they layer nothing).
+    #[arg(long)]
+    pub allow_inactive: bool,
+    #[command(flatten)]
+    pub transaction: TransactionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UninstallArgs {
+    /// Requested packages to remove from the layer.
+    #[arg(
+        value_name = "PKG",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    pub packages: Vec<String>,
+    /// Remove every layered package: back to the plain base.
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub transaction: TransactionArgs,
+}
+
+/// Options of every verb that changes the layer.
+#[derive(Debug, Args)]
+pub struct TransactionArgs {
     /// Resolve and print the transaction; change nothing.
-    #[arg(long, required = true)]
+    #[arg(long)]
     pub dry_run: bool,
-    /// Use cached repo metadata only; never touch the network.
+    /// Use cached repo metadata and packages only; never touch the network.
     #[arg(long, short = 'C')]
     pub cache_only: bool,
-    #[command(flatten)]
-    pub repos: RepoArgs,
+    /// Exit with 77 when nothing changed.
+    #[arg(long)]
+    pub unchanged_exit_77: bool,
+    /// Answer yes (pkglayer never asks; accepted for rpm-ostree and dnf habits).
+    #[arg(short = 'y', long = "assumeyes")]
+    pub assume_yes: bool,
     /// Print the transaction as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub repos: RepoArgs,
 }
 
 #[derive(Debug, Args)]

@@ -11,11 +11,12 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Parser;
+use pkglayer_core::layer::{self, ApplyOptions};
 use pkglayer_core::plan::{self, RepoOptions};
 use pkglayer_core::repo::{Fetcher, Freshness};
-use pkglayer_core::{Sysroot, deploy, rpmdb, status};
+use pkglayer_core::{Origin, Sysroot, deploy, rpmdb, status};
 
-use cli::{Cli, Command, DbCommand};
+use cli::{Cli, Command, DbCommand, TransactionArgs};
 
 fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
@@ -26,7 +27,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli);
     match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
             if let Some(hint) = pkglayer_core::error::hint_of(&err) {
@@ -54,7 +55,51 @@ fn init_logging(cli: &Cli) {
         .init();
 }
 
-fn run(cli: &Cli) -> Result<()> {
+/// Exit status for "nothing changed" under `--unchanged-exit-77`.
+const EXIT_UNCHANGED: u8 = 77;
+
+/// Plans the layer for `origin`, prints the transaction, and (unless a dry run) applies it.
+fn transaction(
+    sysroot: &Sysroot,
+    origin: &Origin,
+    args: &TransactionArgs,
+    allow_inactive: bool,
+    apply: ApplyOptions,
+) -> Result<ExitCode> {
+    let options = RepoOptions {
+        reposdir: args.repos.reposdir.clone(),
+        freshness: if args.cache_only {
+            Freshness::CacheOnly
+        } else {
+            Freshness::WhileFresh
+        },
+        allow_inactive,
+    };
+    let plan = plan::plan(sysroot, origin, &options)?;
+    render::skipped_repos(&plan.skipped_repos);
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &render::install_plan_json(&plan))?;
+        writeln!(out)?;
+    } else {
+        render::install_plan(&mut out, &plan)?;
+    }
+    if args.dry_run {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let outcome = layer::apply(sysroot, &plan, origin, apply)?;
+    let unchanged = matches!(outcome, layer::Outcome::NoChange);
+    if !args.json {
+        render::outcome(&mut out, &outcome)?;
+    }
+    Ok(if unchanged && args.unchanged_exit_77 {
+        ExitCode::from(EXIT_UNCHANGED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn run(cli: &Cli) -> Result<ExitCode> {
     let sysroot = Sysroot::open(&cli.sysroot, cli.stateroot.as_deref())?;
     let mut out = std::io::stdout().lock();
     match &cli.command {
@@ -68,22 +113,27 @@ fn run(cli: &Cli) -> Result<()> {
             }
         }
         Command::Install(args) => {
-            let options = RepoOptions {
-                reposdir: args.repos.reposdir.clone(),
-                freshness: if args.cache_only {
-                    Freshness::CacheOnly
-                } else {
-                    Freshness::WhileFresh
-                },
+            let origin = plan::request_with(&sysroot, &args.packages, args.idempotent)?;
+            let apply = ApplyOptions {
+                download_only: args.download_only,
             };
-            let plan = plan::plan_install(&sysroot, &args.packages, &options)?;
-            render::skipped_repos(&plan.skipped_repos);
-            if args.json {
-                serde_json::to_writer_pretty(&mut out, &render::install_plan_json(&plan))?;
-                writeln!(out)?;
-            } else {
-                render::install_plan(&mut out, &plan)?;
-            }
+            return transaction(
+                &sysroot,
+                &origin,
+                &args.transaction,
+                args.allow_inactive,
+                apply,
+            );
+        }
+        Command::Uninstall(args) => {
+            let origin = plan::request_without(&sysroot, &args.packages, args.all)?;
+            return transaction(
+                &sysroot,
+                &origin,
+                &args.transaction,
+                false,
+                ApplyOptions::default(),
+            );
         }
         Command::RefreshMd(args) => {
             let options = RepoOptions {
@@ -93,6 +143,7 @@ fn run(cli: &Cli) -> Result<()> {
                 } else {
                     Freshness::WhileFresh
                 },
+                allow_inactive: false,
             };
             let report = plan::sync_metadata(&sysroot, &options, &Fetcher::new())?;
             render::skipped_repos(&report.skipped);
@@ -121,5 +172,5 @@ fn run(cli: &Cli) -> Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

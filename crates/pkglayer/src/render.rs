@@ -3,6 +3,7 @@
 use std::io::{self, Write};
 
 use pkglayer_core::deploy::CleanupOutcome;
+use pkglayer_core::layer::Outcome;
 use pkglayer_core::plan::InstallPlan;
 use pkglayer_core::repo::SyncReport;
 use pkglayer_core::status::{DeploymentStatus, Status};
@@ -154,6 +155,33 @@ pub fn install_plan_json(plan: &InstallPlan) -> serde_json::Value {
             "fetched": r.fetched,
         })).collect::<Vec<_>>(),
     })
+}
+
+/// What applying the transaction did.
+pub fn outcome(out: &mut impl Write, outcome: &Outcome) -> io::Result<()> {
+    match outcome {
+        Outcome::NoChange => writeln!(out, "No change."),
+        Outcome::Downloaded { imported } => {
+            writeln!(
+                out,
+                "Downloaded {imported} packages into the cache; nothing deployed."
+            )
+        }
+        Outcome::Deployed {
+            deployment,
+            downloaded,
+            ..
+        } => {
+            writeln!(
+                out,
+                "Downloaded {downloaded} packages; the others came from the cache."
+            )?;
+            writeln!(
+                out,
+                "Deployed {deployment}: it boots next. `pkglayer rollback` goes back."
+            )
+        }
+    }
 }
 
 /// One line a repo: whether its metadata was fetched or is cached, and its revision.

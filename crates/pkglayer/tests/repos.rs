@@ -246,7 +246,7 @@ fn unsatisfiable_requests_say_which_and_why() {
     let err = failure(&scenario.run(&reposdir, &["install", "--dry-run", "nonesuch"]));
     assert!(
         err.contains(
-            "error: Planning the install: no package in the enabled repos provides \"nonesuch\""
+            "error: Planning the transaction: no package in the enabled repos provides \"nonesuch\""
         ),
         "{err}"
     );
@@ -402,7 +402,7 @@ fn cache_only_works_with_the_server_gone() {
         ],
     ));
     assert!(
-        err.contains("error: Planning the install: repo test has no cached metadata"),
+        err.contains("error: Planning the transaction: repo test has no cached metadata"),
         "{err}"
     );
 

@@ -1,5 +1,7 @@
-//! RPM package identity and, later, header reading and payload import.
+//! RPM packages: identity, file capabilities, and import into the package cache.
 
+mod caps;
+pub mod import;
 mod nevra;
 
 pub use nevra::Nevra;

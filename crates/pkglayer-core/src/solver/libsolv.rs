@@ -65,6 +65,8 @@ pub struct SolvableInfo {
     pub download_size: u64,
     pub install_size: u64,
     pub location: Option<String>,
+    /// The package file's checksum from the metadata: algorithm name and hex.
+    pub checksum: Option<(String, String)>,
 }
 
 /// A solver answer: packages to install, or problems in libsolv's sentences.
@@ -368,6 +370,9 @@ impl Pool {
             let repo = (*s).repo;
             let mut medianr = 0u32;
             let location = ffi::solvable_lookup_location(s, &mut medianr);
+            let mut checksum_type: ffi::Id = 0;
+            let checksum =
+                ffi::solvable_lookup_checksum(s, ffi::SOLVABLE_CHECKSUM as i32, &mut checksum_type);
             SolvableInfo {
                 name: cstr_to_string(ffi::pool_id2str(pool, (*s).name)),
                 evr: cstr_to_string(ffi::pool_id2str(pool, (*s).evr)),
@@ -377,6 +382,10 @@ impl Pool {
                 download_size: ffi::solvable_lookup_num(s, ffi::SOLVABLE_DOWNLOADSIZE as i32, 0),
                 install_size: ffi::solvable_lookup_num(s, ffi::SOLVABLE_INSTALLSIZE as i32, 0),
                 location: (!location.is_null()).then(|| cstr_to_string(location)),
+                checksum: (!checksum.is_null()).then(|| {
+                    let algorithm = cstr_to_string(ffi::solv_chksum_type2str(checksum_type));
+                    (algorithm, cstr_to_string(checksum))
+                }),
             }
         }
     }

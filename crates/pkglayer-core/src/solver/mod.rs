@@ -24,6 +24,8 @@ pub struct PlannedPackage {
     pub install_size: u64,
     /// Path of the RPM relative to the repo's base URL.
     pub location: Option<String>,
+    /// The RPM's checksum in the repo metadata: algorithm (`sha256`, …) and hex.
+    pub checksum: Option<(String, String)>,
 }
 
 /// A repo's metadata as the resolver reads it.
@@ -129,11 +131,13 @@ impl Resolver {
     }
 
     /// The packages to install so that every request is satisfied, base packages untouched.
-    /// Weak dependencies (Recommends) are followed unless `ignore_weak`, as dnf does by default.
+    /// Weak dependencies (Recommends) are followed unless `ignore_weak`, as dnf does by default. A
+    /// request the base already satisfies is an error, or with `allow_inactive` simply satisfied.
     pub fn resolve(
         &mut self,
         requests: &[String],
         ignore_weak: bool,
+        allow_inactive: bool,
     ) -> Result<Vec<PlannedPackage>> {
         if !self.prepared {
             self.pool.prepare();
@@ -143,6 +147,9 @@ impl Resolver {
         for request in requests {
             let (matches, selection) = self.pool.select(request)?;
             if let Some(base) = matches.iter().find(|s| s.installed) {
+                if allow_inactive {
+                    continue;
+                }
                 return Err(SolveError::AlreadyInBase {
                     request: request.clone(),
                     package: to_nevra(base).to_string(),
@@ -168,6 +175,7 @@ impl Resolver {
                         download_size: s.download_size,
                         install_size: s.install_size,
                         location: s.location.clone(),
+                        checksum: s.checksum.clone(),
                     })
                     .collect();
                 planned.sort_by(|a, b| a.nevra.cmp(&b.nevra));

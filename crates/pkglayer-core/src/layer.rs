@@ -1,0 +1,266 @@
+//! Carrying out a plan (pipeline steps 5–7): fetch and import what the package cache lacks, compose
+//! the layered commit, deploy it.
+//!
+//! Everything before the deploy writes only new objects, cache refs and scratch space, so a failure
+//! leaves the booted and pending deployments as they were.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use fn_error_context::context;
+use sha2::Digest;
+
+use crate::compose::{self, Layer};
+use crate::deploy;
+use crate::origin::Origin;
+use crate::plan::{InstallPlan, deployment_layer};
+use crate::repo::{Checksum, Fetcher, RepoMetadata};
+use crate::rpm::import::{self, CachedPackage, Owners, PackageOrigin};
+use crate::solver::PlannedPackage;
+use crate::sysroot::Sysroot;
+
+/// Downloads run this many at a time.
+const PARALLEL_DOWNLOADS: usize = 4;
+/// Where RPMs wait between download and import, under the cache root.
+const DOWNLOAD_FOLDER: &str = "packages-v1";
+
+/// What applying a plan did.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The result would equal the current deployment; nothing was deployed.
+    NoChange,
+    /// `--download-only`: the packages are in the cache; nothing was deployed.
+    Downloaded { imported: usize },
+    Deployed {
+        /// `checksum.serial` of the new deployment.
+        deployment: String,
+        commit: String,
+        /// Packages fetched from repos for this operation (the others came from the cache).
+        downloaded: usize,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApplyOptions {
+    /// Fetch and import only.
+    pub download_only: bool,
+}
+
+/// Applies `plan` with `origin` (the origin the new deployment gets).
+#[context("Layering")]
+pub fn apply(
+    sysroot: &Sysroot,
+    plan: &InstallPlan,
+    origin: &Origin,
+    options: ApplyOptions,
+) -> Result<Outcome> {
+    let repo = sysroot.repo();
+    let current = sysroot.latest();
+    let current_layer = deployment_layer(&repo, &current.csum())?;
+    let requested: Vec<String> = origin.requested.iter().cloned().collect();
+    let digest = state_digest(&plan.base_commit, &requested, &plan.packages);
+    // A plain deployment is its own base with nothing requested or layered.
+    let current_digest = current_state_digest(&repo, &current.csum())?
+        .unwrap_or_else(|| state_digest(&current_layer.base_commit, &[], &[]));
+    if current_digest == digest && !options.download_only {
+        return Ok(Outcome::NoChange);
+    }
+
+    let lock = sysroot.lock()?;
+    let (cached, downloaded) = ensure_cached(sysroot, plan)?;
+    if options.download_only {
+        return Ok(Outcome::Downloaded {
+            imported: downloaded,
+        });
+    }
+
+    let commit = if plan.packages.is_empty() && requested.is_empty() {
+        plan.base_commit.clone()
+    } else {
+        compose::compose(
+            &repo,
+            &Layer {
+                base_commit: &plan.base_commit,
+                packages: &cached,
+                requested: &requested,
+                state_digest: &digest,
+            },
+        )?
+    };
+    let deployment = deploy::deploy_commit(sysroot, &lock, &commit, origin)?;
+    Ok(Outcome::Deployed {
+        deployment: deploy::deployment_id(&deployment),
+        commit,
+        downloaded,
+    })
+}
+
+/// sha512 over what the layered tree is a function of: the base, the request, the resolved packages.
+fn state_digest(base_commit: &str, requested: &[String], packages: &[PlannedPackage]) -> String {
+    let mut hasher = sha2::Sha512::new();
+    hasher.update(base_commit.as_bytes());
+    for request in requested {
+        hasher.update(b"\nrequest ");
+        hasher.update(request.as_bytes());
+    }
+    let mut nevras: Vec<String> = packages.iter().map(|p| p.nevra.to_string()).collect();
+    nevras.sort();
+    for nevra in nevras {
+        hasher.update(b"\npackage ");
+        hasher.update(nevra.as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
+fn current_state_digest(repo: &ostree::Repo, commit: &str) -> Result<Option<String>> {
+    let (variant, _) = repo.load_commit(commit)?;
+    let metadata = ostree::glib::VariantDict::new(Some(&variant.child_value(0)));
+    Ok(metadata
+        .lookup::<String>(compose::META_STATE_DIGEST)
+        .ok()
+        .flatten())
+}
+
+/// Makes sure every planned package is in the cache; returns them (plan order) and how many were
+/// downloaded now.
+fn ensure_cached(sysroot: &Sysroot, plan: &InstallPlan) -> Result<(Vec<CachedPackage>, usize)> {
+    let repo = sysroot.repo();
+    let mut cached = Vec::with_capacity(plan.packages.len());
+    let mut missing = Vec::new();
+    for (index, package) in plan.packages.iter().enumerate() {
+        match import::lookup(&repo, &package.nevra)? {
+            Some(hit) if matches_metadata(&hit, package) => cached.push(Some(hit)),
+            _ => {
+                cached.push(None);
+                missing.push(index);
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok((cached.into_iter().flatten().collect(), 0));
+    }
+
+    let folder = sysroot.cache_dir().join(DOWNLOAD_FOLDER);
+    std::fs::create_dir_all(&folder).with_context(|| format!("Creating {}", folder.display()))?;
+    let wanted: Vec<&PlannedPackage> = missing.iter().map(|&i| &plan.packages[i]).collect();
+    let files = download_all(&folder, &wanted, &plan.repos)?;
+
+    let owners = Owners::of_commit(&repo, &plan.base_commit)?;
+    for (&index, file) in missing.iter().zip(&files) {
+        let package = &plan.packages[index];
+        let bytes = std::fs::read(file).with_context(|| format!("Reading {}", file.display()))?;
+        let repo_checksum = plan
+            .repos
+            .iter()
+            .find(|r| r.id == package.repo)
+            .map(|r| r.checksum.clone())
+            .unwrap_or_default();
+        let origin = PackageOrigin {
+            repo: package.repo.clone(),
+            repo_checksum,
+        };
+        cached[index] = Some(import::import_rpm(
+            &repo,
+            &bytes,
+            Some(&package.nevra),
+            &owners,
+            &origin,
+        )?);
+        let _ = std::fs::remove_file(file);
+    }
+    Ok((cached.into_iter().flatten().collect(), missing.len()))
+}
+
+/// A cached package stands for a planned one when the repo's sha256 (if it gives one) matches.
+fn matches_metadata(cached: &CachedPackage, planned: &PlannedPackage) -> bool {
+    match &planned.checksum {
+        Some((algorithm, hex)) if algorithm == "sha256" => cached.sha256 == *hex,
+        _ => true,
+    }
+}
+
+/// Downloads every package, a few at a time, each verified against the metadata's checksum.
+fn download_all(
+    folder: &Path,
+    packages: &[&PlannedPackage],
+    repos: &[RepoMetadata],
+) -> Result<Vec<PathBuf>> {
+    let fetcher = Fetcher::new();
+    let chunk = packages.len().div_ceil(PARALLEL_DOWNLOADS).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = packages
+            .chunks(chunk)
+            .map(|batch| {
+                let fetcher = &fetcher;
+                scope.spawn(move || {
+                    batch
+                        .iter()
+                        .map(|package| download_one(fetcher, folder, package, repos))
+                        .collect::<Result<Vec<_>>>()
+                })
+            })
+            .collect();
+        let mut files = Vec::with_capacity(packages.len());
+        for handle in handles {
+            files.extend(handle.join().expect("a download thread panicked")?);
+        }
+        Ok(files)
+    })
+}
+
+fn download_one(
+    fetcher: &Fetcher,
+    folder: &Path,
+    package: &PlannedPackage,
+    repos: &[RepoMetadata],
+) -> Result<PathBuf> {
+    let repo = repos
+        .iter()
+        .find(|r| r.id == package.repo)
+        .with_context(|| {
+            format!(
+                "{} comes from repo {}, which is not loaded",
+                package.nevra, package.repo
+            )
+        })?;
+    let location = package
+        .location
+        .as_deref()
+        .with_context(|| format!("repo {} gives no location for {}", repo.id, package.nevra))?;
+    let dest = folder.join(format!("{}.rpm", package.nevra));
+    let partial = folder.join(format!("{}.rpm.partial", package.nevra));
+    let mut failures = Vec::new();
+    for mirror in &repo.mirrors {
+        let url = format!("{mirror}{location}");
+        let attempt = fetcher.download(&url, &partial, true).and_then(|()| {
+            if let Some((algorithm, hex)) = &package.checksum {
+                Checksum::new(algorithm, hex)?
+                    .verify_file(&partial)
+                    .with_context(|| format!("{} from {url}", package.nevra))?;
+            }
+            Ok(())
+        });
+        match attempt {
+            Ok(()) => {
+                std::fs::rename(&partial, &dest)?;
+                return Ok(dest);
+            }
+            Err(err) => failures.push(format!("{err:#}")),
+        }
+    }
+    let _ = std::fs::remove_file(&partial);
+    if failures.is_empty() {
+        bail!(
+            "repo {} has no mirror to download {} from",
+            repo.id,
+            package.nevra
+        );
+    }
+    Err(crate::error::UserError::new(format!(
+        "cannot download {}:\n  {}",
+        package.nevra,
+        failures.join("\n  ")
+    ))
+    .hint("check the network, or run `pkglayer refresh-md --force` if the repo changed")
+    .into())
+}

@@ -1,0 +1,508 @@
+//! The package cache: each RPM imported once into the sysroot's repo as its own parentless commit.
+//!
+//! The ref is `pkglayer/pkg/<name>/<evr>.<arch>` (bytes outside `[A-Za-z0-9.-]` escaped as `_XX`, `_`
+//! as `__`). The commit's tree is the payload with OSTree's path rules applied, and its metadata keeps
+//! what later steps need without the RPM file: the RPM's lead, signature and header ("head", enough
+//! for `rpm --justdb`), the sha256 of the file, the NEVRA, and the repo it came from.
+//!
+//! Path rules: `/etc` → `/usr/etc` (ostree's 3-way merge then handles it); `/boot` →
+//! `/usr/lib/ostree-boot`; `/opt` → `/usr/lib/opt` and `/usr/local` → `/usr/lib/usrlocal`, each with a
+//! tmpfiles.d symlink back; directories and symlinks in `/var` and `/run` become tmpfiles.d lines;
+//! files there, and anything else outside `/usr`, are refused naming the package and path.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Cursor;
+
+use anyhow::{Context, Result, bail};
+use fn_error_context::context;
+use ostree::gio;
+use ostree::glib;
+use ostree::glib::prelude::*;
+use sha2::Digest;
+
+use super::Nevra;
+use crate::error::UserError;
+
+/// Commit metadata keys of a cached package.
+pub const META_NEVRA: &str = "pkglayer.nevra";
+pub const META_HEAD: &str = "pkglayer.rpm-head";
+pub const META_HEAD_SHA256: &str = "pkglayer.rpm-head-sha256";
+pub const META_SHA256: &str = "pkglayer.rpm-sha256";
+pub const META_REPO: &str = "pkglayer.repo";
+pub const META_REPO_CHECKSUM: &str = "pkglayer.repo-checksum";
+
+/// Where an RPM came from, recorded with it.
+#[derive(Debug, Clone, Default)]
+pub struct PackageOrigin {
+    pub repo: String,
+    pub repo_checksum: String,
+}
+
+/// A package in the cache.
+#[derive(Debug, Clone)]
+pub struct CachedPackage {
+    pub nevra: Nevra,
+    pub commit: String,
+    /// sha256 of the RPM file.
+    pub sha256: String,
+}
+
+/// User and group names of the base tree, to give files their numeric owners.
+#[derive(Debug, Clone, Default)]
+pub struct Owners {
+    users: HashMap<String, u32>,
+    groups: HashMap<String, u32>,
+}
+
+impl Owners {
+    /// From passwd and group text (`name:x:id:…` lines).
+    pub fn from_files(passwd: &str, group: &str) -> Self {
+        let parse = |text: &str| {
+            text.lines()
+                .filter_map(|line| {
+                    let mut fields = line.split(':');
+                    let name = fields.next()?;
+                    let id = fields.nth(1)?.parse().ok()?;
+                    Some((name.to_string(), id))
+                })
+                .collect::<HashMap<String, u32>>()
+        };
+        Owners {
+            users: parse(passwd),
+            groups: parse(group),
+        }
+    }
+
+    /// The passwd and group files of `commit` (`usr/etc/…`, plus nss-altfiles' `usr/lib/…`).
+    pub fn of_commit(repo: &ostree::Repo, commit: &str) -> Result<Self> {
+        let read = |name: &str| -> Result<String> {
+            let mut text = String::new();
+            for dir in ["usr/etc", "usr/lib"] {
+                if let Some(bytes) = crate::tree::read_file(repo, commit, &format!("{dir}/{name}"))?
+                {
+                    text.push_str(&String::from_utf8_lossy(&bytes));
+                    text.push('\n');
+                }
+            }
+            Ok(text)
+        };
+        Ok(Self::from_files(&read("passwd")?, &read("group")?))
+    }
+
+    fn uid(&self, name: &str) -> Option<u32> {
+        if name == "root" {
+            return Some(0);
+        }
+        self.users.get(name).copied()
+    }
+
+    fn gid(&self, name: &str) -> Option<u32> {
+        if name == "root" {
+            return Some(0);
+        }
+        self.groups.get(name).copied()
+    }
+}
+
+/// The cache ref of a package.
+pub fn cache_ref(nevra: &Nevra) -> String {
+    format!(
+        "pkglayer/pkg/{}/{}",
+        escape_ref_component(&nevra.name),
+        escape_ref_component(&format!("{}.{}", nevra.evr(), nevra.arch))
+    )
+}
+
+/// `[A-Za-z0-9.-]` as is, `_` as `__`, every other byte as `_XX`.
+fn escape_ref_component(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' => out.push(byte as char),
+            b'_' => out.push_str("__"),
+            other => out.push_str(&format!("_{other:02X}")),
+        }
+    }
+    out
+}
+
+/// The cached package for `nevra`, if it was imported before.
+pub fn lookup(repo: &ostree::Repo, nevra: &Nevra) -> Result<Option<CachedPackage>> {
+    let Some(commit) = repo.resolve_rev(&cache_ref(nevra), true)? else {
+        return Ok(None);
+    };
+    let metadata = commit_metadata(repo, &commit)?;
+    Ok(Some(CachedPackage {
+        nevra: nevra.clone(),
+        sha256: metadata.lookup::<String>(META_SHA256)?.unwrap_or_default(),
+        commit: commit.to_string(),
+    }))
+}
+
+/// The RPM head (lead, signature, header) stored with a cached package.
+pub fn head(repo: &ostree::Repo, commit: &str) -> Result<Vec<u8>> {
+    commit_metadata(repo, commit)?
+        .lookup::<Vec<u8>>(META_HEAD)?
+        .with_context(|| format!("cached package commit {commit} has no RPM header"))
+}
+
+fn commit_metadata(repo: &ostree::Repo, commit: &str) -> Result<glib::VariantDict> {
+    let (variant, _) = repo.load_commit(commit)?;
+    Ok(glib::VariantDict::new(Some(&variant.child_value(0))))
+}
+
+/// Imports the RPM in `bytes` into the cache and returns it. Writes only new objects and one ref.
+#[context("Importing {}", expected.map(|n| n.to_string()).unwrap_or_else(|| "an RPM".into()))]
+pub fn import_rpm(
+    repo: &ostree::Repo,
+    bytes: &[u8],
+    expected: Option<&Nevra>,
+    owners: &Owners,
+    origin: &PackageOrigin,
+) -> Result<CachedPackage> {
+    let package = ::rpm::Package::parse(&mut Cursor::new(bytes)).context("not a readable RPM")?;
+    let header = &package.metadata;
+    let nevra = Nevra {
+        name: header.get_name()?.to_string(),
+        epoch: header.get_epoch().unwrap_or(0),
+        version: header.get_version()?.to_string(),
+        release: header.get_release()?.to_string(),
+        arch: header.get_arch()?.to_string(),
+    };
+    if let Some(expected) = expected.filter(|e| **e != nevra) {
+        bail!("the file holds {nevra}, not {expected}");
+    }
+    let mut cursor = Cursor::new(bytes);
+    ::rpm::PackageMetadata::parse(&mut cursor)?;
+    let head = &bytes[..cursor.position() as usize];
+    let sha256 = hex::encode(sha2::Sha256::digest(bytes));
+
+    repo.prepare_transaction(gio::Cancellable::NONE)?;
+    let result = write_package_tree(repo, &package, &nevra, owners).and_then(|root| {
+        let metadata = glib::VariantDict::new(None);
+        metadata.insert(META_NEVRA, nevra.to_string());
+        metadata.insert(META_HEAD, head.to_vec());
+        metadata.insert(META_HEAD_SHA256, hex::encode(sha2::Sha256::digest(head)));
+        metadata.insert(META_SHA256, sha256.clone());
+        metadata.insert(META_REPO, origin.repo.clone());
+        metadata.insert(META_REPO_CHECKSUM, origin.repo_checksum.clone());
+        let root = root
+            .downcast::<ostree::RepoFile>()
+            .expect("write_mtree returns a RepoFile");
+        let commit = repo.write_commit_with_time(
+            None,
+            Some(&nevra.to_string()),
+            None,
+            Some(&metadata.end()),
+            &root,
+            0,
+            gio::Cancellable::NONE,
+        )?;
+        repo.transaction_set_ref(None, &cache_ref(&nevra), Some(&commit));
+        repo.commit_transaction(gio::Cancellable::NONE)?;
+        Ok(commit.to_string())
+    });
+    let commit = match result {
+        Ok(commit) => commit,
+        Err(err) => {
+            let _ = repo.abort_transaction(gio::Cancellable::NONE);
+            return Err(err);
+        }
+    };
+    Ok(CachedPackage {
+        nevra,
+        commit,
+        sha256,
+    })
+}
+
+/// Where a payload path goes in the tree.
+#[derive(Debug, PartialEq, Eq)]
+enum Placement {
+    /// At this path (relative, no leading slash).
+    Tree(String),
+    /// Not in the tree: a tmpfiles.d line recreates it at boot.
+    Tmpfiles,
+}
+
+/// Applies the path rules to an absolute payload path.
+fn place(path: &str) -> Option<Placement> {
+    let relative = path.trim_start_matches('/');
+    let (top, rest) = relative.split_once('/').unwrap_or((relative, ""));
+    let join = |prefix: &str| {
+        if rest.is_empty() {
+            prefix.to_string()
+        } else {
+            format!("{prefix}/{rest}")
+        }
+    };
+    match top {
+        "usr" if rest == "local" || rest.starts_with("local/") => Some(Placement::Tree(format!(
+            "usr/lib/usrlocal{}",
+            &rest["local".len()..]
+        ))),
+        "usr" => Some(Placement::Tree(relative.to_string())),
+        "etc" => Some(Placement::Tree(join("usr/etc"))),
+        "boot" => Some(Placement::Tree(join("usr/lib/ostree-boot"))),
+        "opt" => Some(Placement::Tree(join("usr/lib/opt"))),
+        "var" | "run" => Some(Placement::Tmpfiles),
+        _ => None,
+    }
+}
+
+/// Writes the package's files and directories as OSTree objects and returns the written root.
+fn write_package_tree(
+    repo: &ostree::Repo,
+    package: &::rpm::Package,
+    nevra: &Nevra,
+    owners: &Owners,
+) -> Result<gio::File> {
+    let mut dirmeta = DirMetaCache::default();
+    let root = ostree::MutableTree::new();
+    root.set_metadata_checksum(&dirmeta.get(repo, 0, 0, 0o755)?);
+    let mut tmpfiles: BTreeMap<String, String> = BTreeMap::new();
+    let refuse = |path: &str, why: &str| -> anyhow::Error {
+        UserError::new(format!("package {nevra} ships {path}, {why}"))
+            .hint("layered packages may only ship files under /usr, /etc, /opt, /boot (and directories or symlinks under /var and /run)")
+            .into()
+    };
+
+    for entry in package.files()? {
+        let entry = entry?;
+        let meta = &entry.metadata;
+        let path = meta.path().to_string_lossy().into_owned();
+        if meta.flags().contains(::rpm::FileFlags::GHOST) {
+            continue;
+        }
+        let mode = meta.mode();
+        let kind = mode.file_type();
+        let uid = owners.uid(meta.user()).ok_or_else(|| {
+            refuse(
+                &path,
+                &format!(
+                    "owned by user {} which the base does not define",
+                    meta.user()
+                ),
+            )
+        })?;
+        let gid = owners.gid(meta.group()).ok_or_else(|| {
+            refuse(
+                &path,
+                &format!(
+                    "owned by group {} which the base does not define",
+                    meta.group()
+                ),
+            )
+        })?;
+        let permissions = u32::from(mode.permissions());
+
+        let target = match place(&path) {
+            Some(Placement::Tree(target)) => target,
+            Some(Placement::Tmpfiles) => {
+                let line = match kind {
+                    ::rpm::FileType::Dir => format!(
+                        "d {path} {permissions:04o} {} {} - -",
+                        meta.user(),
+                        meta.group()
+                    ),
+                    ::rpm::FileType::SymbolicLink => {
+                        format!("L {path} - - - - {}", meta.linkto().unwrap_or_default())
+                    }
+                    _ => {
+                        return Err(refuse(
+                            &path,
+                            "a file in a directory that belongs to the machine, not the image",
+                        ));
+                    }
+                };
+                tmpfiles.insert(path.clone(), line);
+                continue;
+            }
+            None => {
+                return Err(refuse(
+                    &path,
+                    "outside the directories an OSTree image may hold",
+                ));
+            }
+        };
+        if let Some(top) = path
+            .strip_prefix("/opt/")
+            .map(|rest| rest.split('/').next().unwrap_or(rest))
+        {
+            tmpfiles.insert(
+                format!("/opt/{top}"),
+                format!("L /opt/{top} - - - - /usr/lib/opt/{top}"),
+            );
+        }
+        if path == "/usr/local" || path.starts_with("/usr/local/") {
+            tmpfiles.insert(
+                "/usr/local".into(),
+                "L /usr/local - - - - /usr/lib/usrlocal".into(),
+            );
+        }
+
+        let (parent_path, name) = match target.rsplit_once('/') {
+            Some((parent, name)) => (parent, name),
+            None => ("", target.as_str()),
+        };
+        let parent = ensure_dirs(repo, &root, parent_path, &mut dirmeta)?;
+        match kind {
+            ::rpm::FileType::Dir => {
+                let dir = match crate::tree::mtree_lookup(&parent, name)? {
+                    (_, Some(existing)) => existing,
+                    _ => parent.ensure_dir(name)?,
+                };
+                dir.set_metadata_checksum(&dirmeta.get(repo, uid, gid, permissions)?);
+            }
+            ::rpm::FileType::Regular => {
+                let content = entry.content().unwrap_or_default();
+                let xattrs = capabilities_xattr(meta.caps())?;
+                let checksum = repo.write_regfile_inline(
+                    None,
+                    uid,
+                    gid,
+                    libc::S_IFREG | permissions,
+                    xattrs.as_ref(),
+                    content,
+                    gio::Cancellable::NONE,
+                )?;
+                parent.replace_file(name, &checksum)?;
+            }
+            ::rpm::FileType::SymbolicLink => {
+                let target = meta.linkto().unwrap_or_default();
+                let checksum =
+                    repo.write_symlink(None, uid, gid, None, target, gio::Cancellable::NONE)?;
+                parent.replace_file(name, &checksum)?;
+            }
+            other => {
+                return Err(refuse(
+                    &path,
+                    &format!("a {other:?}, which OSTree trees cannot hold"),
+                ));
+            }
+        }
+    }
+
+    if !tmpfiles.is_empty() {
+        let conf: String = tmpfiles.values().map(|line| format!("{line}\n")).collect();
+        let dir = ensure_dirs(repo, &root, "usr/lib/tmpfiles.d", &mut dirmeta)?;
+        let checksum = repo.write_regfile_inline(
+            None,
+            0,
+            0,
+            libc::S_IFREG | 0o644,
+            None,
+            conf.as_bytes(),
+            gio::Cancellable::NONE,
+        )?;
+        dir.replace_file(&format!("pkglayer-{}.conf", nevra.name), &checksum)?;
+    }
+    Ok(repo.write_mtree(&root, gio::Cancellable::NONE)?)
+}
+
+/// `security.capability` xattr from rpm's textual capabilities (`cap_net_raw=ep`).
+fn capabilities_xattr(caps: Option<&str>) -> Result<Option<glib::Variant>> {
+    let Some(caps) = caps.filter(|c| !c.is_empty()) else {
+        return Ok(None);
+    };
+    let value = super::caps::encode(caps)?;
+    let xattrs: Vec<(Vec<u8>, Vec<u8>)> = vec![(b"security.capability\0".to_vec(), value)];
+    Ok(Some(glib::Variant::from(xattrs)))
+}
+
+/// Walks to `path` (relative, `/`-separated) creating directories owned by root, mode 0755.
+fn ensure_dirs(
+    repo: &ostree::Repo,
+    root: &ostree::MutableTree,
+    path: &str,
+    dirmeta: &mut DirMetaCache,
+) -> Result<ostree::MutableTree> {
+    let mut dir = root.clone();
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        dir = match crate::tree::mtree_lookup(&dir, part)? {
+            (_, Some(existing)) => existing,
+            (Some(_), None) => bail!("{path}: {part} is a file, not a directory"),
+            (None, None) => {
+                let created = dir.ensure_dir(part)?;
+                created.set_metadata_checksum(&dirmeta.get(repo, 0, 0, 0o755)?);
+                created
+            }
+        };
+    }
+    Ok(dir)
+}
+
+/// Directory metadata objects, written once per (uid, gid, mode).
+#[derive(Default)]
+struct DirMetaCache(HashMap<(u32, u32, u32), String>);
+
+impl DirMetaCache {
+    fn get(&mut self, repo: &ostree::Repo, uid: u32, gid: u32, mode: u32) -> Result<String> {
+        if let Some(checksum) = self.0.get(&(uid, gid, mode)) {
+            return Ok(checksum.clone());
+        }
+        let info = gio::FileInfo::new();
+        info.set_file_type(gio::FileType::Directory);
+        info.set_attribute_uint32("unix::uid", uid);
+        info.set_attribute_uint32("unix::gid", gid);
+        info.set_attribute_uint32("unix::mode", libc::S_IFDIR | mode);
+        let variant = ostree::create_directory_metadata(&info, None);
+        let checksum = repo
+            .write_metadata(
+                ostree::ObjectType::DirMeta,
+                None,
+                &variant,
+                gio::Cancellable::NONE,
+            )?
+            .to_hex();
+        self.0.insert((uid, gid, mode), checksum.clone());
+        Ok(checksum)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_follow_the_ostree_rules() {
+        let tree = |s: &str| Some(Placement::Tree(s.to_string()));
+        let cases = [
+            ("/usr/bin/strace", tree("usr/bin/strace")),
+            ("/etc/strace.conf", tree("usr/etc/strace.conf")),
+            ("/etc", tree("usr/etc")),
+            ("/boot/vmlinuz", tree("usr/lib/ostree-boot/vmlinuz")),
+            ("/opt/vendor/bin/tool", tree("usr/lib/opt/vendor/bin/tool")),
+            ("/usr/local/bin/x", tree("usr/lib/usrlocal/bin/x")),
+            ("/usr/localtime", tree("usr/localtime")),
+            ("/var/lib/strace", Some(Placement::Tmpfiles)),
+            ("/run/strace", Some(Placement::Tmpfiles)),
+            ("/home/user/file", None),
+            ("/srv/data", None),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(place(path), expected, "{path}");
+        }
+    }
+
+    #[test]
+    fn refs_escape_what_refs_cannot_hold() {
+        let nevra = Nevra::parse("python3_foo+bar-1:2.0~rc1-3.fc40.x86_64").unwrap();
+        assert_eq!(
+            cache_ref(&nevra),
+            "pkglayer/pkg/python3__foo_2Bbar/1_3A2.0_7Erc1-3.fc40.x86__64"
+        );
+    }
+
+    #[test]
+    fn owners_come_from_passwd_and_group() {
+        let owners = Owners::from_files(
+            "root:x:0:0::/root:/bin/sh\nsshd:x:74:74::/:/sbin/nologin\n",
+            "wheel:x:10:\n",
+        );
+        assert_eq!(owners.uid("root"), Some(0));
+        assert_eq!(owners.uid("sshd"), Some(74));
+        assert_eq!(owners.gid("wheel"), Some(10));
+        assert_eq!(owners.uid("nobody"), None);
+    }
+}

@@ -1,0 +1,315 @@
+//! Layering end to end: install, uninstall, the package cache, path rules and conflicts, on test-kit
+//! sysroots with a repo served over HTTP on 127.0.0.1; results checked with ostree admin status,
+//! ostree fsck, rpm -qa, origin files and the files of the new deployment.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use pkglayer_testkit::{
+    RepoServer, TEST_ENV, TestHost, TestPackage, base_packages, base_ref, create_repo, host_arch,
+    run,
+};
+use serde_json::Value;
+
+fn packages() -> Vec<TestPackage> {
+    vec![
+        TestPackage::new("strace", "6.1-1")
+            .requires("libfoo >= 2")
+            .requires("/usr/bin/helper")
+            .executable("/usr/bin/strace", "#!/bin/sh\necho strace 6.1\n"),
+        TestPackage::new("libfoo", "2.3-1").file("/usr/lib64/libfoo.so.2", "libfoo 2"),
+        TestPackage::new("helper-tools", "1.0-1").executable("/usr/bin/helper", "#!/bin/sh\n"),
+        TestPackage::new("confpkg", "1.0-1")
+            .file("/etc/confpkg.conf", "setting=1\n")
+            .dir("/var/lib/confpkg")
+            .symlink("/var/log/confpkg", "/var/lib/confpkg")
+            .executable("/opt/confpkg/bin/tool", "#!/bin/sh\n"),
+        TestPackage::new("clash", "1.0-1").file("/usr/lib/os-release", "NAME=Impostor\n"),
+        TestPackage::new("same-as-base", "1.0-1").file(
+            "/usr/lib/os-release",
+            "NAME=\"TestOS\"\nID=testos\nVERSION=\"1\"\nVERSION_ID=1\nPRETTY_NAME=\"TestOS 1\"\n",
+        ),
+        TestPackage::new("writes-var", "1.0-1").file("/var/lib/state.db", "data"),
+    ]
+}
+
+struct Host {
+    host: TestHost,
+    server: RepoServer,
+    reposdir: PathBuf,
+}
+
+impl Host {
+    fn new() -> Self {
+        let host = TestHost::new().unwrap();
+        let www = host.dir().join("www");
+        create_repo(&www.join("repo"), &packages(), "gz").unwrap();
+        let server = RepoServer::serve(&www).unwrap();
+        let reposdir = host.dir().join("repos.d");
+        std::fs::create_dir_all(&reposdir).unwrap();
+        std::fs::write(
+            reposdir.join("test.repo"),
+            format!("[test]\nbaseurl={}\ngpgcheck=0\n", server.url("repo/")),
+        )
+        .unwrap();
+        Host {
+            host,
+            server,
+            reposdir,
+        }
+    }
+
+    /// Runs pkglayer on the host; verbs that read repos get the test repo.
+    fn pkglayer(&self, args: &[&str]) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pkglayer"));
+        command
+            .arg("--sysroot")
+            .arg(&self.host.sysroot.path)
+            .args(args);
+        if matches!(
+            args.first(),
+            Some(&("install" | "uninstall" | "refresh-md"))
+        ) {
+            command.arg("--reposdir").arg(&self.reposdir);
+        }
+        command.envs(TEST_ENV).output().unwrap()
+    }
+
+    fn deployments(&self) -> Vec<String> {
+        self.host
+            .sysroot
+            .admin_status()
+            .unwrap()
+            .into_iter()
+            .map(|e| e.checksum)
+            .collect()
+    }
+
+    fn newest(&self) -> PathBuf {
+        self.host.sysroot.deployment_dirs().unwrap()[0].clone()
+    }
+
+    fn fsck(&self) {
+        run(Command::new("ostree")
+            .arg(self.host.sysroot.repo_arg())
+            .args(["fsck", "--quiet"]))
+        .unwrap();
+    }
+}
+
+fn ok(output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "pkglayer failed: {}\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn fails(output: Output) -> String {
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8(output.stderr).unwrap()
+}
+
+fn base_nevras() -> Vec<String> {
+    base_packages("1").iter().map(|p| p.nevra()).collect()
+}
+
+fn sorted(mut list: Vec<String>) -> Vec<String> {
+    list.sort();
+    list
+}
+
+#[test]
+fn install_layers_packages_with_their_dependencies() {
+    let h = Host::new();
+    let arch = host_arch();
+    let out = ok(h.pkglayer(&["install", "strace"]));
+    assert!(out.contains("Installing 3 packages:"), "{out}");
+    assert!(out.contains("Deployed "), "{out}");
+
+    let deployments = h.deployments();
+    assert_eq!(deployments.len(), 2);
+    assert_ne!(deployments[0], h.host.base_v1);
+    assert_eq!(deployments[1], h.host.base_v1, "the base stays as rollback");
+
+    let tree = h.newest();
+    assert_eq!(
+        std::fs::read_to_string(tree.join("usr/bin/strace")).unwrap(),
+        "#!/bin/sh\necho strace 6.1\n"
+    );
+    assert!(tree.join("usr/bin/helper").is_file());
+    assert_eq!(
+        std::fs::read_to_string(tree.join("usr/lib64/libfoo.so.2")).unwrap(),
+        "libfoo 2"
+    );
+    let mut expected = base_nevras();
+    expected.extend([
+        format!("helper-tools-1.0-1.{arch}"),
+        format!("libfoo-2.3-1.{arch}"),
+        format!("strace-6.1-1.{arch}"),
+    ]);
+    assert_eq!(h.host.sysroot.rpm_qa(&tree).unwrap(), sorted(expected));
+    assert!(!tree.join("usr/share/rpm/rpmdb.sqlite-wal").exists());
+
+    let origin = h.host.sysroot.origin(0).unwrap();
+    assert!(
+        origin.contains(&format!("baserefspec=vendor:{}", base_ref())),
+        "{origin}"
+    );
+    assert!(origin.contains("requested=strace;"), "{origin}");
+    h.fsck();
+
+    let status: Value = serde_json::from_str(&ok(h.pkglayer(&["status", "--json"]))).unwrap();
+    let first = &status["deployments"][0];
+    assert_eq!(first["base-checksum"], h.host.base_v1.as_str());
+    assert_eq!(first["requested-packages"], serde_json::json!(["strace"]));
+    assert_eq!(first["packages"].as_array().unwrap().len(), 3);
+    assert_eq!(first["version"], "1");
+    for options in h.host.sysroot.boot_options().unwrap() {
+        assert!(options.contains("root=LABEL=testos-root"), "{options}");
+    }
+
+    // The same request again: refused, or with --idempotent, nothing to do.
+    let err = fails(h.pkglayer(&["install", "strace"]));
+    assert!(err.contains("error: strace is already requested"), "{err}");
+    let again = h.pkglayer(&["install", "--idempotent", "--unchanged-exit-77", "strace"]);
+    assert_eq!(again.status.code(), Some(77));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("No change."));
+    assert_eq!(h.deployments(), deployments);
+    assert_eq!(h.server.count(&format!("strace-6.1-1.{arch}.rpm")), 1);
+}
+
+#[test]
+fn uninstall_removes_only_what_was_requested() {
+    let h = Host::new();
+    ok(h.pkglayer(&["install", "strace"]));
+    let layered = h.deployments()[0].clone();
+
+    let err = fails(h.pkglayer(&["uninstall", "libfoo"]));
+    assert!(err.contains("libfoo was not requested"), "{err}");
+    assert!(err.contains("layered as a dependency"), "{err}");
+    let err = fails(h.pkglayer(&["uninstall", "setup"]));
+    assert!(
+        err.contains("setup is part of the base image (setup-2.14-1.testos.noarch)"),
+        "{err}"
+    );
+    let err = fails(h.pkglayer(&["uninstall", "nothing-like-it"]));
+    assert!(err.contains("nothing-like-it is not layered"), "{err}");
+    assert_eq!(h.deployments()[0], layered, "refusals change nothing");
+
+    let out = ok(h.pkglayer(&["uninstall", "strace"]));
+    assert!(out.contains("Removing 3 packages:"), "{out}");
+    let deployments = h.deployments();
+    assert_eq!(
+        deployments[0], h.host.base_v1,
+        "back to the plain base commit"
+    );
+    assert_eq!(
+        h.host.sysroot.rpm_qa(&h.newest()).unwrap(),
+        sorted(base_nevras())
+    );
+    let origin = h.host.sysroot.origin(0).unwrap();
+    assert!(
+        origin.contains(&format!("\nrefspec=vendor:{}", base_ref())),
+        "{origin}"
+    );
+    assert!(!origin.contains("baserefspec"), "{origin}");
+
+    // Installing again takes everything from the package cache.
+    let downloads = h.server.count(".rpm");
+    let out = ok(h.pkglayer(&["install", "strace"]));
+    assert!(out.contains("Downloaded 0 packages"), "{out}");
+    assert_eq!(h.server.count(".rpm"), downloads);
+    h.fsck();
+}
+
+#[test]
+fn etc_var_and_opt_follow_the_path_rules() {
+    let h = Host::new();
+    ok(h.pkglayer(&["install", "confpkg"]));
+    let tree = h.newest();
+    assert_eq!(
+        std::fs::read_to_string(tree.join("usr/etc/confpkg.conf")).unwrap(),
+        "setting=1\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(tree.join("etc/confpkg.conf")).unwrap(),
+        "setting=1\n",
+        "ostree merged the new /etc file into the deployment's /etc"
+    );
+    assert!(tree.join("usr/lib/opt/confpkg/bin/tool").is_file());
+    let tmpfiles =
+        std::fs::read_to_string(tree.join("usr/lib/tmpfiles.d/pkglayer-confpkg.conf")).unwrap();
+    assert_eq!(
+        tmpfiles,
+        "L /opt/confpkg - - - - /usr/lib/opt/confpkg\n\
+         d /var/lib/confpkg 0755 root root - -\n\
+         L /var/log/confpkg - - - - /var/lib/confpkg\n"
+    );
+    assert!(
+        !tree.join("var/lib/confpkg").exists(),
+        "/var is the machine's, not the image's"
+    );
+
+    let err = fails(h.pkglayer(&["install", "writes-var"]));
+    assert!(
+        err.contains("package writes-var-1.0-1") && err.contains("ships /var/lib/state.db"),
+        "{err}"
+    );
+    assert_eq!(h.deployments().len(), 2, "nothing deployed");
+}
+
+#[test]
+fn file_conflicts_name_both_owners() {
+    let h = Host::new();
+    let before = h.deployments();
+    let err = fails(h.pkglayer(&["install", "clash"]));
+    assert!(
+        err.contains("file conflict: /usr/lib/os-release of package clash-1.0-1"),
+        "{err}"
+    );
+    assert!(
+        err.contains("differs from the one in the base image"),
+        "{err}"
+    );
+    assert_eq!(h.deployments(), before, "nothing deployed");
+    h.fsck();
+
+    // Identical content is no conflict.
+    ok(h.pkglayer(&["install", "same-as-base"]));
+}
+
+#[test]
+fn cache_only_install_after_download_only() {
+    let h = Host::new();
+    let out = ok(h.pkglayer(&["install", "--download-only", "strace"]));
+    assert!(
+        out.contains("Downloaded 3 packages into the cache; nothing deployed."),
+        "{out}"
+    );
+    assert_eq!(h.deployments(), std::slice::from_ref(&h.host.base_v1));
+
+    let Host {
+        host,
+        server,
+        reposdir,
+    } = h;
+    drop(server);
+    let h = Host {
+        server: RepoServer::serve(Path::new("/nonexistent")).unwrap(),
+        host,
+        reposdir,
+    };
+    let out = ok(h.pkglayer(&["install", "--cache-only", "strace"]));
+    assert!(out.contains("Deployed "), "{out}");
+    assert!(h.newest().join("usr/bin/strace").is_file());
+    assert!(h.server.requests().is_empty(), "{:?}", h.server.requests());
+}
