@@ -4,6 +4,7 @@
 //! noun: [`sysroot`] (deployments and their roles), [`origin`] (what a deployment tracks and layers),
 //! [`deploy`] (changing the deployment list), [`rpmdb`] (reading a tree's packages), [`status`].
 
+pub mod base;
 mod command;
 pub mod compose;
 pub mod deploy;

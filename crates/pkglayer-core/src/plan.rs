@@ -77,14 +77,16 @@ pub fn deployment_layer(repo: &ostree::Repo, commit: &str) -> Result<DeploymentL
     })
 }
 
-/// The repos configured for the current deployment, with its base's `$releasever`.
+/// The repos configured for the current deployment, with `$releasever` from `base_commit`.
 #[context("Loading repo configuration")]
-pub fn load_repos(sysroot: &Sysroot, options: &RepoOptions) -> Result<Vec<RepoConfig>> {
+pub fn load_repos(
+    sysroot: &Sysroot,
+    options: &RepoOptions,
+    base_commit: &str,
+) -> Result<Vec<RepoConfig>> {
     let current = sysroot.current();
     let repo = sysroot.repo();
-    let layer = deployment_layer(&repo, &current.csum())?;
-    let releasever =
-        crate::tree::os_release_version_id(&repo, &layer.base_commit)?.unwrap_or_default();
+    let releasever = crate::tree::os_release_version_id(&repo, base_commit)?.unwrap_or_default();
     let vars = RepoVars::new(&releasever, std::env::consts::ARCH);
     let dir = match &options.reposdir {
         Some(dir) => dir.clone(),
@@ -93,13 +95,14 @@ pub fn load_repos(sysroot: &Sysroot, options: &RepoOptions) -> Result<Vec<RepoCo
     repo::load_repos_dir(&dir, &vars)
 }
 
-/// Fetches (or reuses) the metadata of every enabled repo.
+/// Fetches (or reuses) the metadata of every enabled repo, for a layer on `base_commit`.
 pub fn sync_metadata(
     sysroot: &Sysroot,
     options: &RepoOptions,
+    base_commit: &str,
     fetcher: &Fetcher,
 ) -> Result<repo::SyncReport> {
-    let repos = load_repos(sysroot, options)?;
+    let repos = load_repos(sysroot, options, base_commit)?;
     if !repos.iter().any(|r| r.enabled) {
         return Err(UserError::new("no enabled repos")
             .hint(match &options.reposdir {
@@ -189,12 +192,20 @@ pub fn request_without(sysroot: &Sysroot, names: &[String], all: bool) -> Result
     Ok(origin)
 }
 
-/// Plans the layer for `origin`'s request on the latest deployment's base.
+/// Plans the layer for `origin`'s request on `base_commit` (the latest deployment's base, or for an
+/// upgrade the newest one).
 #[context("Planning the transaction")]
-pub fn plan(sysroot: &Sysroot, origin: &Origin, options: &RepoOptions) -> Result<InstallPlan> {
+pub fn plan(
+    sysroot: &Sysroot,
+    origin: &Origin,
+    base_commit: &str,
+    options: &RepoOptions,
+) -> Result<InstallPlan> {
     let latest = sysroot.latest();
     let repo = sysroot.repo();
-    let layer = deployment_layer(&repo, &latest.csum())?;
+    let mut layer = deployment_layer(&repo, &latest.csum())?;
+    // What is layered now is compared against; what the new layer goes on is `base_commit`.
+    layer.base_commit = base_commit.to_string();
     if !origin.requested_local.is_empty() {
         return Err(
             UserError::new("local RPMs in the request are not supported yet")
@@ -220,7 +231,7 @@ pub fn plan(sysroot: &Sysroot, origin: &Origin, options: &RepoOptions) -> Result
     }
 
     let fetcher = Fetcher::new();
-    let sync = sync_metadata(sysroot, options, &fetcher)?;
+    let sync = sync_metadata(sysroot, options, base_commit, &fetcher)?;
     // resolve() checks each request on its own before solving, so an error names the one at fault.
     let all: Vec<String> = requested.iter().cloned().collect();
     let resolve = |with_filelists: bool| -> Result<Vec<PlannedPackage>> {

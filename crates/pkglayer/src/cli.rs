@@ -41,6 +41,8 @@ pub enum Command {
     /// Remove requested packages from the layer (never base packages or mere dependencies).
     #[command(visible_alias = "remove")]
     Uninstall(UninstallArgs),
+    /// Move to the vendor's newest base and the newest layered packages, in one new deployment.
+    Upgrade(UpgradeArgs),
     /// Fetch repo metadata now.
     RefreshMd(RefreshMdArgs),
     /// Make the previous deployment the default again.
@@ -93,8 +95,20 @@ pub struct UninstallArgs {
     pub transaction: TransactionArgs,
 }
 
-/// Options of every verb that changes the layer.
 #[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    /// Say whether a newer base exists (fetching only its commit object); change nothing.
+    #[arg(long, conflicts_with = "download_only")]
+    pub check: bool,
+    /// Fetch the base and the packages, deploy nothing.
+    #[arg(long)]
+    pub download_only: bool,
+    #[command(flatten)]
+    pub transaction: TransactionArgs,
+}
+
+/// Options of every verb that changes the layer.
+#[derive(Debug, Clone, Args)]
 pub struct TransactionArgs {
     /// Resolve and print the transaction; change nothing.
     #[arg(long)]
@@ -124,7 +138,7 @@ pub struct RefreshMdArgs {
     pub repos: RepoArgs,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct RepoArgs {
     /// Read *.repo files from DIR instead of the deployment's /etc/yum.repos.d.
     #[arg(long, value_name = "DIR")]

@@ -11,12 +11,13 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Parser;
+use pkglayer_core::base::{self, BaseFetch};
 use pkglayer_core::layer::{self, ApplyOptions};
 use pkglayer_core::plan::{self, RepoOptions};
 use pkglayer_core::repo::{Fetcher, Freshness};
 use pkglayer_core::{Origin, Sysroot, deploy, rpmdb, status};
 
-use cli::{Cli, Command, DbCommand, TransactionArgs};
+use cli::{Cli, Command, DbCommand, TransactionArgs, UpgradeArgs};
 
 fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
@@ -62,6 +63,7 @@ const EXIT_UNCHANGED: u8 = 77;
 fn transaction(
     sysroot: &Sysroot,
     origin: &Origin,
+    base_commit: &str,
     args: &TransactionArgs,
     allow_inactive: bool,
     apply: ApplyOptions,
@@ -70,12 +72,14 @@ fn transaction(
         reposdir: args.repos.reposdir.clone(),
         freshness: if args.cache_only {
             Freshness::CacheOnly
+        } else if apply.refresh_metadata {
+            Freshness::Refresh
         } else {
             Freshness::WhileFresh
         },
         allow_inactive,
     };
-    let plan = plan::plan(sysroot, origin, &options)?;
+    let plan = plan::plan(sysroot, origin, base_commit, &options)?;
     render::skipped_repos(&plan.skipped_repos);
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -99,6 +103,55 @@ fn transaction(
     })
 }
 
+/// `upgrade`: the newest base from the remote, the request resolved again on it.
+fn upgrade(sysroot: &Sysroot, args: &UpgradeArgs) -> Result<ExitCode> {
+    let origin = sysroot.origin(&sysroot.latest())?;
+    let fetch = if args.transaction.cache_only {
+        BaseFetch::Local
+    } else if args.check {
+        BaseFetch::CommitOnly
+    } else {
+        BaseFetch::Pull
+    };
+    let repo = sysroot.repo();
+    let current = base::current_base(sysroot)?;
+    let newest = base::newest_base(sysroot, &origin, fetch)?;
+    let version = |commit: &str| -> Result<String> {
+        Ok(base::version_of(&repo, commit)?.unwrap_or_else(|| commit[..12].to_string()))
+    };
+    {
+        let mut out = std::io::stdout().lock();
+        if newest == current {
+            writeln!(
+                out,
+                "Base {}: up to date ({})",
+                origin.refspec,
+                version(&current)?
+            )?;
+        } else {
+            writeln!(
+                out,
+                "Base {}: {} -> {} ({newest})",
+                origin.refspec,
+                version(&current)?,
+                version(&newest)?
+            )?;
+        }
+    }
+    if args.check && newest != current {
+        // Only the new commit object is here; its packages resolve once the base is pulled.
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut transaction_args = args.transaction.clone();
+    transaction_args.dry_run |= args.check;
+    // Like rpm-ostree, an upgrade asks every repo whether it changed (a repomd.xml each).
+    let apply = ApplyOptions {
+        download_only: args.download_only,
+        refresh_metadata: true,
+    };
+    transaction(sysroot, &origin, &newest, &transaction_args, false, apply)
+}
+
 fn run(cli: &Cli) -> Result<ExitCode> {
     let sysroot = Sysroot::open(&cli.sysroot, cli.stateroot.as_deref())?;
     let mut out = std::io::stdout().lock();
@@ -116,25 +169,26 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             let origin = plan::request_with(&sysroot, &args.packages, args.idempotent)?;
             let apply = ApplyOptions {
                 download_only: args.download_only,
+                refresh_metadata: false,
             };
+            let base = base::current_base(&sysroot)?;
+            let allow_inactive = args.allow_inactive;
             return transaction(
                 &sysroot,
                 &origin,
+                &base,
                 &args.transaction,
-                args.allow_inactive,
+                allow_inactive,
                 apply,
             );
         }
         Command::Uninstall(args) => {
             let origin = plan::request_without(&sysroot, &args.packages, args.all)?;
-            return transaction(
-                &sysroot,
-                &origin,
-                &args.transaction,
-                false,
-                ApplyOptions::default(),
-            );
+            let base = base::current_base(&sysroot)?;
+            let apply = ApplyOptions::default();
+            return transaction(&sysroot, &origin, &base, &args.transaction, false, apply);
         }
+        Command::Upgrade(args) => return upgrade(&sysroot, args),
         Command::RefreshMd(args) => {
             let options = RepoOptions {
                 reposdir: args.repos.reposdir.clone(),
@@ -145,7 +199,8 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 },
                 allow_inactive: false,
             };
-            let report = plan::sync_metadata(&sysroot, &options, &Fetcher::new())?;
+            let base = base::current_base(&sysroot)?;
+            let report = plan::sync_metadata(&sysroot, &options, &base, &Fetcher::new())?;
             render::skipped_repos(&report.skipped);
             render::refreshed(&mut out, &report)?;
         }

@@ -68,7 +68,7 @@ impl Host {
             .args(args);
         if matches!(
             args.first(),
-            Some(&("install" | "uninstall" | "refresh-md"))
+            Some(&("install" | "uninstall" | "upgrade" | "refresh-md"))
         ) {
             command.arg("--reposdir").arg(&self.reposdir);
         }
@@ -312,4 +312,69 @@ fn cache_only_install_after_download_only() {
     assert!(out.contains("Deployed "), "{out}");
     assert!(h.newest().join("usr/bin/strace").is_file());
     assert!(h.server.requests().is_empty(), "{:?}", h.server.requests());
+}
+
+#[test]
+fn upgrade_moves_base_and_layered_packages_forward() {
+    let h = Host::new();
+    let arch = host_arch();
+    ok(h.pkglayer(&["install", "strace"]));
+    let out = ok(h.pkglayer(&["upgrade"]));
+    assert!(
+        out.contains(&format!("Base vendor:{}: up to date (1)", base_ref())),
+        "{out}"
+    );
+    assert!(out.contains("No change."), "{out}");
+
+    // The vendor ships base 2, and the repo a newer strace.
+    let v2 = h
+        .host
+        .vendor
+        .publish(&base_ref(), "2", &base_packages("2"))
+        .unwrap();
+    let mut newer = packages();
+    newer.push(
+        TestPackage::new("strace", "6.2-1")
+            .requires("libfoo >= 2")
+            .executable("/usr/bin/strace", "#!/bin/sh\necho strace 6.2\n"),
+    );
+    create_repo(&h.host.dir().join("www/repo"), &newer, "gz").unwrap();
+
+    let before = h.deployments();
+    let out = ok(h.pkglayer(&["upgrade", "--check"]));
+    assert!(
+        out.contains(&format!("Base vendor:{}: 1 -> 2 ({v2})", base_ref())),
+        "{out}"
+    );
+    assert_eq!(h.deployments(), before, "--check changes nothing");
+
+    let out = ok(h.pkglayer(&["upgrade"]));
+    assert!(out.contains("Deployed "), "{out}");
+    let deployments = h.deployments();
+    assert_eq!(deployments.len(), 2);
+    assert_eq!(
+        deployments[1], before[0],
+        "the previous layered deployment is the rollback"
+    );
+    let status: Value = serde_json::from_str(&ok(h.pkglayer(&["status", "--json"]))).unwrap();
+    assert_eq!(status["deployments"][0]["base-checksum"], v2.as_str());
+    assert_eq!(status["deployments"][0]["version"], "2");
+    let tree = h.newest();
+    assert_eq!(
+        std::fs::read_to_string(tree.join("usr/bin/strace")).unwrap(),
+        "#!/bin/sh\necho strace 6.2\n"
+    );
+    // strace 6.2 no longer needs helper-tools: re-deriving from the base drops it by itself.
+    let mut expected: Vec<String> = base_packages("2").iter().map(|p| p.nevra()).collect();
+    expected.extend([
+        format!("libfoo-2.3-1.{arch}"),
+        format!("strace-6.2-1.{arch}"),
+    ]);
+    assert_eq!(h.host.sysroot.rpm_qa(&tree).unwrap(), sorted(expected));
+    let origin = h.host.sysroot.origin(0).unwrap();
+    assert!(
+        origin.contains("baserefspec=") && origin.contains("requested=strace;"),
+        "{origin}"
+    );
+    h.fsck();
 }

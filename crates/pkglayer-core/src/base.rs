@@ -1,0 +1,63 @@
+//! The vendor's base: which commit a layer goes on, and pulling a newer one for `upgrade`.
+
+use anyhow::{Context, Result};
+use fn_error_context::context;
+use ostree::gio;
+
+use crate::error::UserError;
+use crate::origin::Origin;
+use crate::plan::deployment_layer;
+use crate::sysroot::Sysroot;
+
+/// How `upgrade` gets the newest base.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BaseFetch {
+    /// Pull the whole commit from the remote.
+    Pull,
+    /// Pull only the commit object: enough to compare versions (`upgrade --check`).
+    CommitOnly,
+    /// Use what the local repo already has for the ref (`--cache-only`).
+    Local,
+}
+
+/// The base commit under the latest deployment.
+pub fn current_base(sysroot: &Sysroot) -> Result<String> {
+    Ok(deployment_layer(&sysroot.repo(), &sysroot.latest().csum())?.base_commit)
+}
+
+/// The newest commit of the origin's refspec, pulled from its remote as `fetch` says.
+#[context("Fetching the newest base for {}", origin.refspec)]
+pub fn newest_base(sysroot: &Sysroot, origin: &Origin, fetch: BaseFetch) -> Result<String> {
+    let repo = sysroot.repo();
+    let (remote, refname) = match origin.refspec.split_once(':') {
+        Some((remote, refname)) => (Some(remote), refname),
+        None => (None, origin.refspec.as_str()),
+    };
+    if let (Some(remote), BaseFetch::Pull | BaseFetch::CommitOnly) = (remote, fetch) {
+        let flags = if fetch == BaseFetch::CommitOnly {
+            ostree::RepoPullFlags::COMMIT_ONLY
+        } else {
+            ostree::RepoPullFlags::NONE
+        };
+        repo.pull(remote, &[refname], flags, None, gio::Cancellable::NONE)
+            .map_err(|err| {
+                UserError::new(format!(
+                    "cannot pull {refname} from remote {remote}: {}",
+                    err.message()
+                ))
+                .hint("check the network and `ostree remote show-url`; --cache-only upgrades to what is already here")
+            })?;
+    }
+    let commit = repo
+        .resolve_rev(&origin.refspec, true)?
+        .or(repo.resolve_rev(refname, true)?)
+        .with_context(|| format!("the repo has no commit for {}", origin.refspec))?;
+    Ok(commit.to_string())
+}
+
+/// The `version` metadata of a commit, if it has one.
+pub fn version_of(repo: &ostree::Repo, commit: &str) -> Result<Option<String>> {
+    let (variant, _) = repo.load_commit(commit)?;
+    let metadata = ostree::glib::VariantDict::new(Some(&variant.child_value(0)));
+    Ok(metadata.lookup::<String>("version").ok().flatten())
+}
