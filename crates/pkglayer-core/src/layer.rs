@@ -35,8 +35,10 @@ pub enum Outcome {
         /// `checksum.serial` of the new deployment.
         deployment: String,
         commit: String,
-        /// Packages fetched from repos for this operation (the others came from the cache).
+        /// Packages fetched from repos for this operation.
         downloaded: usize,
+        /// Packages taken from the package cache.
+        reused: usize,
     },
 }
 
@@ -94,6 +96,7 @@ pub fn apply(
         deployment: deploy::deployment_id(&deployment),
         commit,
         downloaded,
+        reused: cached.len() - downloaded,
     })
 }
 

@@ -81,8 +81,15 @@ impl Vendor {
     }
 }
 
-/// The packages of a minimal base OS at `version`: directory layout, users, os-release and a kernel.
+/// Where the static busybox the base OS ships as its shell comes from (Debian's busybox-static).
+const HOST_BUSYBOX: &str = "/bin/busybox";
+
+/// The packages of a minimal base OS at `version`: directory layout, users, os-release, a kernel,
+/// and a real shell (a static busybox) so programs can run inside a deployment.
 pub fn base_packages(version: &str) -> Vec<TestPackage> {
+    let busybox = std::fs::read(HOST_BUSYBOX).unwrap_or_else(|err| {
+        panic!("the test base OS needs a static busybox at {HOST_BUSYBOX} (Debian: busybox-static): {err}")
+    });
     let release = format!("{version}.testos");
     let passwd = "root:x:0:0:root:/root:/bin/sh\nbin:x:1:1:bin:/bin:/sbin/nologin\n\
                   nobody:x:65534:65534:Kernel Overflow User:/:/sbin/nologin\n";
@@ -108,6 +115,9 @@ pub fn base_packages(version: &str) -> Vec<TestPackage> {
             .arch("noarch")
             .file("/usr/lib/os-release", os_release)
             .symlink("/etc/os-release", "../usr/lib/os-release"),
+        TestPackage::new("busybox", &format!("1.35.0-{release}"))
+            .executable("/usr/bin/busybox", busybox)
+            .symlink("/usr/bin/sh", "busybox"),
         TestPackage::new("kernel-core", &format!("6.1.0-1.{version}"))
             .file(
                 &format!("/usr/lib/modules/{KERNEL_VERSION}/vmlinuz"),

@@ -119,6 +119,9 @@ pub fn install_plan(out: &mut impl Write, plan: &InstallPlan) -> io::Result<()> 
             writeln!(out, "  {nevra}")?;
         }
     }
+    if plan.added.is_empty() {
+        return Ok(());
+    }
     let download: u64 = plan.added.iter().map(|p| p.download_size).sum();
     let installed: u64 = plan.added.iter().map(|p| p.install_size).sum();
     writeln!(
@@ -170,12 +173,15 @@ pub fn outcome(out: &mut impl Write, outcome: &Outcome) -> io::Result<()> {
         Outcome::Deployed {
             deployment,
             downloaded,
+            reused,
             ..
         } => {
-            writeln!(
-                out,
-                "Downloaded {downloaded} packages; the others came from the cache."
-            )?;
+            if downloaded + reused > 0 {
+                writeln!(
+                    out,
+                    "Packages: {downloaded} downloaded, {reused} from the package cache."
+                )?;
+            }
             writeln!(
                 out,
                 "Deployed {deployment}: it boots next. `pkglayer rollback` goes back."
