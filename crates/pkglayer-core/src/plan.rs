@@ -4,7 +4,7 @@
 //! stateroot's `/var/cache/pkglayer`.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use fn_error_context::context;
@@ -14,7 +14,8 @@ use crate::error::UserError;
 use crate::origin::Origin;
 use crate::repo::{self, Fetcher, Freshness, RepoConfig, RepoMetadata, RepoVars};
 use crate::rpm::Nevra;
-use crate::solver::{PlannedPackage, RepoSource, Resolver, SolveError};
+use crate::rpm::import;
+use crate::solver::{LOCAL_REPO, PlannedPackage, RepoSource, Resolver, SolveError};
 use crate::status::{META_BASE_COMMIT, META_PACKAGES};
 use crate::sysroot::Sysroot;
 
@@ -90,20 +91,28 @@ pub fn load_repos(
     let vars = RepoVars::new(&releasever, std::env::consts::ARCH);
     let dir = match &options.reposdir {
         Some(dir) => dir.clone(),
-        None => sysroot.deployment_path(&current).join("etc/yum.repos.d"),
+        None => {
+            let dir = sysroot.deployment_path(&current).join("etc/yum.repos.d");
+            if !dir.exists() {
+                return Ok(Vec::new());
+            }
+            dir
+        }
     };
     repo::load_repos_dir(&dir, &vars)
 }
 
-/// Fetches (or reuses) the metadata of every enabled repo, for a layer on `base_commit`.
+/// Fetches (or reuses) the metadata of every enabled repo, for a layer on `base_commit`. Having no
+/// enabled repo is an error when `need_repos`.
 pub fn sync_metadata(
     sysroot: &Sysroot,
     options: &RepoOptions,
     base_commit: &str,
     fetcher: &Fetcher,
+    need_repos: bool,
 ) -> Result<repo::SyncReport> {
     let repos = load_repos(sysroot, options, base_commit)?;
-    if !repos.iter().any(|r| r.enabled) {
+    if need_repos && !repos.iter().any(|r| r.enabled) {
         return Err(UserError::new("no enabled repos")
             .hint(match &options.reposdir {
                 Some(dir) => format!("add a *.repo file with enabled=1 to {}", dir.display()),
@@ -115,10 +124,27 @@ pub fn sync_metadata(
 }
 
 /// The request after installing `new`: the latest deployment's request plus `new`. A package that is
-/// already requested is an error, or skipped with `idempotent`.
+/// already requested is an error, or skipped with `idempotent`. An existing `*.rpm` path is a local
+/// package: it is imported into the package cache now and requested as `SHA256:NEVRA`.
 pub fn request_with(sysroot: &Sysroot, new: &[String], idempotent: bool) -> Result<Origin> {
     let mut origin = sysroot.origin(&sysroot.latest())?;
     for request in new {
+        let path = Path::new(request);
+        if request.ends_with(".rpm") && path.is_file() {
+            let package = import_local_rpm(sysroot, path)?;
+            let nevra = package.nevra.to_string();
+            if origin
+                .requested_local
+                .insert(nevra.clone(), package.sha256)
+                .is_some()
+                && !idempotent
+            {
+                return Err(UserError::new(format!("{nevra} is already requested"))
+                    .hint("pass --idempotent to accept this")
+                    .into());
+            }
+            continue;
+        }
         if !origin.requested.insert(request.clone()) && !idempotent {
             return Err(UserError::new(format!("{request} is already requested"))
                 .hint("`pkglayer status` lists what is layered; pass --idempotent to accept this")
@@ -126,6 +152,20 @@ pub fn request_with(sysroot: &Sysroot, new: &[String], idempotent: bool) -> Resu
         }
     }
     Ok(origin)
+}
+
+/// Imports a local RPM file into the package cache, owners mapped through the current base.
+#[context("Importing local package {}", path.display())]
+fn import_local_rpm(sysroot: &Sysroot, path: &Path) -> Result<import::CachedPackage> {
+    let repo = sysroot.repo();
+    let bytes = std::fs::read(path).with_context(|| format!("Reading {}", path.display()))?;
+    let base = deployment_layer(&repo, &sysroot.latest().csum())?.base_commit;
+    let owners = import::Owners::of_commit(&repo, &base)?;
+    let origin = import::PackageOrigin {
+        repo: LOCAL_REPO.to_string(),
+        repo_checksum: String::new(),
+    };
+    import::import_rpm(&repo, &bytes, None, &owners, &origin)
 }
 
 /// The request after uninstalling `names` (or everything, with `all`). Only requested packages can go:
@@ -206,15 +246,8 @@ pub fn plan(
     let mut layer = deployment_layer(&repo, &latest.csum())?;
     // What is layered now is compared against; what the new layer goes on is `base_commit`.
     layer.base_commit = base_commit.to_string();
-    if !origin.requested_local.is_empty() {
-        return Err(
-            UserError::new("local RPMs in the request are not supported yet")
-                .hint("uninstall them with rpm-ostree, or use `pkglayer uninstall --all`")
-                .into(),
-        );
-    }
     let requested = origin.requested.clone();
-    if requested.is_empty() {
+    if requested.is_empty() && origin.requested_local.is_empty() {
         return Ok(InstallPlan {
             base_commit: layer.base_commit,
             requested,
@@ -230,13 +263,39 @@ pub fn plan(
         });
     }
 
+    // Local packages take part in resolution through their cached RPM heads.
+    let scratch = tempfile::tempdir().context("Creating a scratch directory")?;
+    let mut local_heads = Vec::new();
+    for (nevra, sha256) in &origin.requested_local {
+        let cached = Nevra::parse(nevra)
+            .map(|n| import::lookup(&repo, &n))
+            .transpose()?
+            .flatten()
+            .filter(|cached| cached.sha256 == *sha256)
+            .ok_or_else(|| {
+                UserError::new(format!("local package {nevra} is not in the package cache"))
+                    .hint("install it again from its .rpm file, or uninstall it")
+            })?;
+        let head = scratch.path().join(format!("{nevra}.rpm"));
+        std::fs::write(&head, import::head(&repo, &cached.commit)?)?;
+        local_heads.push(head);
+    }
+
     let fetcher = Fetcher::new();
-    let sync = sync_metadata(sysroot, options, base_commit, &fetcher)?;
+    // Local packages alone need no repo (their dependencies may all be in the base).
+    let sync = sync_metadata(
+        sysroot,
+        options,
+        base_commit,
+        &fetcher,
+        !requested.is_empty(),
+    )?;
     // resolve() checks each request on its own before solving, so an error names the one at fault.
     let all: Vec<String> = requested.iter().cloned().collect();
     let resolve = |with_filelists: bool| -> Result<Vec<PlannedPackage>> {
         let mut resolver = build_resolver(
             sysroot,
+            &local_heads,
             &repo,
             &layer.base_commit,
             &sync.repos,
@@ -279,6 +338,7 @@ pub fn plan(
 /// A resolver over the base rpmdb and the repos' metadata, with or without filelists.
 fn build_resolver(
     sysroot: &Sysroot,
+    local_heads: &[PathBuf],
     repo: &ostree::Repo,
     base_commit: &str,
     repos: &[RepoMetadata],
@@ -286,6 +346,10 @@ fn build_resolver(
 ) -> Result<Resolver> {
     let mut resolver = Resolver::new(std::env::consts::ARCH);
     add_base(&mut resolver, sysroot, repo, base_commit)?;
+    if !local_heads.is_empty() {
+        let paths: Vec<&Path> = local_heads.iter().map(PathBuf::as_path).collect();
+        resolver.add_local_rpms(&paths)?;
+    }
     let solv_dir = sysroot.cache_dir().join(SOLV_CACHE_FOLDER);
     std::fs::create_dir_all(&solv_dir)
         .with_context(|| format!("Creating {}", solv_dir.display()))?;

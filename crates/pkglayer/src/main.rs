@@ -200,7 +200,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 allow_inactive: false,
             };
             let base = base::current_base(&sysroot)?;
-            let report = plan::sync_metadata(&sysroot, &options, &base, &Fetcher::new())?;
+            let report = plan::sync_metadata(&sysroot, &options, &base, &Fetcher::new(), true)?;
             render::skipped_repos(&report.skipped);
             render::refreshed(&mut out, &report)?;
         }

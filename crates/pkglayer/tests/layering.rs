@@ -381,3 +381,50 @@ fn upgrade_moves_base_and_layered_packages_forward() {
     );
     h.fsck();
 }
+
+#[test]
+fn local_rpms_are_imported_at_request_time_and_resolved_from_the_repos() {
+    let h = Host::new();
+    let arch = host_arch();
+    let local = TestPackage::new("localtool", "0.9-1")
+        .requires("libfoo >= 2")
+        .executable("/usr/bin/localtool", "#!/bin/sh\necho local\n");
+    let rpm = local.write_to(h.host.dir()).unwrap();
+    let sha256 = run(Command::new("sha256sum").arg(&rpm)).unwrap();
+    let sha256 = sha256.split_whitespace().next().unwrap();
+
+    let out = ok(h.pkglayer(&["install", rpm.to_str().unwrap()]));
+    assert!(out.contains("Installing 2 packages:"), "{out}");
+    assert!(out.contains("@commandline"), "{out}");
+    let tree = h.newest();
+    assert!(tree.join("usr/bin/localtool").is_file());
+    assert!(tree.join("usr/lib64/libfoo.so.2").is_file());
+    let origin = h.host.sysroot.origin(0).unwrap();
+    assert!(
+        origin.contains(&format!("requested-local={sha256}:localtool-0.9-1.{arch};")),
+        "{origin}"
+    );
+    let status: Value = serde_json::from_str(&ok(h.pkglayer(&["status", "--json"]))).unwrap();
+    assert_eq!(
+        status["deployments"][0]["requested-local-packages"],
+        serde_json::json!([format!("localtool-0.9-1.{arch}")])
+    );
+    let rpm_q = run(Command::new("rpm").arg("--root").arg(&tree).args([
+        "--dbpath",
+        "/usr/share/rpm",
+        "-q",
+        "localtool",
+    ]))
+    .unwrap();
+    assert_eq!(rpm_q.trim(), format!("localtool-0.9-1.{arch}"));
+
+    // The file is not needed again: a chained install resolves it from the cache.
+    std::fs::remove_file(&rpm).unwrap();
+    ok(h.pkglayer(&["install", "helper-tools"]));
+    assert!(h.newest().join("usr/bin/localtool").is_file());
+
+    ok(h.pkglayer(&["uninstall", "localtool"]));
+    assert!(!h.newest().join("usr/bin/localtool").exists());
+    assert!(h.newest().join("usr/bin/helper").is_file());
+    h.fsck();
+}

@@ -165,6 +165,31 @@ impl Pool {
         Ok(())
     }
 
+    /// Adds RPM files (a header is enough) as a repo of their own; returns their solvable ids.
+    pub fn add_rpm_files(&mut self, name: &str, paths: &[&Path]) -> Result<Vec<ffi::Id>> {
+        let repo = self.create_repo(name);
+        let mut ids = Vec::with_capacity(paths.len());
+        for path in paths {
+            let path_c = path_cstring(path)?;
+            // SAFETY: repo is valid; libsolv reads the file and returns 0 on failure. Adding without
+            // internalizing until the end is allowed with REPO_NO_INTERNALIZE.
+            let id = unsafe {
+                ffi::repo_add_rpm(repo, path_c.as_ptr(), ffi::REPO_NO_INTERNALIZE as i32)
+            };
+            if id == 0 {
+                bail!(
+                    "cannot read the RPM header of {}: {}",
+                    path.display(),
+                    self.last_error()
+                );
+            }
+            ids.push(id);
+        }
+        // SAFETY: the repo is valid.
+        unsafe { ffi::repo_internalize(repo) };
+        Ok(ids)
+    }
+
     fn create_repo(&mut self, name: &str) -> *mut ffi::Repo {
         let name = CString::new(name).expect("repo ids have no NUL");
         // SAFETY: the pool is valid; the repo belongs to it (libsolv copies the name).
@@ -313,10 +338,19 @@ impl Pool {
         Ok((infos, selection.as_slice().to_vec()))
     }
 
-    /// Solves: install every selection in `jobs` (pairs of how/what from [`Pool::select`]) with every
-    /// installed package locked.
-    pub fn solve_install(&mut self, selections: &[Vec<ffi::Id>], ignore_weak: bool) -> SolveResult {
+    /// Solves: install every selection in `jobs` (pairs of how/what from [`Pool::select`]) and every
+    /// solvable in `solvables`, with every installed package locked.
+    pub fn solve_install(
+        &mut self,
+        selections: &[Vec<ffi::Id>],
+        solvables: &[ffi::Id],
+        ignore_weak: bool,
+    ) -> SolveResult {
         let mut job = Queue::new();
+        for &id in solvables {
+            job.push((ffi::SOLVER_INSTALL | ffi::SOLVER_SOLVABLE) as i32);
+            job.push(id);
+        }
         for selection in selections {
             for pair in selection.chunks(2) {
                 job.push(pair[0] | ffi::SOLVER_INSTALL as i32);

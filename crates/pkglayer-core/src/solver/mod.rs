@@ -14,6 +14,9 @@ use anyhow::Result;
 use crate::rpm::Nevra;
 use libsolv::{Pool, SolvableInfo, SolveResult};
 
+/// The repo name local RPM files get, as in dnf.
+pub const LOCAL_REPO: &str = "@commandline";
+
 /// A package the transaction installs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedPackage {
@@ -79,6 +82,8 @@ impl SolveError {
 pub struct Resolver {
     pool: Pool,
     prepared: bool,
+    /// Local RPMs to install, by solvable id.
+    local: Vec<libsolv_sys::Id>,
 }
 
 impl Resolver {
@@ -86,6 +91,7 @@ impl Resolver {
         Resolver {
             pool: Pool::new(arch),
             prepared: false,
+            local: Vec::new(),
         }
     }
 
@@ -94,6 +100,14 @@ impl Resolver {
     pub fn add_base_rpmdb(&mut self, root: &Path, solv_cache: Option<&Path>) -> Result<()> {
         self.prepared = false;
         self.pool.add_installed_rpmdb(root, solv_cache)
+    }
+
+    /// Local RPM files (their heads are enough) to install; they form the repo `@commandline`.
+    pub fn add_local_rpms(&mut self, paths: &[&Path]) -> Result<()> {
+        self.prepared = false;
+        let ids = self.pool.add_rpm_files(LOCAL_REPO, paths)?;
+        self.local.extend(ids);
+        Ok(())
     }
 
     /// A repo's metadata.
@@ -164,7 +178,10 @@ impl Resolver {
             }
             selections.push(selection);
         }
-        match self.pool.solve_install(&selections, ignore_weak) {
+        match self
+            .pool
+            .solve_install(&selections, &self.local, ignore_weak)
+        {
             SolveResult::Problems(problems) => Err(SolveError::Unsatisfiable { problems }.into()),
             SolveResult::Install(packages) => {
                 let mut planned: Vec<PlannedPackage> = packages
