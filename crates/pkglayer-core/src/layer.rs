@@ -5,6 +5,7 @@
 //! leaves the booted and pending deployments as they were.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use fn_error_context::context;
@@ -71,13 +72,16 @@ pub fn apply(
     }
 
     let lock = sysroot.lock()?;
+    let started = Instant::now();
     let (cached, downloaded) = ensure_cached(sysroot, plan)?;
+    crate::log_phase("fetch+import", started);
     if options.download_only {
         return Ok(Outcome::Downloaded {
             imported: downloaded,
         });
     }
 
+    let started = Instant::now();
     let commit = if plan.packages.is_empty() && requested.is_empty() {
         plan.base_commit.clone()
     } else {
@@ -91,7 +95,10 @@ pub fn apply(
             },
         )?
     };
+    crate::log_phase("compose", started);
+    let started = Instant::now();
     let deployment = deploy::deploy_commit(sysroot, &lock, &commit, origin)?;
+    crate::log_phase("deploy", started);
     Ok(Outcome::Deployed {
         deployment: deploy::deployment_id(&deployment),
         commit,

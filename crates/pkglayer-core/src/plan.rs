@@ -281,6 +281,7 @@ pub fn plan(
         local_heads.push(head);
     }
 
+    let started = std::time::Instant::now();
     let fetcher = Fetcher::new();
     // Local packages alone need no repo (their dependencies may all be in the base).
     let sync = sync_metadata(
@@ -290,6 +291,7 @@ pub fn plan(
         &fetcher,
         !requested.is_empty(),
     )?;
+    crate::log_phase("metadata", started);
     // resolve() checks each request on its own before solving, so an error names the one at fault.
     let all: Vec<String> = requested.iter().cloned().collect();
     let resolve = |with_filelists: bool| -> Result<Vec<PlannedPackage>> {
@@ -306,10 +308,12 @@ pub fn plan(
     // Like dnf5, start from primary metadata alone: it lists the files other packages usually depend
     // on (/usr/bin, /etc, ...), and filelists cost more to load than everything else together. Only a
     // path that primary does not know brings in the filelists.
+    let started = std::time::Instant::now();
     let packages = match resolve(false) {
         Err(err) if needs_filelists(&err) => resolve(true)?,
         other => other?,
     };
+    crate::log_phase("solve", started);
     let current_packages: BTreeSet<&str> = layer.packages.iter().map(String::as_str).collect();
     let added = packages
         .iter()

@@ -56,6 +56,18 @@ impl Vendor {
         version: &str,
         packages: &[TestPackage],
     ) -> Result<String> {
+        self.publish_with(refname, version, packages, |_| Ok(()))
+    }
+
+    /// Like [`Vendor::publish`], with `extra` adding files to the tree's root before the commit (files
+    /// no package owns, e.g. to make a large base for benchmarks).
+    pub fn publish_with(
+        &self,
+        refname: &str,
+        version: &str,
+        packages: &[TestPackage],
+        extra: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<String> {
         let work = tempfile::tempdir_in(&self.scratch)?;
         let rpms_dir = work.path().join("rpms");
         let root = work.path().join("root");
@@ -68,6 +80,7 @@ impl Vendor {
 
         install_with_rpm(&root, &rpms)?;
         postprocess_tree(&root)?;
+        extra(&root)?;
 
         let output = run(Command::new("ostree")
             .arg(format!("--repo={}", self.repo.display()))
