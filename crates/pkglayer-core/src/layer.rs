@@ -241,26 +241,37 @@ fn download_one(
         .with_context(|| format!("repo {} gives no location for {}", repo.id, package.nevra))?;
     let dest = folder.join(format!("{}.rpm", package.nevra));
     let partial = folder.join(format!("{}.rpm.partial", package.nevra));
+    let verify = |path: &Path| -> Result<()> {
+        match &package.checksum {
+            Some((algorithm, hex)) => Checksum::new(algorithm, hex)?.verify_file(path),
+            None => Ok(()),
+        }
+    };
+    // Downloaded by an earlier run that failed later on: no need to fetch it again.
+    if dest.is_file() && verify(&dest).is_ok() {
+        return Ok(dest);
+    }
     let mut failures = Vec::new();
     for mirror in &repo.mirrors {
         let url = format!("{mirror}{location}");
-        let attempt = fetcher.download(&url, &partial, true).and_then(|()| {
-            if let Some((algorithm, hex)) = &package.checksum {
-                Checksum::new(algorithm, hex)?
-                    .verify_file(&partial)
-                    .with_context(|| format!("{} from {url}", package.nevra))?;
-            }
-            Ok(())
-        });
+        // A partial file from an interrupted run is continued, not fetched again from the start.
+        let attempt = fetcher
+            .download_resuming(&url, &partial, true)
+            .and_then(|()| {
+                verify(&partial).with_context(|| format!("{} from {url}", package.nevra))
+            });
         match attempt {
             Ok(()) => {
                 std::fs::rename(&partial, &dest)?;
                 return Ok(dest);
             }
-            Err(err) => failures.push(format!("{err:#}")),
+            Err(err) => {
+                // Whatever is in the partial file now is not worth continuing.
+                let _ = std::fs::remove_file(&partial);
+                failures.push(format!("{err:#}"));
+            }
         }
     }
-    let _ = std::fs::remove_file(&partial);
     if failures.is_empty() {
         bail!(
             "repo {} has no mirror to download {} from",

@@ -18,11 +18,15 @@ pub enum Fault {
     Status(u16),
     /// Send the headers and half the body, then close the connection.
     Truncate,
+    /// Like `Truncate`, for the first request only; later ones are served normally.
+    TruncateOnce,
 }
 
 #[derive(Default)]
 struct Shared {
     requests: Vec<String>,
+    /// Requests that asked for a byte range: path and the first byte asked for.
+    ranges: Vec<(String, u64)>,
     faults: HashMap<String, Fault>,
 }
 
@@ -73,6 +77,11 @@ impl RepoServer {
         self.shared.lock().unwrap().requests.clone()
     }
 
+    /// Requests that continued a download (`Range: bytes=N-`): path and N.
+    pub fn ranges(&self) -> Vec<(String, u64)> {
+        self.shared.lock().unwrap().ranges.clone()
+    }
+
     /// How many requests asked for a path ending in `suffix`.
     pub fn count(&self, suffix: &str) -> usize {
         self.requests()
@@ -114,11 +123,21 @@ fn handle(stream: TcpStream, root: &Path, shared: &Mutex<Shared>) -> std::io::Re
         if reader.read_line(&mut request_line)? == 0 {
             return Ok(());
         }
-        // Skip the headers; a GET has no body.
+        // Read the headers (only Range matters); a GET has no body.
+        let mut range_start: Option<u64> = None;
         loop {
             let mut header = String::new();
             if reader.read_line(&mut header)? == 0 || header == "\r\n" || header == "\n" {
                 break;
+            }
+            if let Some((name, value)) = header.split_once(':')
+                && name.eq_ignore_ascii_case("range")
+            {
+                range_start = value
+                    .trim()
+                    .strip_prefix("bytes=")
+                    .and_then(|v| v.strip_suffix('-'))
+                    .and_then(|v| v.parse().ok());
             }
         }
         let mut parts = request_line.split_whitespace();
@@ -127,11 +146,18 @@ fn handle(stream: TcpStream, root: &Path, shared: &Mutex<Shared>) -> std::io::Re
         let fault = {
             let mut shared = shared.lock().unwrap();
             shared.requests.push(path.clone());
-            shared
+            if let Some(start) = range_start {
+                shared.ranges.push((path.clone(), start));
+            }
+            let hit = shared
                 .faults
                 .iter()
                 .find(|(suffix, _)| path.ends_with(suffix.as_str()))
-                .map(|(_, fault)| *fault)
+                .map(|(suffix, fault)| (suffix.clone(), *fault));
+            if let Some((suffix, Fault::TruncateOnce)) = &hit {
+                shared.faults.remove(suffix);
+            }
+            hit.map(|(_, fault)| fault)
         };
 
         let file = resolve(root, &path);
@@ -152,7 +178,7 @@ fn handle(stream: TcpStream, root: &Path, shared: &Mutex<Shared>) -> std::io::Re
                 continue;
             }
         };
-        if fault == Some(Fault::Truncate) {
+        if matches!(fault, Some(Fault::Truncate | Fault::TruncateOnce)) {
             write!(
                 stream,
                 "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -161,7 +187,21 @@ fn handle(stream: TcpStream, root: &Path, shared: &Mutex<Shared>) -> std::io::Re
             stream.write_all(&body[..body.len() / 2])?;
             return Ok(());
         }
-        respond(&mut stream, 200, &body, method)?;
+        match range_start {
+            Some(start) if (start as usize) < body.len() => {
+                write!(
+                    stream,
+                    "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: bytes {start}-{}/{}\r\n\r\n",
+                    body.len() - start as usize,
+                    body.len() - 1,
+                    body.len()
+                )?;
+                stream.write_all(&body[start as usize..])?;
+                stream.flush()?;
+            }
+            Some(_) => respond(&mut stream, 416, &[], method)?,
+            None => respond(&mut stream, 200, &body, method)?,
+        }
     }
 }
 
@@ -169,6 +209,7 @@ fn respond(stream: &mut TcpStream, code: u16, body: &[u8], method: &str) -> std:
     let reason = match code {
         200 => "OK",
         404 => "Not Found",
+        416 => "Range Not Satisfiable",
         500 => "Internal Server Error",
         _ => "Error",
     };

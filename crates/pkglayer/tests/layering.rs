@@ -428,3 +428,66 @@ fn local_rpms_are_imported_at_request_time_and_resolved_from_the_repos() {
     assert!(h.newest().join("usr/bin/helper").is_file());
     h.fsck();
 }
+
+#[test]
+fn a_package_that_does_not_match_the_metadata_is_refused() {
+    let h = Host::new();
+    let arch = host_arch();
+    let served = h
+        .host
+        .dir()
+        .join(format!("www/repo/Packages/strace-6.1-1.{arch}.rpm"));
+    let mut bytes = std::fs::read(&served).unwrap();
+    bytes.extend_from_slice(b"tampered");
+    std::fs::write(&served, bytes).unwrap();
+
+    let before = h.deployments();
+    let err = fails(h.pkglayer(&["install", "strace"]));
+    assert!(
+        err.contains(&format!(
+            "error: Layering: cannot download strace-6.1-1.{arch}"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("checksum mismatch for"), "{err}");
+    assert!(
+        err.contains(&format!("Packages/strace-6.1-1.{arch}.rpm")),
+        "{err}"
+    );
+    assert_eq!(h.deployments(), before);
+    let refs = run(Command::new("ostree")
+        .arg(h.host.sysroot.repo_arg())
+        .args(["refs", "pkglayer/pkg/strace"]))
+    .unwrap();
+    assert_eq!(refs.trim(), "", "nothing imported for strace");
+    let leftovers: Vec<_> = std::fs::read_dir(
+        h.host
+            .sysroot
+            .path
+            .join("ostree/deploy/testos/var/cache/pkglayer/packages-v1"),
+    )
+    .unwrap()
+    .map(|e| e.unwrap().file_name())
+    .filter(|n| n.to_string_lossy().contains("strace"))
+    .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn an_interrupted_package_download_resumes() {
+    let h = Host::new();
+    let arch = host_arch();
+    let name = format!("strace-6.1-1.{arch}.rpm");
+    h.server
+        .break_path(&name, pkglayer_testkit::Fault::TruncateOnce);
+    ok(h.pkglayer(&["install", "strace"]));
+    assert!(h.newest().join("usr/bin/strace").is_file());
+    let ranges = h.server.ranges();
+    assert_eq!(ranges.len(), 1, "{ranges:?}");
+    assert!(ranges[0].0.ends_with(&name), "{ranges:?}");
+    assert!(
+        ranges[0].1 > 0,
+        "continued from the bytes already there: {ranges:?}"
+    );
+    h.fsck();
+}

@@ -37,6 +37,13 @@ impl Fetcher {
     /// Writes the resource at `url` to `dest` (created or truncated). On failure `dest` may hold a
     /// partial file; callers download into scratch space.
     pub fn download(&self, url: &str, dest: &Path, sslverify: bool) -> Result<()> {
+        let _ = std::fs::remove_file(dest);
+        self.download_resuming(url, dest, sslverify)
+    }
+
+    /// Like [`Fetcher::download`], but a partial `dest` left by an earlier attempt is continued with an
+    /// HTTP range request (started over when the server ignores the range).
+    pub fn download_resuming(&self, url: &str, dest: &Path, sslverify: bool) -> Result<()> {
         if let Some(path) = url.strip_prefix("file://") {
             std::fs::copy(path, dest).with_context(|| format!("copying {url}"))?;
             return Ok(());
@@ -81,18 +88,36 @@ enum Failure {
 }
 
 fn try_download(agent: &ureq::Agent, url: &str, dest: &Path) -> Result<(), Failure> {
-    let response = agent
-        .get(url)
+    let have = std::fs::metadata(dest).map(|m| m.len()).unwrap_or(0);
+    let mut request = agent.get(url);
+    if have > 0 {
+        request = request.header("Range", format!("bytes={have}-"));
+    }
+    let response = request
         .call()
         .map_err(|err| Failure::Passing(anyhow!("{url}: {err}")))?;
     let status = response.status().as_u16();
     match status {
         200..=299 => {}
+        // The partial file is already whole (or longer than the resource): start over.
+        416 if have > 0 => {
+            let _ = std::fs::remove_file(dest);
+            return Err(Failure::Passing(anyhow!(
+                "{url}: HTTP 416 for a resumed download"
+            )));
+        }
         500..=599 | 408 | 429 => return Err(Failure::Passing(anyhow!("{url}: HTTP {status}"))),
         _ => return Err(Failure::Final(anyhow!("{url}: HTTP {status}"))),
     }
-    let mut file = std::fs::File::create(dest)
-        .with_context(|| format!("Creating {}", dest.display()))
+    // 206: the server continues where the partial file ends; 200: it sends everything again.
+    let append = status == 206;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(dest)
+        .with_context(|| format!("Opening {}", dest.display()))
         .map_err(Failure::Final)?;
     let mut body = response.into_body().into_reader();
     std::io::copy(&mut body, &mut file)
