@@ -15,6 +15,7 @@ use crate::compose::{self, Layer};
 use crate::deploy;
 use crate::origin::Origin;
 use crate::plan::{InstallPlan, deployment_layer};
+use crate::progress::Progress;
 use crate::repo::{Checksum, Fetcher, RepoMetadata};
 use crate::rpm::import::{self, CachedPackage, Owners, PackageOrigin};
 use crate::solver::PlannedPackage;
@@ -58,6 +59,7 @@ pub fn apply(
     plan: &InstallPlan,
     origin: &Origin,
     options: ApplyOptions,
+    progress: &dyn Progress,
 ) -> Result<Outcome> {
     let repo = sysroot.repo();
     let current = sysroot.latest();
@@ -73,7 +75,7 @@ pub fn apply(
 
     let lock = sysroot.lock()?;
     let started = Instant::now();
-    let (cached, downloaded) = ensure_cached(sysroot, plan)?;
+    let (cached, downloaded) = ensure_cached(sysroot, plan, progress)?;
     crate::log_phase("fetch+import", started);
     if options.download_only {
         return Ok(Outcome::Downloaded {
@@ -135,7 +137,11 @@ fn current_state_digest(repo: &ostree::Repo, commit: &str) -> Result<Option<Stri
 
 /// Makes sure every planned package is in the cache; returns them (plan order) and how many were
 /// downloaded now.
-fn ensure_cached(sysroot: &Sysroot, plan: &InstallPlan) -> Result<(Vec<CachedPackage>, usize)> {
+fn ensure_cached(
+    sysroot: &Sysroot,
+    plan: &InstallPlan,
+    progress: &dyn Progress,
+) -> Result<(Vec<CachedPackage>, usize)> {
     let repo = sysroot.repo();
     let mut cached = Vec::with_capacity(plan.packages.len());
     let mut missing = Vec::new();
@@ -155,7 +161,10 @@ fn ensure_cached(sysroot: &Sysroot, plan: &InstallPlan) -> Result<(Vec<CachedPac
     let folder = sysroot.cache_dir().join(DOWNLOAD_FOLDER);
     std::fs::create_dir_all(&folder).with_context(|| format!("Creating {}", folder.display()))?;
     let wanted: Vec<&PlannedPackage> = missing.iter().map(|&i| &plan.packages[i]).collect();
-    let files = download_all(&folder, &wanted, &plan.repos)?;
+    progress.downloads_started(wanted.len(), wanted.iter().map(|p| p.download_size).sum());
+    let files = download_all(&folder, &wanted, &plan.repos, progress);
+    progress.downloads_finished();
+    let files = files?;
 
     let owners = Owners::of_commit(&repo, &plan.base_commit)?;
     for (&index, file) in missing.iter().zip(&files) {
@@ -196,6 +205,7 @@ fn download_all(
     folder: &Path,
     packages: &[&PlannedPackage],
     repos: &[RepoMetadata],
+    progress: &dyn Progress,
 ) -> Result<Vec<PathBuf>> {
     let fetcher = Fetcher::new();
     let chunk = packages.len().div_ceil(PARALLEL_DOWNLOADS).max(1);
@@ -207,7 +217,12 @@ fn download_all(
                 scope.spawn(move || {
                     batch
                         .iter()
-                        .map(|package| download_one(fetcher, folder, package, repos))
+                        .map(|package| {
+                            let file = download_one(fetcher, folder, package, repos)?;
+                            let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+                            progress.package_downloaded(&package.nevra.to_string(), size);
+                            Ok(file)
+                        })
                         .collect::<Result<Vec<_>>>()
                 })
             })

@@ -12,6 +12,7 @@ pub mod error;
 pub mod layer;
 pub mod origin;
 pub mod plan;
+pub mod progress;
 pub mod repo;
 pub mod rpm;
 pub mod rpmdb;

@@ -4,6 +4,7 @@
 //! 2 misuse (clap) or an internal error (a panic).
 
 mod cli;
+mod progress;
 mod render;
 
 use std::io::{IsTerminal, Write};
@@ -60,15 +61,25 @@ fn init_logging(cli: &Cli) {
 /// Exit status for "nothing changed" under `--unchanged-exit-77`.
 const EXIT_UNCHANGED: u8 = 77;
 
-/// Plans the layer for `origin`, prints the transaction, and (unless a dry run) applies it.
-fn transaction(
-    sysroot: &Sysroot,
-    origin: &Origin,
-    base_commit: &str,
-    args: &TransactionArgs,
+/// A change of the layer: the request it leads to, the base it goes on, and how to carry it out.
+struct Transaction<'a> {
+    origin: Origin,
+    base_commit: String,
+    args: &'a TransactionArgs,
     allow_inactive: bool,
     apply: ApplyOptions,
-) -> Result<ExitCode> {
+}
+
+/// Plans the layer for the transaction's request, prints it, and (unless a dry run) applies it.
+fn run_transaction(sysroot: &Sysroot, transaction: &Transaction, quiet: bool) -> Result<ExitCode> {
+    let Transaction {
+        origin,
+        base_commit,
+        args,
+        allow_inactive,
+        apply,
+    } = transaction;
+    let (allow_inactive, apply) = (*allow_inactive, *apply);
     let options = RepoOptions {
         reposdir: args.repos.reposdir.clone(),
         freshness: if args.cache_only {
@@ -92,7 +103,8 @@ fn transaction(
     if args.dry_run {
         return Ok(ExitCode::SUCCESS);
     }
-    let outcome = layer::apply(sysroot, &plan, origin, apply)?;
+    let progress = progress::for_terminal(quiet, args.json);
+    let outcome = layer::apply(sysroot, &plan, origin, apply, progress.as_ref())?;
     let unchanged = matches!(outcome, layer::Outcome::NoChange);
     if !args.json {
         render::outcome(&mut out, &outcome)?;
@@ -105,7 +117,7 @@ fn transaction(
 }
 
 /// `upgrade`: the newest base from the remote, the request resolved again on it.
-fn upgrade(sysroot: &Sysroot, args: &UpgradeArgs) -> Result<ExitCode> {
+fn upgrade(sysroot: &Sysroot, args: &UpgradeArgs, quiet: bool) -> Result<ExitCode> {
     let origin = sysroot.origin(&sysroot.latest())?;
     let fetch = if args.transaction.cache_only {
         BaseFetch::Local
@@ -150,7 +162,14 @@ fn upgrade(sysroot: &Sysroot, args: &UpgradeArgs) -> Result<ExitCode> {
         download_only: args.download_only,
         refresh_metadata: true,
     };
-    transaction(sysroot, &origin, &newest, &transaction_args, false, apply)
+    let transaction = Transaction {
+        origin,
+        base_commit: newest,
+        args: &transaction_args,
+        allow_inactive: false,
+        apply,
+    };
+    run_transaction(sysroot, &transaction, quiet)
 }
 
 fn run(cli: &Cli) -> Result<ExitCode> {
@@ -172,24 +191,26 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 download_only: args.download_only,
                 refresh_metadata: false,
             };
-            let base = base::current_base(&sysroot)?;
-            let allow_inactive = args.allow_inactive;
-            return transaction(
-                &sysroot,
-                &origin,
-                &base,
-                &args.transaction,
-                allow_inactive,
+            let transaction = Transaction {
+                origin,
+                base_commit: base::current_base(&sysroot)?,
+                args: &args.transaction,
+                allow_inactive: args.allow_inactive,
                 apply,
-            );
+            };
+            return run_transaction(&sysroot, &transaction, cli.quiet);
         }
         Command::Uninstall(args) => {
-            let origin = plan::request_without(&sysroot, &args.packages, args.all)?;
-            let base = base::current_base(&sysroot)?;
-            let apply = ApplyOptions::default();
-            return transaction(&sysroot, &origin, &base, &args.transaction, false, apply);
+            let transaction = Transaction {
+                origin: plan::request_without(&sysroot, &args.packages, args.all)?,
+                base_commit: base::current_base(&sysroot)?,
+                args: &args.transaction,
+                allow_inactive: false,
+                apply: ApplyOptions::default(),
+            };
+            return run_transaction(&sysroot, &transaction, cli.quiet);
         }
-        Command::Upgrade(args) => return upgrade(&sysroot, args),
+        Command::Upgrade(args) => return upgrade(&sysroot, args, cli.quiet),
         Command::RefreshMd(args) => {
             let options = RepoOptions {
                 reposdir: args.repos.reposdir.clone(),
