@@ -101,6 +101,9 @@ fn run_transaction(sysroot: &Sysroot, transaction: &Transaction, quiet: bool) ->
         render::install_plan(&mut out, &plan)?;
     }
     if args.dry_run {
+        if plan.added.is_empty() && plan.removed.is_empty() && !args.json {
+            writeln!(out, "No change.")?;
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let progress = progress::for_terminal(quiet, args.json);

@@ -1,6 +1,7 @@
 //! Progress bars, drawn only on a terminal (and never with `-q` or `--json`).
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use pkglayer_core::progress::{Progress, Silent};
@@ -8,33 +9,32 @@ use pkglayer_core::progress::{Progress, Silent};
 /// A bar of downloaded bytes, with the package count and the rate.
 pub struct DownloadBar {
     bar: ProgressBar,
+    done: AtomicUsize,
+    total: AtomicUsize,
+}
+
+impl DownloadBar {
+    fn show_count(&self) {
+        let done = self.done.load(Ordering::Relaxed);
+        let total = self.total.load(Ordering::Relaxed);
+        self.bar.set_message(format!("{done}/{total} packages"));
+    }
 }
 
 impl Progress for DownloadBar {
     fn downloads_started(&self, packages: usize, bytes: u64) {
+        self.done.store(0, Ordering::Relaxed);
+        self.total.store(packages, Ordering::Relaxed);
         self.bar.set_length(bytes);
         self.bar.set_position(0);
-        self.bar.set_message(format!("0/{packages} packages"));
         self.bar.reset_eta();
+        self.show_count();
     }
 
     fn package_downloaded(&self, _nevra: &str, bytes: u64) {
+        self.done.fetch_add(1, Ordering::Relaxed);
         self.bar.inc(bytes);
-        let done = self
-            .bar
-            .message()
-            .split('/')
-            .next()
-            .and_then(|n| n.parse::<usize>().ok());
-        let total = self
-            .bar
-            .message()
-            .split('/')
-            .nth(1)
-            .map(str::to_string)
-            .unwrap_or_default();
-        self.bar
-            .set_message(format!("{}/{total}", done.unwrap_or(0) + 1));
+        self.show_count();
     }
 
     fn downloads_finished(&self) {
@@ -54,5 +54,9 @@ pub fn for_terminal(quiet: bool, json: bool) -> Box<dyn Progress> {
         .expect("a valid progress template")
         .progress_chars("=> "),
     );
-    Box::new(DownloadBar { bar })
+    Box::new(DownloadBar {
+        bar,
+        done: AtomicUsize::new(0),
+        total: AtomicUsize::new(0),
+    })
 }

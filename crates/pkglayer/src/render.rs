@@ -88,10 +88,10 @@ fn format_timestamp(seconds: u64) -> String {
         .unwrap_or_else(|| seconds.to_string())
 }
 
-/// The transaction of an install, as a table with totals.
+/// The transaction of an install, as a table with totals; nothing when no package changes.
 pub fn install_plan(out: &mut impl Write, plan: &InstallPlan) -> io::Result<()> {
     if plan.added.is_empty() && plan.removed.is_empty() {
-        return writeln!(out, "No change.");
+        return Ok(());
     }
     let width = plan
         .added
