@@ -1,35 +1,11 @@
 //! The deployment commands (status, rollback, cleanup, db list) on test-kit sysroots, checked against
 //! the real tools: `ostree admin status`, `rpm -qa`, boot loader entries and origin files.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod support;
 
-use pkglayer_testkit::{TEST_ENV, TestHost, base_packages, base_ref};
+use pkglayer_testkit::{TestHost, base_packages, base_ref};
 use serde_json::Value;
-
-fn pkglayer(sysroot: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pkglayer"))
-        .arg("--sysroot")
-        .arg(sysroot)
-        .args(args)
-        .envs(TEST_ENV)
-        .output()
-        .expect("running pkglayer")
-}
-
-fn stdout(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "pkglayer failed: {}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8(output.stderr.clone()).unwrap()
-}
+use support::{ok, pkglayer, stderr};
 
 /// A host with base v1 deployed, then v2 deployed by `ostree admin upgrade`: [v2 (default), v1].
 fn host_with_two_deployments() -> (TestHost, String) {
@@ -41,11 +17,8 @@ fn host_with_two_deployments() -> (TestHost, String) {
 #[test]
 fn status_json_agrees_with_ostree_admin_status() {
     let (host, v2) = host_with_two_deployments();
-    let json: Value = serde_json::from_str(&stdout(&pkglayer(
-        &host.sysroot.path,
-        &["status", "--json"],
-    )))
-    .unwrap();
+    let json: Value =
+        serde_json::from_str(&ok(&pkglayer(&host.sysroot.path, &["status", "--json"]))).unwrap();
     let ours = json["deployments"].as_array().unwrap();
     let theirs = host.sysroot.admin_status().unwrap();
 
@@ -79,7 +52,7 @@ fn status_json_agrees_with_ostree_admin_status() {
 #[test]
 fn status_text_shows_each_deployment() {
     let (host, v2) = host_with_two_deployments();
-    let text = stdout(&pkglayer(&host.sysroot.path, &["status"]));
+    let text = ok(&pkglayer(&host.sysroot.path, &["status"]));
     // Timestamps change from run to run; everything else is fixed.
     let text: String = text
         .lines()
@@ -111,7 +84,7 @@ fn status_text_shows_each_deployment() {
 fn rollback_swaps_the_default_and_keeps_kernel_arguments() {
     let (host, v2) = host_with_two_deployments();
     let output = pkglayer(&host.sysroot.path, &["rollback"]);
-    let message = stdout(&output);
+    let message = ok(&output);
     assert!(message.contains(&host.base_v1), "{message}");
 
     let after = host.sysroot.admin_status().unwrap();
@@ -125,7 +98,7 @@ fn rollback_swaps_the_default_and_keeps_kernel_arguments() {
     }
 
     // And back again.
-    stdout(&pkglayer(&host.sysroot.path, &["rollback"]));
+    ok(&pkglayer(&host.sysroot.path, &["rollback"]));
     let order: Vec<String> = host
         .sysroot
         .admin_status()
@@ -153,7 +126,7 @@ fn rollback_without_a_second_deployment_is_refused() {
 #[test]
 fn cleanup_rollback_removes_one_deployment() {
     let (host, v2) = host_with_two_deployments();
-    let out = stdout(&pkglayer(&host.sysroot.path, &["cleanup", "--rollback"]));
+    let out = ok(&pkglayer(&host.sysroot.path, &["cleanup", "--rollback"]));
     assert_eq!(out, format!("Removed deployment {}.0\n", host.base_v1));
 
     let after = host.sysroot.admin_status().unwrap();
@@ -166,7 +139,7 @@ fn cleanup_rollback_removes_one_deployment() {
     assert!(!gone.exists(), "{} still exists", gone.display());
 
     // Offline there is no pending deployment; asking to remove one changes nothing.
-    let out = stdout(&pkglayer(&host.sysroot.path, &["cleanup", "--pending"]));
+    let out = ok(&pkglayer(&host.sysroot.path, &["cleanup", "--pending"]));
     assert_eq!(out, "Nothing to remove.\n");
     assert_eq!(host.sysroot.admin_status().unwrap().len(), 1);
 }
@@ -184,7 +157,7 @@ fn db_list_equals_rpm_qa_on_the_deployment() {
     let (host, _) = host_with_two_deployments();
     let dirs = host.sysroot.deployment_dirs().unwrap();
 
-    let listed = stdout(&pkglayer(&host.sysroot.path, &["db", "list"]));
+    let listed = ok(&pkglayer(&host.sysroot.path, &["db", "list"]));
     let rpm_qa = host.sysroot.rpm_qa(&dirs[0]).unwrap();
     assert_eq!(listed.lines().collect::<Vec<_>>(), rpm_qa);
     assert!(listed.contains("kernel-core-6.1.0-1.2."), "{listed}");
@@ -192,13 +165,13 @@ fn db_list_equals_rpm_qa_on_the_deployment() {
     // The rollback deployment by index, and by checksum prefix, is the v1 package set.
     let mut v1: Vec<String> = base_packages("1").iter().map(|p| p.nevra()).collect();
     v1.sort();
-    let by_index = stdout(&pkglayer(&host.sysroot.path, &["db", "list", "1"]));
+    let by_index = ok(&pkglayer(&host.sysroot.path, &["db", "list", "1"]));
     assert_eq!(by_index.lines().collect::<Vec<_>>(), v1);
     assert_eq!(
         by_index.lines().collect::<Vec<_>>(),
         host.sysroot.rpm_qa(&dirs[1]).unwrap()
     );
-    let by_prefix = stdout(&pkglayer(
+    let by_prefix = ok(&pkglayer(
         &host.sysroot.path,
         &["db", "list", &host.base_v1[..12]],
     ));

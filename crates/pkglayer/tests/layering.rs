@@ -5,11 +5,14 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod support;
+
 use pkglayer_testkit::{
     RepoServer, TEST_ENV, TestHost, TestPackage, base_packages, base_ref, create_repo, host_arch,
     run,
 };
 use serde_json::Value;
+use support::{failure, ok};
 
 fn packages() -> Vec<TestPackage> {
     vec![
@@ -97,27 +100,6 @@ impl Host {
     }
 }
 
-fn ok(output: Output) -> String {
-    assert!(
-        output.status.success(),
-        "pkglayer failed: {}\n{}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
-fn fails(output: Output) -> String {
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&output.stdout)
-    );
-    String::from_utf8(output.stderr).unwrap()
-}
-
 fn base_nevras() -> Vec<String> {
     base_packages("1").iter().map(|p| p.nevra()).collect()
 }
@@ -131,7 +113,7 @@ fn sorted(mut list: Vec<String>) -> Vec<String> {
 fn install_layers_packages_with_their_dependencies() {
     let h = Host::new();
     let arch = host_arch();
-    let out = ok(h.pkglayer(&["install", "strace"]));
+    let out = ok(&h.pkglayer(&["install", "strace"]));
     assert!(out.contains("Installing 3 packages:"), "{out}");
     assert!(out.contains("Deployed "), "{out}");
 
@@ -167,7 +149,7 @@ fn install_layers_packages_with_their_dependencies() {
     assert!(origin.contains("requested=strace;"), "{origin}");
     h.fsck();
 
-    let status: Value = serde_json::from_str(&ok(h.pkglayer(&["status", "--json"]))).unwrap();
+    let status: Value = serde_json::from_str(&ok(&h.pkglayer(&["status", "--json"]))).unwrap();
     let first = &status["deployments"][0];
     assert_eq!(first["base-checksum"], h.host.base_v1.as_str());
     assert_eq!(first["requested-packages"], serde_json::json!(["strace"]));
@@ -178,7 +160,7 @@ fn install_layers_packages_with_their_dependencies() {
     }
 
     // The same request again: refused, or with --idempotent, nothing to do.
-    let err = fails(h.pkglayer(&["install", "strace"]));
+    let err = failure(&h.pkglayer(&["install", "strace"]));
     assert!(err.contains("error: strace is already requested"), "{err}");
     let again = h.pkglayer(&["install", "--idempotent", "--unchanged-exit-77", "strace"]);
     assert_eq!(again.status.code(), Some(77));
@@ -190,22 +172,22 @@ fn install_layers_packages_with_their_dependencies() {
 #[test]
 fn uninstall_removes_only_what_was_requested() {
     let h = Host::new();
-    ok(h.pkglayer(&["install", "strace"]));
+    ok(&h.pkglayer(&["install", "strace"]));
     let layered = h.deployments()[0].clone();
 
-    let err = fails(h.pkglayer(&["uninstall", "libfoo"]));
+    let err = failure(&h.pkglayer(&["uninstall", "libfoo"]));
     assert!(err.contains("libfoo was not requested"), "{err}");
     assert!(err.contains("layered as a dependency"), "{err}");
-    let err = fails(h.pkglayer(&["uninstall", "setup"]));
+    let err = failure(&h.pkglayer(&["uninstall", "setup"]));
     assert!(
         err.contains("setup is part of the base image (setup-2.14-1.testos.noarch)"),
         "{err}"
     );
-    let err = fails(h.pkglayer(&["uninstall", "nothing-like-it"]));
+    let err = failure(&h.pkglayer(&["uninstall", "nothing-like-it"]));
     assert!(err.contains("nothing-like-it is not layered"), "{err}");
     assert_eq!(h.deployments()[0], layered, "refusals change nothing");
 
-    let out = ok(h.pkglayer(&["uninstall", "strace"]));
+    let out = ok(&h.pkglayer(&["uninstall", "strace"]));
     assert!(out.contains("Removing 3 packages:"), "{out}");
     let deployments = h.deployments();
     assert_eq!(
@@ -225,7 +207,7 @@ fn uninstall_removes_only_what_was_requested() {
 
     // Installing again takes everything from the package cache.
     let downloads = h.server.count(".rpm");
-    let out = ok(h.pkglayer(&["install", "strace"]));
+    let out = ok(&h.pkglayer(&["install", "strace"]));
     assert!(
         out.contains("Packages: 0 downloaded, 3 from the package cache."),
         "{out}"
@@ -237,7 +219,7 @@ fn uninstall_removes_only_what_was_requested() {
 #[test]
 fn etc_var_and_opt_follow_the_path_rules() {
     let h = Host::new();
-    ok(h.pkglayer(&["install", "confpkg"]));
+    ok(&h.pkglayer(&["install", "confpkg"]));
     let tree = h.newest();
     assert_eq!(
         std::fs::read_to_string(tree.join("usr/etc/confpkg.conf")).unwrap(),
@@ -262,7 +244,7 @@ fn etc_var_and_opt_follow_the_path_rules() {
         "/var is the machine's, not the image's"
     );
 
-    let err = fails(h.pkglayer(&["install", "writes-var"]));
+    let err = failure(&h.pkglayer(&["install", "writes-var"]));
     assert!(
         err.contains("package writes-var-1.0-1") && err.contains("ships /var/lib/state.db"),
         "{err}"
@@ -274,7 +256,7 @@ fn etc_var_and_opt_follow_the_path_rules() {
 fn file_conflicts_name_both_owners() {
     let h = Host::new();
     let before = h.deployments();
-    let err = fails(h.pkglayer(&["install", "clash"]));
+    let err = failure(&h.pkglayer(&["install", "clash"]));
     assert!(
         err.contains("file conflict: /usr/lib/os-release of package clash-1.0-1"),
         "{err}"
@@ -287,13 +269,13 @@ fn file_conflicts_name_both_owners() {
     h.fsck();
 
     // Identical content is no conflict.
-    ok(h.pkglayer(&["install", "same-as-base"]));
+    ok(&h.pkglayer(&["install", "same-as-base"]));
 }
 
 #[test]
 fn cache_only_install_after_download_only() {
     let h = Host::new();
-    let out = ok(h.pkglayer(&["install", "--download-only", "strace"]));
+    let out = ok(&h.pkglayer(&["install", "--download-only", "strace"]));
     assert!(
         out.contains("Downloaded 3 packages into the cache; nothing deployed."),
         "{out}"
@@ -311,7 +293,7 @@ fn cache_only_install_after_download_only() {
         host,
         reposdir,
     };
-    let out = ok(h.pkglayer(&["install", "--cache-only", "strace"]));
+    let out = ok(&h.pkglayer(&["install", "--cache-only", "strace"]));
     assert!(out.contains("Deployed "), "{out}");
     assert!(h.newest().join("usr/bin/strace").is_file());
     assert!(h.server.requests().is_empty(), "{:?}", h.server.requests());
@@ -321,8 +303,8 @@ fn cache_only_install_after_download_only() {
 fn upgrade_moves_base_and_layered_packages_forward() {
     let h = Host::new();
     let arch = host_arch();
-    ok(h.pkglayer(&["install", "strace"]));
-    let out = ok(h.pkglayer(&["upgrade"]));
+    ok(&h.pkglayer(&["install", "strace"]));
+    let out = ok(&h.pkglayer(&["upgrade"]));
     assert!(
         out.contains(&format!("Base vendor:{}: up to date (1)", base_ref())),
         "{out}"
@@ -344,14 +326,14 @@ fn upgrade_moves_base_and_layered_packages_forward() {
     create_repo(&h.host.dir().join("www/repo"), &newer, "gz").unwrap();
 
     let before = h.deployments();
-    let out = ok(h.pkglayer(&["upgrade", "--check"]));
+    let out = ok(&h.pkglayer(&["upgrade", "--check"]));
     assert!(
         out.contains(&format!("Base vendor:{}: 1 -> 2 ({v2})", base_ref())),
         "{out}"
     );
     assert_eq!(h.deployments(), before, "--check changes nothing");
 
-    let out = ok(h.pkglayer(&["upgrade"]));
+    let out = ok(&h.pkglayer(&["upgrade"]));
     assert!(out.contains("Deployed "), "{out}");
     let deployments = h.deployments();
     assert_eq!(deployments.len(), 2);
@@ -359,7 +341,7 @@ fn upgrade_moves_base_and_layered_packages_forward() {
         deployments[1], before[0],
         "the previous layered deployment is the rollback"
     );
-    let status: Value = serde_json::from_str(&ok(h.pkglayer(&["status", "--json"]))).unwrap();
+    let status: Value = serde_json::from_str(&ok(&h.pkglayer(&["status", "--json"]))).unwrap();
     assert_eq!(status["deployments"][0]["base-checksum"], v2.as_str());
     assert_eq!(status["deployments"][0]["version"], "2");
     let tree = h.newest();
@@ -393,7 +375,7 @@ fn local_rpms_are_imported_at_request_time_and_resolved_from_the_repos() {
     let sha256 = run(Command::new("sha256sum").arg(&rpm)).unwrap();
     let sha256 = sha256.split_whitespace().next().unwrap();
 
-    let out = ok(h.pkglayer(&["install", rpm.to_str().unwrap()]));
+    let out = ok(&h.pkglayer(&["install", rpm.to_str().unwrap()]));
     assert!(out.contains("Installing 2 packages:"), "{out}");
     assert!(out.contains("@commandline"), "{out}");
     let tree = h.newest();
@@ -404,7 +386,7 @@ fn local_rpms_are_imported_at_request_time_and_resolved_from_the_repos() {
         origin.contains(&format!("requested-local={sha256}:localtool-0.9-1.{arch};")),
         "{origin}"
     );
-    let status: Value = serde_json::from_str(&ok(h.pkglayer(&["status", "--json"]))).unwrap();
+    let status: Value = serde_json::from_str(&ok(&h.pkglayer(&["status", "--json"]))).unwrap();
     assert_eq!(
         status["deployments"][0]["requested-local-packages"],
         serde_json::json!([format!("localtool-0.9-1.{arch}")])
@@ -420,10 +402,10 @@ fn local_rpms_are_imported_at_request_time_and_resolved_from_the_repos() {
 
     // The file is not needed again: a chained install resolves it from the cache.
     std::fs::remove_file(&rpm).unwrap();
-    ok(h.pkglayer(&["install", "helper-tools"]));
+    ok(&h.pkglayer(&["install", "helper-tools"]));
     assert!(h.newest().join("usr/bin/localtool").is_file());
 
-    ok(h.pkglayer(&["uninstall", "localtool"]));
+    ok(&h.pkglayer(&["uninstall", "localtool"]));
     assert!(!h.newest().join("usr/bin/localtool").exists());
     assert!(h.newest().join("usr/bin/helper").is_file());
     h.fsck();
@@ -442,7 +424,7 @@ fn a_package_that_does_not_match_the_metadata_is_refused() {
     std::fs::write(&served, bytes).unwrap();
 
     let before = h.deployments();
-    let err = fails(h.pkglayer(&["install", "strace"]));
+    let err = failure(&h.pkglayer(&["install", "strace"]));
     assert!(
         err.contains(&format!(
             "error: Layering: cannot download strace-6.1-1.{arch}"
@@ -480,7 +462,7 @@ fn an_interrupted_package_download_resumes() {
     let name = format!("strace-6.1-1.{arch}.rpm");
     h.server
         .break_path(&name, pkglayer_testkit::Fault::TruncateOnce);
-    ok(h.pkglayer(&["install", "strace"]));
+    ok(&h.pkglayer(&["install", "strace"]));
     assert!(h.newest().join("usr/bin/strace").is_file());
     let ranges = h.server.ranges();
     assert_eq!(ranges.len(), 1, "{ranges:?}");

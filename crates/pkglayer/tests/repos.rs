@@ -4,41 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use pkglayer_testkit::{
-    Fault, RepoServer, TEST_ENV, TestHost, TestPackage, create_repo, host_arch,
-};
+mod support;
+
+use pkglayer_testkit::{Fault, RepoServer, TestHost, TestPackage, create_repo, host_arch};
 use serde_json::Value;
-
-fn pkglayer(sysroot: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pkglayer"))
-        .arg("--sysroot")
-        .arg(sysroot)
-        .args(args)
-        .envs(TEST_ENV)
-        .output()
-        .expect("running pkglayer")
-}
-
-fn ok_stdout(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "pkglayer failed: {}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
-
-fn failure(output: &Output) -> String {
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "expected a failure, got {}: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout)
-    );
-    String::from_utf8(output.stderr.clone()).unwrap()
-}
+use support::{failure, ok, pkglayer};
 
 /// The packages the vendor does not ship, with a small dependency graph.
 fn repo_packages() -> Vec<TestPackage> {
@@ -133,7 +103,7 @@ fn dry_run_resolves_over_http_with_the_deployments_repo_files() {
         &host.sysroot.path,
         &["install", "--dry-run", "--json", "strace"],
     );
-    let json: Value = serde_json::from_str(&ok_stdout(&output)).unwrap();
+    let json: Value = serde_json::from_str(&ok(&output)).unwrap();
     let arch = host_arch();
     assert_eq!(
         nevras(&json),
@@ -168,7 +138,7 @@ fn dry_run_resolves_over_http_with_the_deployments_repo_files() {
     assert_eq!(before, after);
 
     // The human form: one line a package, then the totals.
-    let text = ok_stdout(&pkglayer(
+    let text = ok(&pkglayer(
         &host.sysroot.path,
         &["install", "--dry-run", "strace"],
     ));
@@ -202,14 +172,14 @@ fn virtual_provides_file_paths_and_versions_select_packages() {
         ("/usr/lib64/libfoo.so.1", format!("libfoo-1.0-1.{arch}")),
     ] {
         let output = scenario.run(&reposdir, &["install", "--dry-run", "--json", request]);
-        let json: Value = serde_json::from_str(&ok_stdout(&output)).unwrap();
+        let json: Value = serde_json::from_str(&ok(&output)).unwrap();
         assert_eq!(nevras(&json), [expected], "{request}");
     }
     let output = scenario.run(
         &reposdir,
         &["install", "--dry-run", "--json", "manual-reader"],
     );
-    let json: Value = serde_json::from_str(&ok_stdout(&output)).unwrap();
+    let json: Value = serde_json::from_str(&ok(&output)).unwrap();
     assert_eq!(
         nevras(&json),
         [
@@ -268,7 +238,7 @@ fn unsatisfiable_requests_say_which_and_why() {
 fn a_corrupt_primary_is_refused_and_the_cache_kept() {
     let scenario = Scenario::new("zstd");
     let reposdir = scenario.reposdir(&scenario.standard_repo());
-    ok_stdout(&scenario.run(&reposdir, &["refresh-md"]));
+    ok(&scenario.run(&reposdir, &["refresh-md"]));
     let cache = scenario
         .host
         .sysroot
@@ -327,7 +297,7 @@ fn a_corrupt_primary_is_refused_and_the_cache_kept() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     // The old metadata still answers.
-    ok_stdout(&scenario.run(
+    ok(&scenario.run(
         &reposdir,
         &["install", "--dry-run", "--cache-only", "strace"],
     ));
@@ -345,7 +315,7 @@ fn an_unreachable_mirror_falls_through_to_the_next() {
         &reposdir,
         &["install", "--dry-run", "--json", "helper-tools"],
     );
-    let json: Value = serde_json::from_str(&ok_stdout(&output)).unwrap();
+    let json: Value = serde_json::from_str(&ok(&output)).unwrap();
     assert_eq!(
         nevras(&json),
         [format!("helper-tools-1.0-1.{}", host_arch())]
@@ -377,7 +347,7 @@ fn server_errors_are_retried_then_reported_with_the_url() {
         .break_path("primary.xml.gz", Fault::Truncate);
     failure(&scenario.run(&reposdir, &["refresh-md"]));
     scenario.server.clear_faults();
-    ok_stdout(&scenario.run(&reposdir, &["refresh-md"]));
+    ok(&scenario.run(&reposdir, &["refresh-md"]));
 }
 
 #[test]
@@ -406,7 +376,7 @@ fn cache_only_works_with_the_server_gone() {
         "{err}"
     );
 
-    ok_stdout(&pkglayer(
+    ok(&pkglayer(
         &host.sysroot.path,
         &["refresh-md", "--reposdir", &reposdir_arg],
     ));
@@ -424,7 +394,7 @@ fn cache_only_works_with_the_server_gone() {
             &reposdir_arg,
         ],
     );
-    let json: Value = serde_json::from_str(&ok_stdout(&output)).unwrap();
+    let json: Value = serde_json::from_str(&ok(&output)).unwrap();
     assert_eq!(nevras(&json).len(), 3);
 }
 
@@ -437,7 +407,7 @@ fn a_broken_repo_with_skip_if_unavailable_is_skipped_with_a_warning() {
         scenario.server.url("nothing-here/")
     ));
     let output = scenario.run(&reposdir, &["install", "--dry-run", "helper-tools"]);
-    ok_stdout(&output);
+    ok(&output);
     let err = String::from_utf8(output.stderr).unwrap();
     assert!(
         err.contains("warning: skipped repo broken (skip_if_unavailable=1)"),
@@ -477,7 +447,7 @@ fn repos_with_xz_and_zstd_metadata_work_together() {
         scenario.server.url("other/")
     ));
     let output = scenario.run(&reposdir, &["install", "--dry-run", "--json", "lonely"]);
-    let json: Value = serde_json::from_str(&ok_stdout(&output)).unwrap();
+    let json: Value = serde_json::from_str(&ok(&output)).unwrap();
     let arch = host_arch();
     assert_eq!(
         nevras(&json),
@@ -519,7 +489,7 @@ fn a_metalink_gives_mirrors_and_the_repomd_hash() {
             .server
             .url("metalink?repo=test-$releasever&arch=$basearch")
     ));
-    ok_stdout(&scenario.run(&reposdir, &["install", "--dry-run", "strace"]));
+    ok(&scenario.run(&reposdir, &["install", "--dry-run", "strace"]));
 
     // A repomd.xml that does not match the metalink's hash is refused.
     std::fs::write(scenario.www.join("metalink"), metalink(&"0".repeat(64))).unwrap();
@@ -539,7 +509,7 @@ fn exclude_and_includepkgs_hide_packages() {
         scenario.standard_repo()
     ));
     let output = scenario.run(&reposdir, &["install", "--dry-run", "--json", "libfoo"]);
-    let json: Value = serde_json::from_str(&ok_stdout(&output)).unwrap();
+    let json: Value = serde_json::from_str(&ok(&output)).unwrap();
     assert_eq!(nevras(&json), [format!("libfoo-1.0-1.{arch}")]);
     let err = failure(&scenario.run(&reposdir, &["install", "--dry-run", "strace"]));
     assert!(err.contains("strace-6.1-1"), "{err}");
@@ -554,7 +524,7 @@ fn exclude_and_includepkgs_hide_packages() {
         "{}includepkgs=helper-*\n",
         scenario.standard_repo()
     ));
-    ok_stdout(&scenario.run(&reposdir, &["install", "--dry-run", "helper-tools"]));
+    ok(&scenario.run(&reposdir, &["install", "--dry-run", "helper-tools"]));
     let err = failure(&scenario.run(&reposdir, &["install", "--dry-run", "vim-minimal"]));
     assert!(
         err.contains("no package in the enabled repos provides \"vim-minimal\""),

@@ -124,17 +124,16 @@ fn sync_one(
     fetcher: &Fetcher,
 ) -> Result<RepoMetadata> {
     let dir = repo_dir(folder, repo);
-    let cached = load_cached(&dir, repo).ok();
-    match (freshness, &cached) {
-        (Freshness::CacheOnly, Some(_)) => return Ok(cached.unwrap()),
+    let cached = match (freshness, load_cached(&dir, repo).ok()) {
+        (Freshness::CacheOnly, Some(cached)) => return Ok(cached),
         (Freshness::CacheOnly, None) => {
             return Err(UserError::new(format!("repo {} has no cached metadata", repo.id))
                 .hint("run without --cache-only, or `pkglayer refresh-md`, while the repo is reachable")
                 .into());
         }
-        (Freshness::WhileFresh, Some(_)) if is_fresh(&dir, repo) => return Ok(cached.unwrap()),
-        _ => {}
-    }
+        (Freshness::WhileFresh, Some(cached)) if is_fresh(&dir, repo) => return Ok(cached),
+        (_, cached) => cached,
+    };
 
     let (mirrors, expected_repomd) = resolve_mirrors(repo, fetcher)?;
     let mut failures = Vec::new();
