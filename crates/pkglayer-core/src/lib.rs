@@ -5,6 +5,7 @@
 //! [`deploy`] (changing the deployment list), [`rpmdb`] (reading a tree's packages), [`status`].
 
 pub mod base;
+pub mod cache;
 mod command;
 pub mod compose;
 pub mod deploy;

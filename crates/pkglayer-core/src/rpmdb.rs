@@ -146,6 +146,64 @@ fn parse_query_line(line: &str) -> Result<Nevra> {
     })
 }
 
+/// The package changes between two package sets.
+#[derive(Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PackageDiff {
+    /// NEVRAs only in the second set.
+    pub added: Vec<String>,
+    /// NEVRAs only in the first set.
+    pub removed: Vec<String>,
+    /// Names in both sets with another epoch, version, release or arch.
+    pub changed: Vec<PackageChange>,
+}
+
+#[derive(Debug, PartialEq, Eq, serde::Serialize)]
+pub struct PackageChange {
+    pub name: String,
+    /// `evr.arch` before and after.
+    pub from: String,
+    pub to: String,
+}
+
+/// Compares two package lists by name (a name installed in several versions compares as a set).
+pub fn diff(from: &[Nevra], to: &[Nevra]) -> PackageDiff {
+    use std::collections::BTreeMap;
+    let by_name = |list: &[Nevra]| {
+        let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for nevra in list {
+            map.entry(nevra.name.clone()).or_default().push(format!(
+                "{}.{}",
+                nevra.evr(),
+                nevra.arch
+            ));
+        }
+        map
+    };
+    let (before, after) = (by_name(from), by_name(to));
+    let mut result = PackageDiff::default();
+    for (name, old) in &before {
+        match after.get(name) {
+            None => result
+                .removed
+                .extend(old.iter().map(|v| format!("{name}-{v}"))),
+            Some(new) if new != old => result.changed.push(PackageChange {
+                name: name.clone(),
+                from: old.join(" "),
+                to: new.join(" "),
+            }),
+            Some(_) => {}
+        }
+    }
+    for (name, new) in &after {
+        if !before.contains_key(name) {
+            result
+                .added
+                .extend(new.iter().map(|v| format!("{name}-{v}")));
+        }
+    }
+    result
+}
+
 /// Resolves `.` and `..` in a relative path without touching the filesystem.
 fn normalize(path: &Path) -> String {
     let mut parts: Vec<&str> = Vec::new();
@@ -175,6 +233,31 @@ mod tests {
         for (input, expected) in cases {
             assert_eq!(normalize(Path::new(input)), expected);
         }
+    }
+
+    #[test]
+    fn diffs_package_sets() {
+        let list = |items: &[&str]| -> Vec<Nevra> {
+            items.iter().map(|s| Nevra::parse(s).unwrap()).collect()
+        };
+        let diff = diff(
+            &list(&["bash-5.2-1.x86_64", "kernel-6.1-1.x86_64", "old-1-1.noarch"]),
+            &list(&[
+                "bash-5.2-1.x86_64",
+                "kernel-6.2-1.x86_64",
+                "strace-6.1-1.x86_64",
+            ]),
+        );
+        assert_eq!(diff.added, ["strace-6.1-1.x86_64"]);
+        assert_eq!(diff.removed, ["old-1-1.noarch"]);
+        assert_eq!(
+            diff.changed,
+            [PackageChange {
+                name: "kernel".into(),
+                from: "6.1-1.x86_64".into(),
+                to: "6.2-1.x86_64".into()
+            }]
+        );
     }
 
     #[test]

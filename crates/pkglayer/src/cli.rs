@@ -47,7 +47,7 @@ pub enum Command {
     RefreshMd(RefreshMdArgs),
     /// Make the previous deployment the default again.
     Rollback,
-    /// Remove the pending and/or rollback deployment.
+    /// Remove the pending and/or rollback deployment, and/or what no deployment uses from the caches.
     Cleanup(CleanupArgs),
     /// Query the rpm database of deployments.
     #[command(subcommand)]
@@ -154,6 +154,9 @@ pub struct CleanupArgs {
     /// Remove the rollback deployment.
     #[arg(short, long, group = "what")]
     pub rollback: bool,
+    /// Drop cached packages and metadata caches no deployment uses.
+    #[arg(long, group = "what")]
+    pub cache: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -161,6 +164,20 @@ pub enum DbCommand {
     /// List the packages of a deployment (default: the booted one, or offline the default), one NEVRA
     /// a line, sorted.
     List(DbListArgs),
+    /// Packages added, removed and changed between two deployments (default: from the rollback, or
+    /// the booted one when something is pending, to the current or pending one).
+    Diff(DbDiffArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DbDiffArgs {
+    /// Deployment index, checksum prefix, or commit to compare from.
+    pub from: Option<String>,
+    /// Deployment index, checksum prefix, or commit to compare to.
+    pub to: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -16,7 +16,7 @@ use pkglayer_core::base::{self, BaseFetch};
 use pkglayer_core::layer::{self, ApplyOptions};
 use pkglayer_core::plan::{self, RepoOptions};
 use pkglayer_core::repo::{Fetcher, Freshness};
-use pkglayer_core::{Origin, Sysroot, deploy, rpmdb, status};
+use pkglayer_core::{Origin, Sysroot, cache, deploy, rpmdb, status};
 
 use cli::{Cli, Command, DbCommand, TransactionArgs, UpgradeArgs};
 
@@ -175,6 +175,21 @@ fn upgrade(sysroot: &Sysroot, args: &UpgradeArgs, quiet: bool) -> Result<ExitCod
     run_transaction(sysroot, &transaction, quiet)
 }
 
+/// What `db diff` compares without arguments: booted -> pending, or rollback -> current.
+fn default_diff_pair(sysroot: &Sysroot) -> Result<(String, String)> {
+    let pair = match (sysroot.booted(), sysroot.pending()) {
+        (Some(booted), Some(pending)) => Some((booted, pending)),
+        _ => sysroot
+            .rollback()
+            .map(|rollback| (rollback, sysroot.current())),
+    };
+    let (from, to) = pair.ok_or_else(|| {
+        pkglayer_core::UserError::new("there is only one deployment to compare")
+            .hint("name two deployments or commits: `pkglayer db diff FROM TO`")
+    })?;
+    Ok((from.csum().to_string(), to.csum().to_string()))
+}
+
 fn run(cli: &Cli) -> Result<ExitCode> {
     let sysroot = Sysroot::open(&cli.sysroot, cli.stateroot.as_deref())?;
     let mut out = std::io::stdout().lock();
@@ -242,8 +257,42 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 pending: args.pending,
                 rollback: args.rollback,
             };
-            let outcome = deploy::cleanup(&sysroot, request)?;
-            render::cleanup(&mut out, &outcome)?;
+            if args.pending || args.rollback {
+                let outcome = deploy::cleanup(&sysroot, request)?;
+                render::cleanup(&mut out, &outcome)?;
+            }
+            if args.cache {
+                let outcome = cache::clean(&sysroot)?;
+                writeln!(
+                    out,
+                    "Removed {} cached packages and {} cache entries.",
+                    outcome.packages, outcome.cache_entries
+                )?;
+            }
+        }
+        Command::Db(DbCommand::Diff(args)) => {
+            let (from, to) = match (&args.from, &args.to) {
+                (Some(from), Some(to)) => (
+                    sysroot.resolve_commit(Some(from))?,
+                    sysroot.resolve_commit(Some(to))?,
+                ),
+                (Some(from), None) => (
+                    sysroot.resolve_commit(Some(from))?,
+                    sysroot.latest().csum().to_string(),
+                ),
+                (None, _) => default_diff_pair(&sysroot)?,
+            };
+            let repo = sysroot.repo();
+            let diff = rpmdb::diff(
+                &rpmdb::packages_in_commit(&repo, &from)?,
+                &rpmdb::packages_in_commit(&repo, &to)?,
+            );
+            if args.json {
+                serde_json::to_writer_pretty(&mut out, &diff)?;
+                writeln!(out)?;
+            } else {
+                render::db_diff(&mut out, &from, &to, &diff)?;
+            }
         }
         Command::Db(DbCommand::List(args)) => {
             let commit = sysroot.resolve_commit(args.deployment.as_deref())?;

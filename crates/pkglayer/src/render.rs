@@ -6,6 +6,7 @@ use pkglayer_core::deploy::CleanupOutcome;
 use pkglayer_core::layer::Outcome;
 use pkglayer_core::plan::InstallPlan;
 use pkglayer_core::repo::SyncReport;
+use pkglayer_core::rpmdb::PackageDiff;
 use pkglayer_core::status::{DeploymentStatus, Status};
 
 /// Width of the right-aligned labels in `status`.
@@ -62,6 +63,25 @@ fn deployment_block(out: &mut impl Write, d: &DeploymentStatus, verbose: bool) -
         field(out, "LocalPackages", &d.requested_local_packages.join(" "))?;
     }
     writeln!(out)
+}
+
+/// `db diff`, one package a line: `+` added, `-` removed, `~` another version.
+pub fn db_diff(out: &mut impl Write, from: &str, to: &str, diff: &PackageDiff) -> io::Result<()> {
+    writeln!(out, "ostree diff commit from: {from}")?;
+    writeln!(out, "ostree diff commit to:   {to}")?;
+    if diff.added.is_empty() && diff.removed.is_empty() && diff.changed.is_empty() {
+        return writeln!(out, "No package changes.");
+    }
+    for change in &diff.changed {
+        writeln!(out, "~ {} {} -> {}", change.name, change.from, change.to)?;
+    }
+    for nevra in &diff.removed {
+        writeln!(out, "- {nevra}")?;
+    }
+    for nevra in &diff.added {
+        writeln!(out, "+ {nevra}")?;
+    }
+    Ok(())
 }
 
 pub fn cleanup(out: &mut impl Write, outcome: &CleanupOutcome) -> io::Result<()> {

@@ -473,3 +473,57 @@ fn an_interrupted_package_download_resumes() {
     );
     h.fsck();
 }
+
+#[test]
+fn db_diff_and_cleanup_cache() {
+    let h = Host::new();
+    let arch = host_arch();
+    ok(&h.pkglayer(&["install", "strace"]));
+    let diff = ok(&h.pkglayer(&["db", "diff"]));
+    let lines: Vec<&str> = diff.lines().skip(2).collect();
+    assert_eq!(
+        lines,
+        [
+            format!("+ helper-tools-1.0-1.{arch}"),
+            format!("+ libfoo-2.3-1.{arch}"),
+            format!("+ strace-6.1-1.{arch}"),
+        ],
+        "{diff}"
+    );
+    let json: Value =
+        serde_json::from_str(&ok(&h.pkglayer(&["db", "diff", "0", "1", "--json"]))).unwrap();
+    assert_eq!(json["removed"].as_array().unwrap().len(), 3, "{json}");
+    assert_eq!(json["added"], serde_json::json!([]));
+
+    let package_refs = || -> Vec<String> {
+        run(Command::new("ostree")
+            .arg(h.host.sysroot.repo_arg())
+            .args(["refs", "--list"]))
+        .unwrap()
+        .lines()
+        .filter(|r| r.starts_with("pkglayer/pkg/"))
+        .map(str::to_string)
+        .collect()
+    };
+    assert_eq!(package_refs().len(), 3);
+
+    // While the layered deployment exists (as rollback), its packages stay cached.
+    ok(&h.pkglayer(&["uninstall", "strace"]));
+    let out = ok(&h.pkglayer(&["cleanup", "--cache"]));
+    assert!(out.contains("Removed 0 cached packages"), "{out}");
+    assert_eq!(package_refs().len(), 3);
+
+    ok(&h.pkglayer(&["cleanup", "--rollback"]));
+    let out = ok(&h.pkglayer(&["cleanup", "--cache"]));
+    assert!(out.contains("Removed 3 cached packages"), "{out}");
+    assert!(package_refs().is_empty());
+    h.fsck();
+
+    let downloads = h.server.count(".rpm");
+    ok(&h.pkglayer(&["install", "strace"]));
+    assert_eq!(
+        h.server.count(".rpm"),
+        downloads + 3,
+        "the cache was emptied, so they come again"
+    );
+}
