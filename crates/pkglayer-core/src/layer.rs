@@ -48,8 +48,6 @@ pub enum Outcome {
 pub struct ApplyOptions {
     /// Fetch and import only.
     pub download_only: bool,
-    /// Check every repo for new metadata, fresh or not (upgrade).
-    pub refresh_metadata: bool,
 }
 
 /// Applies `plan` with `origin` (the origin the new deployment gets).

@@ -67,31 +67,31 @@ struct Transaction<'a> {
     base_commit: String,
     args: &'a TransactionArgs,
     allow_inactive: bool,
+    /// Ask every repo for new metadata even while the cached copy is fresh (upgrade).
+    refresh_metadata: bool,
     apply: ApplyOptions,
 }
 
 /// Plans the layer for the transaction's request, prints it, and (unless a dry run) applies it.
 fn run_transaction(sysroot: &Sysroot, transaction: &Transaction, quiet: bool) -> Result<ExitCode> {
-    let Transaction {
-        origin,
-        base_commit,
-        args,
-        allow_inactive,
-        apply,
-    } = transaction;
-    let (allow_inactive, apply) = (*allow_inactive, *apply);
+    let args = transaction.args;
     let options = RepoOptions {
         reposdir: args.repos.reposdir.clone(),
         freshness: if args.cache_only {
             Freshness::CacheOnly
-        } else if apply.refresh_metadata {
+        } else if transaction.refresh_metadata {
             Freshness::Refresh
         } else {
             Freshness::WhileFresh
         },
-        allow_inactive,
+        allow_inactive: transaction.allow_inactive,
     };
-    let plan = plan::plan(sysroot, origin, base_commit, &options)?;
+    let plan = plan::plan(
+        sysroot,
+        &transaction.origin,
+        &transaction.base_commit,
+        &options,
+    )?;
     render::skipped_repos(&plan.skipped_repos);
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -107,7 +107,13 @@ fn run_transaction(sysroot: &Sysroot, transaction: &Transaction, quiet: bool) ->
         return Ok(ExitCode::SUCCESS);
     }
     let progress = progress::for_terminal(quiet, args.json);
-    let outcome = layer::apply(sysroot, &plan, origin, apply, progress.as_ref())?;
+    let outcome = layer::apply(
+        sysroot,
+        &plan,
+        &transaction.origin,
+        transaction.apply,
+        progress.as_ref(),
+    )?;
     let unchanged = matches!(outcome, layer::Outcome::NoChange);
     if !args.json {
         render::outcome(&mut out, &outcome)?;
@@ -160,17 +166,16 @@ fn upgrade(sysroot: &Sysroot, args: &UpgradeArgs, quiet: bool) -> Result<ExitCod
     }
     let mut transaction_args = args.transaction.clone();
     transaction_args.dry_run |= args.check;
-    // Like rpm-ostree, an upgrade asks every repo whether it changed (a repomd.xml each).
-    let apply = ApplyOptions {
-        download_only: args.download_only,
-        refresh_metadata: true,
-    };
     let transaction = Transaction {
         origin,
         base_commit: newest,
         args: &transaction_args,
         allow_inactive: false,
-        apply,
+        // Like rpm-ostree, an upgrade asks every repo whether it changed (a repomd.xml each).
+        refresh_metadata: true,
+        apply: ApplyOptions {
+            download_only: args.download_only,
+        },
     };
     run_transaction(sysroot, &transaction, quiet)
 }
@@ -205,16 +210,15 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         }
         Command::Install(args) => {
             let origin = plan::request_with(&sysroot, &args.packages, args.idempotent)?;
-            let apply = ApplyOptions {
-                download_only: args.download_only,
-                refresh_metadata: false,
-            };
             let transaction = Transaction {
                 origin,
                 base_commit: base::current_base(&sysroot)?,
                 args: &args.transaction,
                 allow_inactive: args.allow_inactive,
-                apply,
+                refresh_metadata: false,
+                apply: ApplyOptions {
+                    download_only: args.download_only,
+                },
             };
             return run_transaction(&sysroot, &transaction, cli.quiet);
         }
@@ -224,6 +228,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 base_commit: base::current_base(&sysroot)?,
                 args: &args.transaction,
                 allow_inactive: false,
+                refresh_metadata: false,
                 apply: ApplyOptions::default(),
             };
             return run_transaction(&sysroot, &transaction, cli.quiet);
