@@ -49,6 +49,10 @@ enum Entry {
         mode: u16,
         user: String,
         group: String,
+        /// Files with the same hardlink set share one inode.
+        hardlink: Option<String>,
+        /// File capabilities in libcap's text form, e.g. `cap_net_raw=ep`.
+        caps: Option<String>,
     },
     Dir {
         path: String,
@@ -140,7 +144,45 @@ impl TestPackage {
             mode,
             user: user.to_string(),
             group: group.to_string(),
+            hardlink: None,
+            caps: None,
         });
+        self
+    }
+
+    /// An executable file (0755, root) with file capabilities, e.g. `cap_net_raw=ep`.
+    pub fn executable_with_caps(
+        mut self,
+        path: &str,
+        contents: impl Into<Vec<u8>>,
+        caps: &str,
+    ) -> Self {
+        self.entries.push(Entry::File {
+            path: path.to_string(),
+            contents: contents.into(),
+            mode: 0o755,
+            user: "root".into(),
+            group: "root".into(),
+            hardlink: None,
+            caps: Some(caps.to_string()),
+        });
+        self
+    }
+
+    /// Regular files (mode 0755, root) at `paths`, hardlinks of one another.
+    pub fn hardlinks(mut self, paths: &[&str], contents: impl Into<Vec<u8>>) -> Self {
+        let contents = contents.into();
+        for path in paths {
+            self.entries.push(Entry::File {
+                path: path.to_string(),
+                contents: contents.clone(),
+                mode: 0o755,
+                user: "root".into(),
+                group: "root".into(),
+                hardlink: Some(paths[0].to_string()),
+                caps: None,
+            });
+        }
         self
     }
 
@@ -222,13 +264,21 @@ impl TestPackage {
                     mode,
                     user,
                     group,
-                } => builder.with_file_contents(
-                    contents.clone(),
-                    rpm::FileOptions::new(path)
+                    hardlink,
+                    caps,
+                } => {
+                    let mut options = rpm::FileOptions::new(path)
                         .permissions(*mode)
                         .user(user)
-                        .group(group),
-                ),
+                        .group(group);
+                    if let Some(set) = hardlink {
+                        options = options.hardlink(set);
+                    }
+                    if let Some(caps) = caps {
+                        options = options.caps(caps.as_str())?;
+                    }
+                    builder.with_file_contents(contents.clone(), options)
+                }
                 Entry::Dir { path, mode } => {
                     builder.with_dir_entry(rpm::FileOptions::dir(path).permissions(*mode))
                 }

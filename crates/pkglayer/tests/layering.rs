@@ -33,6 +33,15 @@ fn packages() -> Vec<TestPackage> {
             "NAME=\"TestOS\"\nID=testos\nVERSION=\"1\"\nVERSION_ID=1\nPRETTY_NAME=\"TestOS 1\"\n",
         ),
         TestPackage::new("writes-var", "1.0-1").file("/var/lib/state.db", "data"),
+        TestPackage::new("pinger", "1.0-1").executable_with_caps(
+            "/usr/bin/pinger",
+            "#!/bin/sh\n",
+            "cap_net_raw=ep",
+        ),
+        TestPackage::new("linked", "1.0-1").hardlinks(
+            &["/usr/bin/linked", "/usr/bin/linked-alias"],
+            "#!/bin/sh\necho linked\n",
+        ),
     ]
 }
 
@@ -526,4 +535,38 @@ fn db_diff_and_cleanup_cache() {
         downloads + 3,
         "the cache was emptied, so they come again"
     );
+}
+
+#[test]
+fn hardlinked_files_keep_their_content_and_their_link() {
+    use std::os::unix::fs::MetadataExt;
+    let h = Host::new();
+    ok(&h.pkglayer(&["install", "linked"]));
+    let tree = h.newest();
+    let (a, b) = (
+        tree.join("usr/bin/linked"),
+        tree.join("usr/bin/linked-alias"),
+    );
+    for path in [&a, &b] {
+        assert_eq!(
+            std::fs::read_to_string(path).unwrap(),
+            "#!/bin/sh\necho linked\n"
+        );
+    }
+    let (a, b) = (
+        std::fs::metadata(&a).unwrap(),
+        std::fs::metadata(&b).unwrap(),
+    );
+    assert_eq!(a.ino(), b.ino(), "one file, two names");
+    assert_eq!(a.mode() & 0o7777, 0o755);
+}
+
+#[test]
+fn file_capabilities_are_kept() {
+    let h = Host::new();
+    ok(&h.pkglayer(&["install", "pinger"]));
+    let pinger = h.newest().join("usr/bin/pinger");
+    let caps = run(Command::new("getcap").arg(&pinger)).unwrap();
+    assert_eq!(caps.trim(), format!("{} cap_net_raw=ep", pinger.display()));
+    h.fsck();
 }

@@ -261,6 +261,9 @@ fn write_package_tree(
     let root = ostree::MutableTree::new();
     root.set_metadata_checksum(&dirmeta.get(repo, 0, 0, 0o755)?);
     let mut tmpfiles: BTreeMap<String, String> = BTreeMap::new();
+    // Contents by file digest, for hardlink members written after the one carrying the bytes.
+    let mut contents: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut pending_links = Vec::new();
     let refuse = |path: &str, why: &str| -> anyhow::Error {
         UserError::new(format!("package {nevra} ships {path}, {why}"))
             .hint("layered packages may only ship files under /usr, /etc, /opt, /boot (and directories or symlinks under /var and /run)")
@@ -355,18 +358,32 @@ fn write_package_tree(
                 dir.set_metadata_checksum(&dirmeta.get(repo, uid, gid, permissions)?);
             }
             ::rpm::FileType::Regular => {
-                let content = entry.content().unwrap_or_default();
-                let xattrs = capabilities_xattr(meta.caps())?;
-                let checksum = repo.write_regfile_inline(
-                    None,
+                let file = RegularFile {
                     uid,
                     gid,
-                    libc::S_IFREG | permissions,
-                    xattrs.as_ref(),
-                    content,
-                    gio::Cancellable::NONE,
-                )?;
-                parent.replace_file(name, &checksum)?;
+                    mode: libc::S_IFREG | permissions,
+                    xattrs: capabilities_xattr(meta.caps())?,
+                };
+                let digest = meta.digest().map(|d| d.as_hex().to_string());
+                match (entry.content(), digest) {
+                    // In a hardlink set only one member carries the bytes; the others wait for it.
+                    (None, Some(digest)) if meta.size() > 0 => {
+                        pending_links.push((
+                            parent.clone(),
+                            name.to_string(),
+                            path.clone(),
+                            digest,
+                            file,
+                        ));
+                    }
+                    (content, digest) => {
+                        let content = content.unwrap_or_default();
+                        if let Some(digest) = digest {
+                            contents.entry(digest).or_insert_with(|| content.to_vec());
+                        }
+                        parent.replace_file(name, &file.write(repo, content)?)?;
+                    }
+                }
             }
             ::rpm::FileType::SymbolicLink => {
                 let target = meta.linkto().unwrap_or_default();
@@ -381,6 +398,13 @@ fn write_package_tree(
                 ));
             }
         }
+    }
+
+    for (parent, name, path, digest, file) in pending_links {
+        let content = contents
+            .get(&digest)
+            .ok_or_else(|| refuse(&path, "a hardlink whose content is not in the payload"))?;
+        parent.replace_file(&name, &file.write(repo, content)?)?;
     }
 
     if !tmpfiles.is_empty() {
@@ -398,6 +422,31 @@ fn write_package_tree(
         dir.replace_file(&format!("pkglayer-{}.conf", nevra.name), &checksum)?;
     }
     Ok(repo.write_mtree(&root, gio::Cancellable::NONE)?)
+}
+
+/// What a regular file becomes in the repo besides its bytes.
+struct RegularFile {
+    uid: u32,
+    gid: u32,
+    /// Full `st_mode`.
+    mode: u32,
+    xattrs: Option<glib::Variant>,
+}
+
+impl RegularFile {
+    /// Writes the content object; identical files (hardlinks too) get the same object.
+    fn write(&self, repo: &ostree::Repo, content: &[u8]) -> Result<String> {
+        let checksum = repo.write_regfile_inline(
+            None,
+            self.uid,
+            self.gid,
+            self.mode,
+            self.xattrs.as_ref(),
+            content,
+            gio::Cancellable::NONE,
+        )?;
+        Ok(checksum.to_string())
+    }
 }
 
 /// `security.capability` xattr from rpm's textual capabilities (`cap_net_raw=ep`).
