@@ -128,7 +128,9 @@ pub fn base_packages(version: &str) -> Vec<TestPackage> {
             .arch("noarch")
             .file("/usr/lib/os-release", os_release)
             .symlink("/etc/os-release", "../usr/lib/os-release"),
+        // Like Fedora's bash, the shell provides /bin/sh, which scriptlets require.
         TestPackage::new("busybox", &format!("1.35.0-{release}"))
+            .provides("/bin/sh")
             .executable("/usr/bin/busybox", busybox)
             .symlink("/usr/bin/sh", "busybox"),
         TestPackage::new("kernel-core", &format!("6.1.0-1.{version}"))

@@ -172,6 +172,20 @@ pub fn import_rpm(
     if let Some(expected) = expected.filter(|e| **e != nevra) {
         bail!("the file holds {nevra}, not {expected}");
     }
+    let scripts: Vec<&str> = [
+        ("%pre", header.get_pre_install_script().is_ok()),
+        ("%post", header.get_post_install_script().is_ok()),
+        ("%posttrans", header.get_post_trans_script().is_ok()),
+    ]
+    .into_iter()
+    .filter_map(|(kind, present)| present.then_some(kind))
+    .collect();
+    if !scripts.is_empty() {
+        tracing::warn!(
+            "{nevra} has {} scriptlets; pkglayer does not run scriptlets yet, so they are skipped",
+            scripts.join(", ")
+        );
+    }
     let mut cursor = Cursor::new(bytes);
     ::rpm::PackageMetadata::parse(&mut cursor)?;
     let head = &bytes[..cursor.position() as usize];
