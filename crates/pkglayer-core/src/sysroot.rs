@@ -20,6 +20,8 @@ pub struct Sysroot {
     path: PathBuf,
     ostree: ostree::Sysroot,
     stateroot: String,
+    /// Whether taking the lock waits for another holder (the default) or fails at once.
+    wait_for_lock: bool,
 }
 
 /// What a deployment is to the stateroot, in ostree's terms.
@@ -82,6 +84,7 @@ impl Sysroot {
             path: path.to_path_buf(),
             ostree,
             stateroot,
+            wait_for_lock: true,
         };
         if sysroot.deployments().is_empty() {
             return Err(UserError::new(format!(
@@ -256,10 +259,24 @@ impl Sysroot {
         .into())
     }
 
-    /// Takes the sysroot lock, waiting (and saying so) while another process holds it.
+    /// Whether [`Sysroot::lock`] waits for another holder (true by default) or fails at once.
+    pub fn set_wait_for_lock(&mut self, wait: bool) {
+        self.wait_for_lock = wait;
+    }
+
+    /// Takes the sysroot lock, waiting (and saying so) while another process holds it, or failing at
+    /// once if told not to wait.
     #[context("Locking sysroot {}", self.path.display())]
     pub fn lock(&self) -> Result<SysrootLock<'_>> {
         if !self.ostree.try_lock()? {
+            if !self.wait_for_lock {
+                return Err(UserError::new(format!(
+                    "another ostree or pkglayer operation holds the sysroot lock ({})",
+                    self.path.join("ostree/lock").display()
+                ))
+                .hint("try again when it has finished, or leave out --no-wait to wait for it")
+                .into());
+            }
             tracing::warn!(
                 "waiting for the sysroot lock at {}: another ostree or pkglayer operation is running",
                 self.path.join("ostree/lock").display()

@@ -196,7 +196,8 @@ fn default_diff_pair(sysroot: &Sysroot) -> Result<(String, String)> {
 }
 
 fn run(cli: &Cli) -> Result<ExitCode> {
-    let sysroot = Sysroot::open(&cli.sysroot, cli.stateroot.as_deref())?;
+    let mut sysroot = Sysroot::open(&cli.sysroot, cli.stateroot.as_deref())?;
+    sysroot.set_wait_for_lock(!cli.no_wait);
     let mut out = std::io::stdout().lock();
     match &cli.command {
         Command::Status(args) => {

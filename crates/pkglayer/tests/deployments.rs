@@ -285,3 +285,90 @@ fn a_corrupt_origin_is_named_and_left_alone() {
         "{err}"
     );
 }
+
+/// Holds the sysroot lock from another process (a POSIX lock, which conflicts with libostree's OFD
+/// lock) until dropped.
+struct LockHolder(std::process::Child);
+
+impl LockHolder {
+    fn hold(sysroot: &std::path::Path) -> Self {
+        use std::io::BufRead;
+        let script = "import fcntl, sys\n\
+                      f = open(sys.argv[1], 'a+')\n\
+                      fcntl.lockf(f, fcntl.LOCK_EX)\n\
+                      print('locked', flush=True)\n\
+                      sys.stdin.read()\n";
+        let mut child = std::process::Command::new("/usr/bin/python3")
+            .args(["-c", script])
+            .arg(sysroot.join("ostree/lock"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "locked");
+        LockHolder(child)
+    }
+}
+
+impl Drop for LockHolder {
+    fn drop(&mut self) {
+        drop(self.0.stdin.take());
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_held_lock_is_waited_for_or_refused_with_no_wait() {
+    let (host, v2) = host_with_two_deployments();
+    let holder = LockHolder::hold(&host.sysroot.path);
+
+    let output = pkglayer(&host.sysroot.path, &["--no-wait", "rollback"]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.contains("another ostree or pkglayer operation holds the sysroot lock"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: try again when it has finished"),
+        "{err}"
+    );
+    assert_eq!(
+        host.sysroot.admin_status().unwrap()[0].checksum,
+        v2,
+        "nothing changed"
+    );
+
+    // Without --no-wait the rollback waits, says so, and goes ahead once the lock is free.
+    let waiting = std::process::Command::new(env!("CARGO_BIN_EXE_pkglayer"))
+        .arg("--sysroot")
+        .arg(&host.sysroot.path)
+        .arg("rollback")
+        .envs(pkglayer_testkit::TEST_ENV)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    assert_eq!(
+        host.sysroot.admin_status().unwrap()[0].checksum,
+        v2,
+        "still waiting"
+    );
+    drop(holder);
+    let output = waiting.wait_with_output().unwrap();
+    ok(&output);
+    assert!(
+        stderr(&output).contains("waiting for the sysroot lock"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        host.sysroot.admin_status().unwrap()[0].checksum,
+        host.base_v1
+    );
+}
