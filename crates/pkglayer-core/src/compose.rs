@@ -18,9 +18,10 @@ use crate::command::CommandExt;
 use crate::error::UserError;
 use crate::rpm::Nevra;
 use crate::rpm::import::{self, CachedPackage};
-use crate::status::{META_BASE_COMMIT, META_PACKAGES};
 
-/// Commit metadata keys of a layered commit, besides [`META_BASE_COMMIT`] and [`META_PACKAGES`].
+/// Commit metadata keys of a layered commit (status, plan and layer read them back).
+pub const META_BASE_COMMIT: &str = "pkglayer.base-commit";
+pub const META_PACKAGES: &str = "pkglayer.packages";
 pub const META_REQUESTED: &str = "pkglayer.requested";
 pub const META_STATE_DIGEST: &str = "pkglayer.state-digest";
 
@@ -89,21 +90,14 @@ fn merge_tree(
     package: &Nevra,
     owners: &mut HashMap<String, Nevra>,
 ) -> Result<()> {
-    let children = source.enumerate_children(
-        "standard::name,standard::type",
-        gio::FileQueryInfoFlags::NOFOLLOW_SYMLINKS,
-        gio::Cancellable::NONE,
-    )?;
-    for info in children {
-        let info = info?;
-        let name = info.name().to_string_lossy().into_owned();
+    for (name, file_type) in crate::tree::children(source)? {
         let child = source.child(&name);
         let child_path = format!("{path}/{name}");
         let repo_file = child
             .downcast_ref::<ostree::RepoFile>()
             .expect("a commit's files are RepoFiles");
         let existing = crate::tree::mtree_lookup(target, &name)?;
-        if info.file_type() == gio::FileType::Directory {
+        if file_type == gio::FileType::Directory {
             repo_file.ensure_resolved()?;
             let dir = match existing {
                 (_, Some(dir)) => dir,

@@ -10,13 +10,13 @@ use anyhow::{Context, Result};
 use fn_error_context::context;
 use ostree::glib;
 
+use crate::compose::{META_BASE_COMMIT, META_PACKAGES};
 use crate::error::UserError;
 use crate::origin::Origin;
 use crate::repo::{self, Fetcher, Freshness, RepoConfig, RepoMetadata, RepoVars};
 use crate::rpm::Nevra;
 use crate::rpm::import;
 use crate::solver::{LOCAL_REPO, PlannedPackage, RepoSource, Resolver, SolveError};
-use crate::status::{META_BASE_COMMIT, META_PACKAGES};
 use crate::sysroot::Sysroot;
 
 /// Cache folder for base rpmdb copies and their `.solv`, keyed by base commit.
@@ -58,24 +58,31 @@ pub struct DeploymentLayer {
     pub packages: Vec<String>,
 }
 
+impl DeploymentLayer {
+    /// From the metadata of `commit`; a plain commit is its own base and layers nothing.
+    pub fn from_metadata(commit: &str, metadata: &glib::VariantDict) -> Self {
+        DeploymentLayer {
+            base_commit: metadata
+                .lookup::<String>(META_BASE_COMMIT)
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| commit.to_string()),
+            packages: metadata
+                .lookup::<Vec<String>>(META_PACKAGES)
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
+        }
+    }
+}
+
 /// Reads what a deployment's commit says about its layer; a plain commit is its own base.
 pub fn deployment_layer(repo: &ostree::Repo, commit: &str) -> Result<DeploymentLayer> {
     let (variant, _) = repo
         .load_commit(commit)
         .with_context(|| format!("Loading commit {commit}"))?;
     let metadata = glib::VariantDict::new(Some(&variant.child_value(0)));
-    Ok(DeploymentLayer {
-        base_commit: metadata
-            .lookup::<String>(META_BASE_COMMIT)
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| commit.to_string()),
-        packages: metadata
-            .lookup::<Vec<String>>(META_PACKAGES)
-            .ok()
-            .flatten()
-            .unwrap_or_default(),
-    })
+    Ok(DeploymentLayer::from_metadata(commit, &metadata))
 }
 
 /// The repos configured for the current deployment, with `$releasever` from `base_commit`.

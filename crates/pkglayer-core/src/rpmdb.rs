@@ -29,10 +29,9 @@ pub fn packages_in_commit(repo: &ostree::Repo, commit: &str) -> Result<Vec<Nevra
     query_packages(&scratch.path().join(dbpath))
 }
 
-/// The tree's rpm database directory (relative to its root), following a link at `usr/share/rpm`.
-#[context("Finding the rpm database in commit {commit}")]
-pub fn dbpath_in_commit(repo: &ostree::Repo, commit: &str) -> Result<String> {
-    let (root, _) = repo.read_commit(commit, gio::Cancellable::NONE)?;
+/// The rpm database directory of the tree of `commit` (relative to its root), following a link at
+/// `usr/share/rpm`.
+fn dbpath_in_tree(root: &gio::File, commit: &str) -> Result<String> {
     for candidate in DBPATHS {
         let file = root.resolve_relative_path(candidate);
         let Ok(info) = file.query_info(
@@ -68,24 +67,16 @@ pub fn dbpath_in_commit(repo: &ostree::Repo, commit: &str) -> Result<String> {
 /// take a root directory (libsolv, `rpm --root`) can read it. Returns the dbpath.
 #[context("Copying the rpm database of commit {commit}")]
 pub fn checkout_rpmdb(repo: &ostree::Repo, commit: &str, root: &Path) -> Result<String> {
-    let dbpath = dbpath_in_commit(repo, commit)?;
-    let dest = root.join(&dbpath);
     let (tree, _) = repo.read_commit(commit, gio::Cancellable::NONE)?;
+    let dbpath = dbpath_in_tree(&tree, commit)?;
+    let dest = root.join(&dbpath);
     let dir = tree.resolve_relative_path(&dbpath);
     std::fs::create_dir_all(&dest).with_context(|| format!("Creating {}", dest.display()))?;
-    let children = dir.enumerate_children(
-        "standard::name,standard::type",
-        gio::FileQueryInfoFlags::NOFOLLOW_SYMLINKS,
-        gio::Cancellable::NONE,
-    )?;
-    for info in children {
-        let info = info?;
-        if info.file_type() != gio::FileType::Regular {
-            continue;
+    for (name, file_type) in crate::tree::children(&dir)? {
+        if file_type == gio::FileType::Regular {
+            crate::tree::copy_file_out(repo, &dir.child(&name), &dest.join(&name))
+                .with_context(|| format!("Copying {dbpath}/{name}"))?;
         }
-        let name = info.name();
-        crate::tree::copy_file_out(repo, &dir.child(&name), &dest.join(&name))
-            .with_context(|| format!("Copying {dbpath}/{}", name.display()))?;
     }
     Ok(dbpath)
 }

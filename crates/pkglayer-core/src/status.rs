@@ -9,11 +9,8 @@ use ostree::glib;
 use serde::Serialize;
 
 use crate::deploy::deployment_id;
+use crate::plan::DeploymentLayer;
 use crate::sysroot::{Role, Sysroot};
-
-/// Commit metadata keys pkglayer writes on layered commits.
-pub const META_BASE_COMMIT: &str = "pkglayer.base-commit";
-pub const META_PACKAGES: &str = "pkglayer.packages";
 
 #[derive(Debug, Serialize)]
 pub struct Status {
@@ -64,16 +61,17 @@ pub fn status(sysroot: &Sysroot) -> Result<Status> {
                 .load_commit(&checksum)
                 .with_context(|| format!("Loading commit {checksum}"))?;
             let metadata = glib::VariantDict::new(Some(&commit.child_value(0)));
+            let layer = DeploymentLayer::from_metadata(&checksum, &metadata);
             let role = sysroot.role(deployment);
             Ok(DeploymentStatus {
                 id: format!("{}-{}", deployment.osname(), deployment_id(deployment)),
                 osname: deployment.osname().to_string(),
                 serial: deployment.deployserial(),
-                base_checksum: lookup::<String>(&metadata, META_BASE_COMMIT),
+                base_checksum: (layer.base_commit != checksum).then_some(layer.base_commit),
                 origin: origin.refspec.clone(),
                 requested_packages: origin.requested.iter().cloned().collect(),
                 requested_local_packages: origin.requested_local.keys().cloned().collect(),
-                packages: lookup::<Vec<String>>(&metadata, META_PACKAGES).unwrap_or_default(),
+                packages: layer.packages,
                 version: lookup::<String>(&metadata, "version"),
                 timestamp: ostree::commit_get_timestamp(&commit),
                 booted: role == Role::Booted,

@@ -24,6 +24,20 @@ pub fn read_file(repo: &ostree::Repo, commit: &str, path: &str) -> Result<Option
     Ok(Some(contents))
 }
 
+/// The entries of a directory of a commit (from `read_commit`): name and type, symlinks not followed.
+pub fn children(dir: &gio::File) -> Result<Vec<(String, gio::FileType)>> {
+    let mut entries = Vec::new();
+    for info in dir.enumerate_children(
+        "standard::name,standard::type",
+        gio::FileQueryInfoFlags::NOFOLLOW_SYMLINKS,
+        gio::Cancellable::NONE,
+    )? {
+        let info = info?;
+        entries.push((info.name().to_string_lossy().into_owned(), info.file_type()));
+    }
+    Ok(entries)
+}
+
 /// Copies the regular file `file` of a commit (from `read_commit`) to `dest`.
 pub fn copy_file_out(repo: &ostree::Repo, file: &gio::File, dest: &Path) -> Result<()> {
     let mut out =
