@@ -4,7 +4,7 @@
 //! by checksum, and only directories on the path of a changed file are written anew: the cost follows
 //! what is layered, not the size of the base.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::process::Command;
 
@@ -18,6 +18,7 @@ use crate::command::CommandExt;
 use crate::error::UserError;
 use crate::rpm::Nevra;
 use crate::rpm::import::{self, CachedPackage};
+use crate::scripts::{self, LayeredPackage, sandbox};
 
 /// Commit metadata keys of a layered commit (status, plan and layer read them back).
 pub const META_BASE_COMMIT: &str = "pkglayer.base-commit";
@@ -32,6 +33,8 @@ pub struct Layer<'a> {
     /// The request (origin's `requested`), recorded in the commit.
     pub requested: &'a [String],
     pub state_digest: &'a str,
+    /// Names of packages whose scripts and file triggers do not run.
+    pub skip_scripts: &'a BTreeSet<String>,
 }
 
 /// Writes the layered commit and returns its checksum. Writes only new objects (no refs).
@@ -49,7 +52,10 @@ pub fn compose(repo: &ostree::Repo, layer: &Layer) -> Result<String> {
             let (root, _) = repo.read_commit(&package.commit, gio::Cancellable::NONE)?;
             merge_tree(&root, &tree, "", &package.nevra, &mut owners)?;
         }
-        write_rpmdb(repo, layer, &tree, scratch.path())?;
+        let db_root = scratch.path().join("root");
+        let dbpath = crate::rpmdb::checkout_rpmdb(repo, layer.base_commit, &db_root)?;
+        run_scripts(repo, layer, &tree, &db_root, &dbpath)?;
+        write_rpmdb(repo, layer, &tree, scratch.path(), &db_root, &dbpath)?;
 
         let root = repo.write_mtree(&tree, gio::Cancellable::NONE)?;
         let root = root
@@ -140,6 +146,67 @@ fn conflict(path: &str, package: &Nevra, other: Option<&Nevra>) -> anyhow::Error
     .into()
 }
 
+/// Runs the layering's scripts and file triggers (if any) on the tree as composed so far and writes
+/// their effects into it. The rpm database is left out: [`write_rpmdb`] writes it afterwards.
+fn run_scripts(
+    repo: &ostree::Repo,
+    layer: &Layer,
+    tree: &ostree::MutableTree,
+    db_root: &Path,
+    dbpath: &str,
+) -> Result<()> {
+    let started = std::time::Instant::now();
+    let layered = layer
+        .packages
+        .iter()
+        .map(|p| LayeredPackage::from_head(&import::head(repo, &p.commit)?))
+        .collect::<Result<Vec<_>>>()?;
+    let base_triggers = scripts::triggers::installed_triggers(db_root, dbpath)?;
+    let planned = scripts::plan_scripts(&layered, &base_triggers, layer.skip_scripts);
+    if planned.is_empty() {
+        return Ok(());
+    }
+
+    // The sandbox checks out a commit: write the tree as it stands, outside of any ref.
+    let root = repo.write_mtree(tree, gio::Cancellable::NONE)?;
+    let root = root
+        .downcast::<ostree::RepoFile>()
+        .expect("write_mtree returns a RepoFile");
+    let commit = repo.write_commit(
+        None,
+        Some("pkglayer: tree for scripts"),
+        None,
+        None,
+        &root,
+        gio::Cancellable::NONE,
+    )?;
+    repo.commit_transaction(gio::Cancellable::NONE)?;
+    let effects = sandbox::run(repo, &commit, &planned, &[])?;
+    for (index, output) in &effects.outputs {
+        let script = &planned[*index];
+        for line in output.lines() {
+            tracing::info!("{} of {}: {line}", script.slot, script.package);
+        }
+    }
+    repo.prepare_transaction(gio::Cancellable::NONE)?;
+    let usr = crate::tree::mtree_lookup(tree, "usr")?
+        .1
+        .context("the tree has no usr directory")?;
+    let ignore = |path: &str| {
+        path == dbpath
+            || path.starts_with(&format!("{dbpath}/"))
+            // Lock and backup files of the shadow tools.
+            || matches!(
+                path,
+                "usr/etc/.pwd.lock" | "usr/etc/passwd-" | "usr/etc/group-" | "usr/etc/shadow-" | "usr/etc/gshadow-"
+            )
+    };
+    let changed = sandbox::apply_changes(repo, &effects.upper(), &usr, &ignore)?;
+    tracing::debug!("scripts changed {}", changed.join(", "));
+    crate::log_phase(&format!("scripts ({} run)", planned.len()), started);
+    Ok(())
+}
+
 /// Adds the packages' headers to a copy of the base rpmdb with the real rpm, then puts the database
 /// files into the tree (in `journal_mode=DELETE`, without `-wal`/`-shm`, since the tree is read-only).
 fn write_rpmdb(
@@ -147,9 +214,9 @@ fn write_rpmdb(
     layer: &Layer,
     tree: &ostree::MutableTree,
     scratch: &Path,
+    root: &Path,
+    dbpath: &str,
 ) -> Result<()> {
-    let root = scratch.join("root");
-    let dbpath = crate::rpmdb::checkout_rpmdb(repo, layer.base_commit, &root)?;
     let heads = scratch.join("heads");
     std::fs::create_dir_all(&heads)?;
     let mut files = Vec::new();
@@ -161,7 +228,7 @@ fn write_rpmdb(
     if !files.is_empty() {
         Command::new("rpm")
             .arg("--root")
-            .arg(&root)
+            .arg(root)
             .arg("--dbpath")
             .arg(format!("/{dbpath}"))
             .args(["-i", "--justdb", "--nodeps", "--noscripts", "--notriggers"])
@@ -176,7 +243,7 @@ fn write_rpmdb(
             .run_capture()
             .context("Adding the layered packages to the rpm database")?;
     }
-    let dbdir = root.join(&dbpath);
+    let dbdir = root.join(dbpath);
     crate::rpmdb::finalize(&dbdir)?;
 
     // Step down by lookups: they load lazily-read directories the way later edits need.

@@ -4,6 +4,7 @@
 //! Everything before the deploy writes only new objects, cache refs and scratch space, so a failure
 //! leaves the booted and pending deployments as they were.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -63,10 +64,15 @@ pub fn apply(
     let current = sysroot.latest();
     let current_layer = deployment_layer(&repo, &current.csum())?;
     let requested: Vec<String> = origin.requested.iter().cloned().collect();
-    let digest = state_digest(&plan.base_commit, &requested, &plan.packages);
+    let digest = state_digest(
+        &plan.base_commit,
+        &requested,
+        &origin.skip_scripts,
+        &plan.packages,
+    );
     // A plain deployment is its own base with nothing requested or layered.
     let current_digest = current_state_digest(&repo, &current.csum())?
-        .unwrap_or_else(|| state_digest(&current_layer.base_commit, &[], &[]));
+        .unwrap_or_else(|| state_digest(&current_layer.base_commit, &[], &Default::default(), &[]));
     if current_digest == digest && !options.download_only {
         return Ok(Outcome::NoChange);
     }
@@ -92,6 +98,7 @@ pub fn apply(
                 packages: &cached,
                 requested: &requested,
                 state_digest: &digest,
+                skip_scripts: &origin.skip_scripts,
             },
         )?
     };
@@ -107,13 +114,23 @@ pub fn apply(
     })
 }
 
-/// sha512 over what the layered tree is a function of: the base, the request, the resolved packages.
-fn state_digest(base_commit: &str, requested: &[String], packages: &[PlannedPackage]) -> String {
+/// sha512 over what the layered tree is a function of: the base, the request, the packages whose
+/// scripts are skipped, the resolved packages.
+fn state_digest(
+    base_commit: &str,
+    requested: &[String],
+    skip_scripts: &BTreeSet<String>,
+    packages: &[PlannedPackage],
+) -> String {
     let mut hasher = sha2::Sha512::new();
     hasher.update(base_commit.as_bytes());
     for request in requested {
         hasher.update(b"\nrequest ");
         hasher.update(request.as_bytes());
+    }
+    for name in skip_scripts {
+        hasher.update(b"\nskip-scripts ");
+        hasher.update(name.as_bytes());
     }
     let mut nevras: Vec<String> = packages.iter().map(|p| p.nevra.to_string()).collect();
     nevras.sort();

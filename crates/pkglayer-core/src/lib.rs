@@ -17,6 +17,7 @@ pub mod progress;
 pub mod repo;
 pub mod rpm;
 pub mod rpmdb;
+pub mod scripts;
 pub mod solver;
 pub mod status;
 pub mod sysroot;

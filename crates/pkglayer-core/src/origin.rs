@@ -9,6 +9,9 @@
 //! [packages]
 //! requested=strace;vim-enhanced;
 //! requested-local=<sha256>:foo-1.0-1.x86_64;
+//!
+//! [pkglayer]
+//! skip-scripts=foo;
 //! ```
 //!
 //! A plain deployment uses `refspec=`; once anything is layered the key becomes `baserefspec=`, so that
@@ -29,6 +32,8 @@ const REFSPEC: &str = "refspec";
 const BASEREFSPEC: &str = "baserefspec";
 const REQUESTED: &str = "requested";
 const REQUESTED_LOCAL: &str = "requested-local";
+const PKGLAYER: &str = "pkglayer";
+const SKIP_SCRIPTS: &str = "skip-scripts";
 
 /// The typed view of an origin file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +44,8 @@ pub struct Origin {
     pub requested: BTreeSet<String>,
     /// Local RPMs, NEVRA -> sha256 of the RPM file (imported into the package cache at request time).
     pub requested_local: BTreeMap<String, String>,
+    /// Names of packages whose scripts and file triggers never run (pkglayer's own group).
+    pub skip_scripts: BTreeSet<String>,
     /// The text this origin was parsed from; unknown groups and keys are carried over from it.
     source: String,
 }
@@ -50,6 +57,7 @@ impl Origin {
             refspec: refspec.into(),
             requested: BTreeSet::new(),
             requested_local: BTreeMap::new(),
+            skip_scripts: BTreeSet::new(),
             source: String::new(),
         }
     }
@@ -92,6 +100,9 @@ impl Origin {
             refspec,
             requested,
             requested_local,
+            skip_scripts: string_list(&keyfile, PKGLAYER, SKIP_SCRIPTS)
+                .into_iter()
+                .collect(),
             source: text.to_string(),
         })
     }
@@ -129,6 +140,7 @@ impl Origin {
 
         set_or_remove_list(
             &keyfile,
+            PACKAGES,
             REQUESTED,
             self.requested.iter().cloned().collect(),
         );
@@ -137,13 +149,13 @@ impl Origin {
             .iter()
             .map(|(nevra, sha256)| format!("{sha256}:{nevra}"))
             .collect();
-        set_or_remove_list(&keyfile, REQUESTED_LOCAL, local);
-        if keyfile
-            .keys(PACKAGES)
-            .map(|k| k.is_empty())
-            .unwrap_or(false)
-        {
-            let _ = keyfile.remove_group(PACKAGES);
+        set_or_remove_list(&keyfile, PACKAGES, REQUESTED_LOCAL, local);
+        let skip = self.skip_scripts.iter().cloned().collect();
+        set_or_remove_list(&keyfile, PKGLAYER, SKIP_SCRIPTS, skip);
+        for group in [PACKAGES, PKGLAYER] {
+            if keyfile.keys(group).map(|k| k.is_empty()).unwrap_or(false) {
+                let _ = keyfile.remove_group(group);
+            }
         }
         keyfile.to_data().to_string()
     }
@@ -186,15 +198,15 @@ fn string_list(keyfile: &KeyFile, group: &str, key: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn set_or_remove_list(keyfile: &KeyFile, key: &str, values: Vec<String>) {
+fn set_or_remove_list(keyfile: &KeyFile, group: &str, key: &str, values: Vec<String>) {
     if values.is_empty() {
-        let _ = keyfile.remove_key(PACKAGES, key);
+        let _ = keyfile.remove_key(group, key);
     } else {
         let value: String = values
             .iter()
             .map(|item| escape_list_item(item) + ";")
             .collect();
-        keyfile.set_value(PACKAGES, key, &value);
+        keyfile.set_value(group, key, &value);
     }
 }
 

@@ -88,6 +88,25 @@ pub fn mtree_lookup(
     }
 }
 
+/// Writes the directory metadata object for a directory owned by `uid`:`gid` with permission bits
+/// `mode` (no xattrs) and returns its checksum.
+pub fn write_dirmeta(repo: &ostree::Repo, uid: u32, gid: u32, mode: u32) -> Result<String> {
+    let info = gio::FileInfo::new();
+    info.set_file_type(gio::FileType::Directory);
+    info.set_attribute_uint32("unix::uid", uid);
+    info.set_attribute_uint32("unix::gid", gid);
+    info.set_attribute_uint32("unix::mode", libc::S_IFDIR | mode);
+    let variant = ostree::create_directory_metadata(&info, None);
+    Ok(repo
+        .write_metadata(
+            ostree::ObjectType::DirMeta,
+            None,
+            &variant,
+            gio::Cancellable::NONE,
+        )?
+        .to_hex())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
+use crate::package::TestPackage;
 use crate::sysroot::TestSysroot;
 use crate::vendor::{Vendor, base_packages, base_ref};
 
@@ -19,9 +20,14 @@ pub struct TestHost {
 impl TestHost {
     /// Publishes base version 1 of the standard base packages and deploys it.
     pub fn new() -> Result<Self> {
+        Self::with_base(&base_packages("1"))
+    }
+
+    /// Publishes version 1 of a base made of `packages` and deploys it.
+    pub fn with_base(packages: &[TestPackage]) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let vendor = Vendor::create(&dir.path().join("vendor"))?;
-        let base_v1 = vendor.publish(&base_ref(), "1", &base_packages("1"))?;
+        let base_v1 = vendor.publish(&base_ref(), "1", packages)?;
         let sysroot = TestSysroot::create(&dir.path().join("sysroot"), &vendor, &base_ref())?;
         Ok(TestHost {
             vendor,
@@ -33,9 +39,12 @@ impl TestHost {
 
     /// Publishes base `version` and deploys it with `ostree admin upgrade`; returns its commit.
     pub fn upgrade_base(&self, version: &str) -> Result<String> {
-        let commit = self
-            .vendor
-            .publish(&base_ref(), version, &base_packages(version))?;
+        self.upgrade_base_with(version, &base_packages(version))
+    }
+
+    /// Publishes base `version` made of `packages` and deploys it with `ostree admin upgrade`.
+    pub fn upgrade_base_with(&self, version: &str, packages: &[TestPackage]) -> Result<String> {
+        let commit = self.vendor.publish(&base_ref(), version, packages)?;
         self.sysroot.admin_upgrade()?;
         Ok(commit)
     }

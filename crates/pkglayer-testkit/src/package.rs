@@ -21,7 +21,7 @@ pub struct TestPackage {
     pub arch: String,
     deps: Vec<(DepKind, String)>,
     entries: Vec<Entry>,
-    scripts: Vec<(Script, String)>,
+    scripts: Vec<(Script, Vec<String>, String)>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -34,11 +34,15 @@ enum DepKind {
 }
 
 /// The scriptlets a test package can carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Script {
     Pre,
     Post,
     PostTrans,
+    /// `%filetriggerin -- PREFIX`
+    FileTriggerIn(String),
+    /// `%transfiletriggerin -- PREFIX`
+    TransFileTriggerIn(String),
 }
 
 #[derive(Debug, Clone)]
@@ -203,9 +207,56 @@ impl TestPackage {
     }
 
     /// A shell scriptlet (`/bin/sh`).
-    pub fn script(mut self, kind: Script, body: &str) -> Self {
-        self.scripts.push((kind, body.to_string()));
+    pub fn script(self, kind: Script, body: &str) -> Self {
+        self.script_with(kind, &["/bin/sh"], body)
+    }
+
+    /// A Lua scriptlet (`-p <lua>`).
+    pub fn lua_script(self, kind: Script, body: &str) -> Self {
+        self.script_with(kind, &["<lua>"], body)
+    }
+
+    /// A scriptlet run by `interpreter`.
+    pub fn script_with(mut self, kind: Script, interpreter: &[&str], body: &str) -> Self {
+        let interpreter = interpreter.iter().map(|s| s.to_string()).collect();
+        self.scripts.push((kind, interpreter, body.to_string()));
         self
+    }
+
+    /// Host programs (e.g. `/usr/bin/rpmlua`) at the same paths, with every shared library they load
+    /// (from `ldd`) under `/usr/lib/x86_64-linux-gnu` and the dynamic loader under `/usr/lib64`: real
+    /// tools for a test base that has no distribution behind it.
+    pub fn host_programs(mut self, programs: &[&str]) -> Result<Self> {
+        let mut libraries = std::collections::BTreeSet::new();
+        for program in programs {
+            let contents = std::fs::read(program)
+                .with_context(|| format!("reading host program {program}"))?;
+            self = self.executable(
+                &format!("/usr{}", program.trim_start_matches("/usr")),
+                contents,
+            );
+            let output = std::process::Command::new("ldd").arg(program).output()?;
+            for word in String::from_utf8_lossy(&output.stdout).split_whitespace() {
+                if word.starts_with('/') {
+                    libraries.insert(word.to_string());
+                }
+            }
+        }
+        for library in libraries {
+            let name = Path::new(&library)
+                .file_name()
+                .context("a library path has a file name")?
+                .to_string_lossy()
+                .into_owned();
+            let dir = if name.starts_with("ld-linux") {
+                "/usr/lib64"
+            } else {
+                "/usr/lib/x86_64-linux-gnu"
+            };
+            let contents = std::fs::read(&library).with_context(|| format!("reading {library}"))?;
+            self = self.executable(&format!("{dir}/{name}"), contents);
+        }
+        Ok(self)
     }
 
     /// `[epoch:]version-release`
@@ -288,12 +339,16 @@ impl TestPackage {
             }
             .with_context(|| format!("adding {entry:?} to {}", self.name))?;
         }
-        for (kind, body) in &self.scripts {
-            let script = rpm::Scriptlet::new(body.as_str());
+        for (kind, interpreter, body) in &self.scripts {
+            let script = rpm::Scriptlet::new(body.as_str()).prog(interpreter.clone());
             match kind {
                 Script::Pre => builder.pre_install_script(script),
                 Script::Post => builder.post_install_script(script),
                 Script::PostTrans => builder.post_trans_script(script),
+                Script::FileTriggerIn(prefix) => builder.file_trigger_in(prefix, None, script),
+                Script::TransFileTriggerIn(prefix) => {
+                    builder.trans_file_trigger_in(prefix, None, script)
+                }
             };
         }
         builder

@@ -117,9 +117,11 @@ pub fn base_packages(version: &str) -> Vec<TestPackage> {
             .dir("/usr/bin")
             .dir("/usr/lib")
             .dir("/usr/share")
+            .dir("/usr/lib64")
             .dir("/etc")
             .symlink("/bin", "usr/bin")
-            .symlink("/lib", "usr/lib"),
+            .symlink("/lib", "usr/lib")
+            .symlink("/lib64", "usr/lib64"),
         TestPackage::new("setup", &format!("2.14-{release}"))
             .arch("noarch")
             .file("/etc/passwd", passwd)

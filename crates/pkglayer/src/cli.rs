@@ -79,6 +79,9 @@ pub struct InstallArgs {
     /// Accept packages the base already provides (recorded; they layer nothing).
     #[arg(long)]
     pub allow_inactive: bool,
+    /// Never run the scripts and file triggers of package NAME (remembered for later upgrades).
+    #[arg(long, value_name = "NAME")]
+    pub skip_scripts: Vec<String>,
     #[command(flatten)]
     pub transaction: TransactionArgs,
 }

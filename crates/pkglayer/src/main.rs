@@ -210,7 +210,10 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             }
         }
         Command::Install(args) => {
-            let origin = plan::request_with(&sysroot, &args.packages, args.idempotent)?;
+            let mut origin = plan::request_with(&sysroot, &args.packages, args.idempotent)?;
+            origin
+                .skip_scripts
+                .extend(args.skip_scripts.iter().cloned());
             let transaction = Transaction {
                 origin,
                 base_commit: base::current_base(&sysroot)?,

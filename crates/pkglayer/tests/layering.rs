@@ -38,12 +38,6 @@ fn packages() -> Vec<TestPackage> {
             "#!/bin/sh\n",
             "cap_net_raw=ep",
         ),
-        TestPackage::new("scripted", "1.0-1")
-            .script(
-                pkglayer_testkit::Script::Post,
-                "echo configured > /usr/share/scripted",
-            )
-            .file("/usr/share/doc/scripted/README", "docs"),
         TestPackage::new("linked", "1.0-1").hardlinks(
             &["/usr/bin/linked", "/usr/bin/linked-alias"],
             "#!/bin/sh\necho linked\n",
@@ -575,20 +569,4 @@ fn file_capabilities_are_kept() {
     let caps = run(Command::new("getcap").arg(&pinger)).unwrap();
     assert_eq!(caps.trim(), format!("{} cap_net_raw=ep", pinger.display()));
     h.fsck();
-}
-
-#[test]
-fn skipped_scriptlets_are_announced() {
-    let h = Host::new();
-    let output = h.pkglayer(&["install", "scripted"]);
-    ok(&output);
-    let err = support::stderr(&output);
-    assert!(
-        err.contains(&format!(
-            "scripted-1.0-1.{} has %post scriptlets; pkglayer does not run scriptlets yet",
-            host_arch()
-        )),
-        "{err}"
-    );
-    assert!(!h.newest().join("usr/share/scripted").exists());
 }

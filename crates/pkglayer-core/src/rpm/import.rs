@@ -162,29 +162,9 @@ pub fn import_rpm(
 ) -> Result<CachedPackage> {
     let package = ::rpm::Package::parse(&mut Cursor::new(bytes)).context("not a readable RPM")?;
     let header = &package.metadata;
-    let nevra = Nevra {
-        name: header.get_name()?.to_string(),
-        epoch: header.get_epoch().unwrap_or(0),
-        version: header.get_version()?.to_string(),
-        release: header.get_release()?.to_string(),
-        arch: header.get_arch()?.to_string(),
-    };
+    let nevra = Nevra::of_header(header)?;
     if let Some(expected) = expected.filter(|e| **e != nevra) {
         bail!("the file holds {nevra}, not {expected}");
-    }
-    let scripts: Vec<&str> = [
-        ("%pre", header.get_pre_install_script().is_ok()),
-        ("%post", header.get_post_install_script().is_ok()),
-        ("%posttrans", header.get_post_trans_script().is_ok()),
-    ]
-    .into_iter()
-    .filter_map(|(kind, present)| present.then_some(kind))
-    .collect();
-    if !scripts.is_empty() {
-        tracing::warn!(
-            "{nevra} has {} scriptlets; pkglayer does not run scriptlets yet, so they are skipped",
-            scripts.join(", ")
-        );
     }
     let mut cursor = Cursor::new(bytes);
     ::rpm::PackageMetadata::parse(&mut cursor)?;
@@ -504,20 +484,7 @@ impl DirMetaCache {
         if let Some(checksum) = self.0.get(&(uid, gid, mode)) {
             return Ok(checksum.clone());
         }
-        let info = gio::FileInfo::new();
-        info.set_file_type(gio::FileType::Directory);
-        info.set_attribute_uint32("unix::uid", uid);
-        info.set_attribute_uint32("unix::gid", gid);
-        info.set_attribute_uint32("unix::mode", libc::S_IFDIR | mode);
-        let variant = ostree::create_directory_metadata(&info, None);
-        let checksum = repo
-            .write_metadata(
-                ostree::ObjectType::DirMeta,
-                None,
-                &variant,
-                gio::Cancellable::NONE,
-            )?
-            .to_hex();
+        let checksum = crate::tree::write_dirmeta(repo, uid, gid, mode)?;
         self.0.insert((uid, gid, mode), checksum.clone());
         Ok(checksum)
     }

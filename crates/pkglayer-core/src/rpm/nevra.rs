@@ -30,6 +30,17 @@ impl Nevra {
         }
     }
 
+    /// The identity an RPM header gives.
+    pub fn of_header(header: &::rpm::PackageMetadata) -> Result<Self, ::rpm::Error> {
+        Ok(Nevra {
+            name: header.get_name()?.to_string(),
+            epoch: header.get_epoch().unwrap_or(0),
+            version: header.get_version()?.to_string(),
+            release: header.get_release()?.to_string(),
+            arch: header.get_arch()?.to_string(),
+        })
+    }
+
     /// Parses `name-[epoch:]version-release.arch`, the form [`Nevra`] displays as.
     pub fn parse(text: &str) -> Option<Self> {
         let (rest, arch) = text.rsplit_once('.')?;

@@ -1,0 +1,276 @@
+//! Package scripts: which ones a layering runs, in what order, with which arguments.
+//!
+//! Layering is a fresh install of the layered packages onto the base, so rpm's install slots apply:
+//! `%pre` and `%post` of each layered package (`$1` = 1), then `%filetriggerin` of base and layered
+//! packages whose prefix matches files of a layered package (`$1` = `$2` = 1, the matching paths on
+//! stdin, once per triggering package), then `%posttrans` (`$1` = 0), then `%transfiletriggerin`
+//! (no arguments, every matching path on stdin, once). Triggers of one slot run by descending
+//! priority. `%preun`/`%postun` never run: nothing is erased in place. The package files are already
+//! in the tree when `%pre` runs (they are composed before any script), as in rpm-ostree.
+//!
+//! All of a transaction's scripts run in one sandbox ([`sandbox`]); their effects under `/usr` and
+//! `/etc` become part of the layered commit.
+
+pub mod sandbox;
+pub mod triggers;
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::io::Cursor;
+
+use anyhow::{Context, Result};
+
+use crate::rpm::Nevra;
+pub use triggers::FileTrigger;
+
+/// The interpreter rpm uses when a script names none.
+const DEFAULT_INTERPRETER: &str = "/bin/sh";
+/// How rpm marks a Lua script's interpreter.
+pub const LUA_INTERPRETER: &str = "<lua>";
+
+/// When a script runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Slot {
+    Pre,
+    Post,
+    FileTriggerIn,
+    PostTrans,
+    TransFileTriggerIn,
+}
+
+impl fmt::Display for Slot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Slot::Pre => "%pre",
+            Slot::Post => "%post",
+            Slot::FileTriggerIn => "%filetriggerin",
+            Slot::PostTrans => "%posttrans",
+            Slot::TransFileTriggerIn => "%transfiletriggerin",
+        })
+    }
+}
+
+/// One script to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Script {
+    /// The package that carries the script.
+    pub package: String,
+    pub slot: Slot,
+    /// Interpreter and its arguments, e.g. `["/bin/sh"]` or `["<lua>"]`.
+    pub interpreter: Vec<String>,
+    pub body: String,
+    /// Arguments after the script (`$1`, `$2`).
+    pub args: Vec<String>,
+    /// Paths fed on stdin (file triggers).
+    pub stdin: Vec<String>,
+}
+
+impl Script {
+    pub fn is_lua(&self) -> bool {
+        self.interpreter.first().map(String::as_str) == Some(LUA_INTERPRETER)
+    }
+}
+
+/// What a layered package brings to the script run, read from its RPM header.
+#[derive(Debug, Clone)]
+pub struct LayeredPackage {
+    pub nevra: Nevra,
+    pre: Option<(Vec<String>, String)>,
+    post: Option<(Vec<String>, String)>,
+    posttrans: Option<(Vec<String>, String)>,
+    pub triggers: Vec<FileTrigger>,
+    /// Every path the package ships, as rpm names it (`/etc/…`, not `/usr/etc/…`).
+    pub files: Vec<String>,
+}
+
+impl LayeredPackage {
+    /// Reads the scripts, file triggers and file list of an RPM head (lead, signature, header).
+    pub fn from_head(head: &[u8]) -> Result<Self> {
+        let metadata = ::rpm::PackageMetadata::parse(&mut Cursor::new(head))
+            .context("reading a cached RPM header")?;
+        let nevra = Nevra::of_header(&metadata)?;
+        let script = |found: Result<::rpm::Scriptlet, ::rpm::Error>| {
+            found.ok().map(|s| {
+                let interpreter = s
+                    .program
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or_else(|| vec![DEFAULT_INTERPRETER.to_string()]);
+                (interpreter, s.script)
+            })
+        };
+        let priorities = |tag| {
+            metadata
+                .header
+                .get_entry_data_as_u32_array(tag)
+                .unwrap_or_default()
+        };
+        let package = nevra.to_string();
+        let mut triggers = FileTrigger::from_rpm_list(
+            &package,
+            metadata.get_file_triggers()?,
+            &priorities(::rpm::IndexTag::RPMTAG_FILETRIGGERPRIORITIES),
+            false,
+        );
+        triggers.extend(FileTrigger::from_rpm_list(
+            &package,
+            metadata.get_trans_file_triggers()?,
+            &priorities(::rpm::IndexTag::RPMTAG_TRANSFILETRIGGERPRIORITIES),
+            true,
+        ));
+        let files = metadata
+            .get_file_paths()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        Ok(LayeredPackage {
+            pre: script(metadata.get_pre_install_script()),
+            post: script(metadata.get_post_install_script()),
+            posttrans: script(metadata.get_post_trans_script()),
+            nevra,
+            triggers,
+            files,
+        })
+    }
+
+    /// Whether the package has scripts of its own (not counting file triggers).
+    pub fn has_scripts(&self) -> bool {
+        self.pre.is_some() || self.post.is_some() || self.posttrans.is_some()
+    }
+}
+
+/// The scripts of a layering, in the order they run. Packages named in `skip` contribute none
+/// (neither their scripts nor their triggers); their files still fire other packages' triggers.
+pub fn plan_scripts(
+    layered: &[LayeredPackage],
+    base_triggers: &[FileTrigger],
+    skip: &BTreeSet<String>,
+) -> Vec<Script> {
+    let runs = |p: &LayeredPackage| !skip.contains(&p.nevra.name);
+    let mut scripts = Vec::new();
+    let own = |package: &LayeredPackage,
+               slot: Slot,
+               found: &Option<(Vec<String>, String)>,
+               args: &[&str]| {
+        found.as_ref().map(|(interpreter, body)| Script {
+            package: package.nevra.to_string(),
+            slot,
+            interpreter: interpreter.clone(),
+            body: body.clone(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            stdin: Vec::new(),
+        })
+    };
+    for package in layered.iter().filter(|p| runs(p)) {
+        scripts.extend(own(package, Slot::Pre, &package.pre, &["1"]));
+        scripts.extend(own(package, Slot::Post, &package.post, &["1"]));
+    }
+
+    let layered_triggers = layered
+        .iter()
+        .filter(|p| runs(p))
+        .flat_map(|p| p.triggers.iter());
+    let mut all_triggers: Vec<&FileTrigger> =
+        base_triggers.iter().chain(layered_triggers).collect();
+    // Higher priority first; the sort is stable, so equal priorities keep base-then-layered order.
+    all_triggers.sort_by_key(|t| std::cmp::Reverse(t.priority));
+
+    for trigger in all_triggers.iter().filter(|t| !t.transaction) {
+        for package in layered {
+            let matching = trigger.matching(&package.files);
+            if !matching.is_empty() {
+                scripts.push(trigger.script(Slot::FileTriggerIn, &["1", "1"], matching));
+            }
+        }
+    }
+    for package in layered.iter().filter(|p| runs(p)) {
+        scripts.extend(own(package, Slot::PostTrans, &package.posttrans, &["0"]));
+    }
+    for trigger in all_triggers.iter().filter(|t| t.transaction) {
+        let matching = trigger.matching(layered.iter().flat_map(|p| p.files.iter()));
+        if !matching.is_empty() {
+            scripts.push(trigger.script(Slot::TransFileTriggerIn, &[], matching));
+        }
+    }
+    scripts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn package(name: &str, files: &[&str]) -> LayeredPackage {
+        LayeredPackage {
+            nevra: Nevra {
+                name: name.into(),
+                epoch: 0,
+                version: "1".into(),
+                release: "1".into(),
+                arch: "x86_64".into(),
+            },
+            pre: Some((vec!["/bin/sh".into()], "echo pre".into())),
+            post: None,
+            posttrans: Some((vec!["<lua>".into()], "print(1)".into())),
+            triggers: Vec::new(),
+            files: files.iter().map(|f| f.to_string()).collect(),
+        }
+    }
+
+    fn trigger(prefix: &str, transaction: bool, priority: u32) -> FileTrigger {
+        FileTrigger {
+            package: format!("owner-{prefix}"),
+            interpreter: vec!["/bin/sh".into()],
+            body: "cat".into(),
+            prefixes: vec![prefix.into()],
+            transaction,
+            priority,
+        }
+    }
+
+    #[test]
+    fn slots_follow_rpm_install_order() {
+        let layered = [
+            package("a", &["/usr/lib64/liba.so"]),
+            package("b", &["/usr/bin/b"]),
+        ];
+        let base = [
+            trigger("/usr/lib64", true, 1_000_000),
+            trigger("/usr/bin", false, 10),
+            trigger("/usr/share", true, 1_000_000),
+        ];
+        let scripts = plan_scripts(&layered, &base, &BTreeSet::new());
+        let order: Vec<(String, Slot, Vec<String>)> = scripts
+            .iter()
+            .map(|s| (s.package.clone(), s.slot, s.args.clone()))
+            .collect();
+        let one = vec!["1".to_string()];
+        assert_eq!(
+            order,
+            vec![
+                ("a-1-1.x86_64".into(), Slot::Pre, one.clone()),
+                ("b-1-1.x86_64".into(), Slot::Pre, one.clone()),
+                (
+                    "owner-/usr/bin".into(),
+                    Slot::FileTriggerIn,
+                    vec!["1".into(), "1".into()]
+                ),
+                ("a-1-1.x86_64".into(), Slot::PostTrans, vec!["0".into()]),
+                ("b-1-1.x86_64".into(), Slot::PostTrans, vec!["0".into()]),
+                ("owner-/usr/lib64".into(), Slot::TransFileTriggerIn, vec![]),
+            ]
+        );
+        assert_eq!(scripts[2].stdin, vec!["/usr/bin/b".to_string()]);
+        assert_eq!(scripts[5].stdin, vec!["/usr/lib64/liba.so".to_string()]);
+        assert!(scripts[3].is_lua());
+    }
+
+    #[test]
+    fn skipped_packages_run_nothing_but_still_fire_triggers() {
+        let layered = [package("a", &["/usr/bin/a"])];
+        let base = [trigger("/usr/bin", true, 1)];
+        let skip = BTreeSet::from(["a".to_string()]);
+        let scripts = plan_scripts(&layered, &base, &skip);
+        assert_eq!(scripts.len(), 1);
+        assert_eq!(scripts[0].slot, Slot::TransFileTriggerIn);
+    }
+}

@@ -1,0 +1,296 @@
+//! Package scripts end to end: %pre/%post/%posttrans in shell and Lua, base file triggers, failures,
+//! the sandbox's walls (no network, no writes into repo objects), on a base that carries real tools
+//! copied from this machine (rpmlua, ldconfig, useradd) beside its static busybox shell.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+mod support;
+
+use pkglayer_testkit::{
+    RepoServer, Script, TEST_ENV, TestHost, TestPackage, base_packages, create_repo, host_arch, run,
+};
+use support::{failure, ok};
+
+/// The test base plus real tools: rpm's Lua interpreter, the shadow tools, ldconfig with a
+/// `%transfiletriggerin` on the library directories (as glibc has), recording what fired it.
+fn base_with_tools(version: &str) -> Vec<TestPackage> {
+    let mut packages = base_packages(version);
+    packages.push(
+        TestPackage::new("host-tools", &format!("1.0-{version}"))
+            .host_programs(&["/usr/bin/rpmlua", "/usr/sbin/useradd", "/usr/sbin/groupadd"])
+            .unwrap()
+            // rpmlua reads rpm's configuration; empty files are enough.
+            .file("/usr/lib/rpm/rpmrc", "")
+            .file("/usr/lib/rpm/macros", "")
+            // The rpm crate records `<lua>` as a Lua script's interpreter dependency (rpmbuild does
+            // not); the package with rpm's Lua interpreter answers it.
+            .provides("<lua>"),
+    );
+    packages.push(
+        TestPackage::new("glibc-common", &format!("2.36-{version}"))
+            .host_programs(&["/usr/sbin/ldconfig"])
+            .unwrap()
+            .file("/etc/ld.so.conf", "/usr/lib64\n")
+            .script(
+                Script::TransFileTriggerIn("/usr/lib64".into()),
+                "cat >> /etc/ld-trigger.files\n/usr/sbin/ldconfig\n",
+            ),
+    );
+    packages
+}
+
+fn libz() -> Vec<u8> {
+    let path = std::fs::canonicalize("/lib/x86_64-linux-gnu/libz.so.1").unwrap();
+    std::fs::read(path).unwrap()
+}
+
+fn packages(server_url: &str) -> Vec<TestPackage> {
+    vec![
+        TestPackage::new("scripted", "1.0-1")
+            .file("/usr/share/scripted/README", "docs\n")
+            .script(Script::Pre, "echo \"pre $1\" > /usr/share/scripted/pre")
+            .script(Script::Post, "echo \"post $1\" > /etc/scripted.conf")
+            .script(
+                Script::PostTrans,
+                "echo \"posttrans $1\" > /usr/share/scripted/posttrans",
+            ),
+        TestPackage::new("lua-scripted", "1.0-1").lua_script(
+            Script::Post,
+            "posix.mkdir(\"/usr/share/lua-made\")\n\
+             local f = io.open(\"/usr/share/lua-made/note\", \"w\")\n\
+             f:write(\"lua post, instances \" .. arg[2] .. \"\\n\")\n\
+             f:close()\n",
+        ),
+        TestPackage::new("libdemo", "1.0-1").file("/usr/lib64/libdemo.so.1", libz()),
+        TestPackage::new("failing", "1.0-1")
+            .file("/usr/share/failing/README", "docs\n")
+            .script(
+                Script::Post,
+                "echo 'about to fail'\necho 'on stderr' >&2\nexit 3",
+            ),
+        TestPackage::new("tamperer", "1.0-1").script(
+            Script::Post,
+            "echo tampered >> /usr/lib/os-release\necho tampered >> /etc/passwd",
+        ),
+        TestPackage::new("networked", "1.0-1")
+            .script(Script::Post, &format!("wget -q -O /tmp/out {server_url}")),
+    ]
+}
+
+struct Host {
+    host: TestHost,
+    server: RepoServer,
+    reposdir: PathBuf,
+}
+
+impl Host {
+    fn new() -> Self {
+        let host = TestHost::with_base(&base_with_tools("1")).unwrap();
+        let www = host.dir().join("www");
+        std::fs::create_dir_all(&www).unwrap();
+        let server = RepoServer::serve(&www).unwrap();
+        create_repo(
+            &www.join("repo"),
+            &packages(&server.url("from-the-sandbox")),
+            "gz",
+        )
+        .unwrap();
+        let reposdir = host.dir().join("repos.d");
+        std::fs::create_dir_all(&reposdir).unwrap();
+        std::fs::write(
+            reposdir.join("test.repo"),
+            format!("[test]\nbaseurl={}\ngpgcheck=0\n", server.url("repo/")),
+        )
+        .unwrap();
+        Host {
+            host,
+            server,
+            reposdir,
+        }
+    }
+
+    fn pkglayer(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_pkglayer"))
+            .arg("--sysroot")
+            .arg(&self.host.sysroot.path)
+            .args(args)
+            .arg("--reposdir")
+            .arg(&self.reposdir)
+            .envs(TEST_ENV)
+            .output()
+            .unwrap()
+    }
+
+    fn deployments(&self) -> Vec<String> {
+        let status = self.host.sysroot.admin_status().unwrap();
+        status.into_iter().map(|e| e.checksum).collect()
+    }
+
+    fn newest(&self) -> PathBuf {
+        self.host.sysroot.deployment_dirs().unwrap()[0].clone()
+    }
+
+    fn fsck(&self) {
+        run(Command::new("ostree")
+            .arg(self.host.sysroot.repo_arg())
+            .args(["fsck", "--quiet"]))
+        .unwrap();
+    }
+
+    /// Scratch left in the repo's tmp directory by script sandboxes.
+    fn sandbox_leftovers(&self) -> Vec<String> {
+        let tmp = self.host.sysroot.path.join("ostree/repo/tmp");
+        std::fs::read_dir(tmp)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with("pkglayer-"))
+            .collect()
+    }
+}
+
+fn read(path: impl AsRef<Path>) -> String {
+    let path = path.as_ref();
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn pre_post_and_posttrans_run_with_rpm_arguments() {
+    let h = Host::new();
+    ok(&h.pkglayer(&["install", "scripted"]));
+    let root = h.newest();
+    assert_eq!(read(root.join("usr/share/scripted/pre")), "pre 1\n");
+    // /etc written by %post lands in the image's /usr/etc, and so in the deployment's /etc.
+    assert_eq!(read(root.join("usr/etc/scripted.conf")), "post 1\n");
+    assert_eq!(read(root.join("etc/scripted.conf")), "post 1\n");
+    assert_eq!(
+        read(root.join("usr/share/scripted/posttrans")),
+        "posttrans 0\n"
+    );
+    let qa = h.host.sysroot.rpm_qa(&root).unwrap();
+    assert!(
+        qa.contains(&format!("scripted-1.0-1.{}", host_arch())),
+        "{qa:?}"
+    );
+    assert!(h.sandbox_leftovers().is_empty());
+    h.fsck();
+}
+
+#[test]
+fn lua_scripts_run_with_the_trees_rpmlua() {
+    let h = Host::new();
+    ok(&h.pkglayer(&["install", "lua-scripted"]));
+    assert_eq!(
+        read(h.newest().join("usr/share/lua-made/note")),
+        "lua post, instances 1\n"
+    );
+}
+
+#[test]
+fn base_file_trigger_runs_for_a_layered_library() {
+    let h = Host::new();
+    // Nothing in /usr/lib64 is layered: the trigger stays quiet.
+    ok(&h.pkglayer(&["install", "scripted"]));
+    assert!(!h.newest().join("usr/etc/ld-trigger.files").exists());
+
+    ok(&h.pkglayer(&["install", "libdemo"]));
+    let root = h.newest();
+    assert_eq!(
+        read(root.join("usr/etc/ld-trigger.files")),
+        "/usr/lib64/libdemo.so.1\n"
+    );
+    // The real ldconfig ran: its cache names the library by its soname, and it made the link.
+    let cache = run(Command::new("ldconfig")
+        .arg("-p")
+        .arg("-C")
+        .arg(root.join("usr/etc/ld.so.cache")))
+    .unwrap();
+    assert!(
+        cache.contains("libz.so.1") && cache.contains("/usr/lib64/"),
+        "{cache}"
+    );
+    assert_eq!(
+        std::fs::read_link(root.join("usr/lib64/libz.so.1")).unwrap(),
+        Path::new("libdemo.so.1")
+    );
+    h.fsck();
+}
+
+#[test]
+fn failing_script_deploys_nothing_and_names_package_kind_and_status() {
+    let h = Host::new();
+    let before = h.deployments();
+    let origin_before = h.host.sysroot.origin(0).unwrap();
+    let err = failure(&h.pkglayer(&["install", "failing"]));
+    assert!(
+        err.contains(&format!(
+            "the %post scriptlet of failing-1.0-1.{} failed with exit status 3",
+            host_arch()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("| about to fail") && err.contains("| on stderr"),
+        "{err}"
+    );
+    assert!(err.contains("--skip-scripts=failing"), "{err}");
+    assert_eq!(h.deployments(), before);
+    assert_eq!(h.host.sysroot.origin(0).unwrap(), origin_before);
+    assert!(h.sandbox_leftovers().is_empty());
+    h.fsck();
+
+    // The documented way out: layer it without its scripts, remembered in the origin.
+    ok(&h.pkglayer(&["install", "failing", "--skip-scripts=failing"]));
+    assert!(h.newest().join("usr/share/failing/README").exists());
+    let origin = h.host.sysroot.origin(0).unwrap();
+    assert!(
+        origin.contains("[pkglayer]\nskip-scripts=failing;"),
+        "{origin}"
+    );
+}
+
+#[test]
+fn in_place_writes_to_base_files_never_reach_repo_objects() {
+    let h = Host::new();
+    let base_root = h.newest();
+    let os_release = read(base_root.join("usr/lib/os-release"));
+    let passwd = read(base_root.join("usr/etc/passwd"));
+    ok(&h.pkglayer(&["install", "tamperer"]));
+    let root = h.newest();
+    // The new tree has the scripts' edits…
+    assert_eq!(
+        read(root.join("usr/lib/os-release")),
+        format!("{os_release}tampered\n")
+    );
+    assert_eq!(
+        read(root.join("usr/etc/passwd")),
+        format!("{passwd}tampered\n")
+    );
+    // …while the base deployment, hardlinked to the same repo objects, is untouched.
+    assert_eq!(read(base_root.join("usr/lib/os-release")), os_release);
+    assert_eq!(read(base_root.join("usr/etc/passwd")), passwd);
+    h.fsck();
+}
+
+#[test]
+fn scripts_cannot_reach_the_network() {
+    let h = Host::new();
+    let before = h.deployments();
+    let err = failure(&h.pkglayer(&["install", "networked"]));
+    assert!(
+        err.contains("the %post scriptlet of networked-1.0-1")
+            && err.contains("failed with exit status 1"),
+        "{err}"
+    );
+    // The server on this machine's loopback saw pkglayer fetch the package, never the script.
+    let requests = h.server.requests();
+    assert!(
+        requests.iter().any(|r| r.contains("networked-1.0-1")),
+        "{requests:?}"
+    );
+    assert!(
+        !requests.iter().any(|r| r.contains("from-the-sandbox")),
+        "{requests:?}"
+    );
+    assert_eq!(h.deployments(), before);
+}
