@@ -19,6 +19,7 @@ use crate::error::UserError;
 use crate::rpm::Nevra;
 use crate::rpm::import::{self, CachedPackage};
 use crate::scripts::{self, LayeredPackage, sandbox};
+use crate::users::{self, Kind};
 
 /// Commit metadata keys of a layered commit (status, plan and layer read them back).
 pub const META_BASE_COMMIT: &str = "pkglayer.base-commit";
@@ -35,6 +36,8 @@ pub struct Layer<'a> {
     pub state_digest: &'a str,
     /// Names of packages whose scripts and file triggers do not run.
     pub skip_scripts: &'a BTreeSet<String>,
+    /// The machine's user and group ID allocations ([`crate::users`]).
+    pub id_allocations: &'a Path,
 }
 
 /// Writes the layered commit and returns its checksum. Writes only new objects (no refs).
@@ -54,7 +57,30 @@ pub fn compose(repo: &ostree::Repo, layer: &Layer) -> Result<String> {
         }
         let db_root = scratch.path().join("root");
         let dbpath = crate::rpmdb::checkout_rpmdb(repo, layer.base_commit, &db_root)?;
-        run_scripts(repo, layer, &tree, &db_root, &dbpath)?;
+        let layered = layer
+            .packages
+            .iter()
+            .map(|p| LayeredPackage::from_head(&import::head(repo, &p.commit)?))
+            .collect::<Result<Vec<_>>>()?;
+
+        let mut allocations = users::Allocations::load(layer.id_allocations)?;
+        let mut fragments = Vec::new();
+        for file in layered.iter().flat_map(|p| &p.files) {
+            if !(file.starts_with("/usr/lib/sysusers.d/") && file.ends_with(".conf")) {
+                continue;
+            }
+            if let Some(text) = users::read_tree_file(repo, &tree, &file[1..])? {
+                fragments.push((file.clone(), String::from_utf8_lossy(&text).into_owned()));
+            }
+        }
+        users::apply_sysusers(repo, &tree, &fragments, &mut allocations)?;
+        let accounts = users::Accounts::read(repo, &tree)?;
+        let support = users::sandbox_support(&accounts, &allocations);
+        run_scripts(repo, layer, &layered, &tree, &db_root, &dbpath, &support)?;
+        let final_accounts = users::Accounts::read(repo, &tree)?;
+        users::record_created(&final_accounts, &accounts, &mut allocations);
+        apply_owners(repo, layer, &tree, &final_accounts)?;
+        allocations.save()?;
         write_rpmdb(repo, layer, &tree, scratch.path(), &db_root, &dbpath)?;
 
         let root = repo.write_mtree(&tree, gio::Cancellable::NONE)?;
@@ -151,18 +177,15 @@ fn conflict(path: &str, package: &Nevra, other: Option<&Nevra>) -> anyhow::Error
 fn run_scripts(
     repo: &ostree::Repo,
     layer: &Layer,
+    layered: &[LayeredPackage],
     tree: &ostree::MutableTree,
     db_root: &Path,
     dbpath: &str,
+    support: &[sandbox::SupportFile],
 ) -> Result<()> {
     let started = std::time::Instant::now();
-    let layered = layer
-        .packages
-        .iter()
-        .map(|p| LayeredPackage::from_head(&import::head(repo, &p.commit)?))
-        .collect::<Result<Vec<_>>>()?;
     let base_triggers = scripts::triggers::installed_triggers(db_root, dbpath)?;
-    let planned = scripts::plan_scripts(&layered, &base_triggers, layer.skip_scripts);
+    let planned = scripts::plan_scripts(layered, &base_triggers, layer.skip_scripts);
     if planned.is_empty() {
         return Ok(());
     }
@@ -181,7 +204,7 @@ fn run_scripts(
         gio::Cancellable::NONE,
     )?;
     repo.commit_transaction(gio::Cancellable::NONE)?;
-    let effects = sandbox::run(repo, &commit, &planned, &[])?;
+    let effects = sandbox::run(repo, &commit, &planned, support)?;
     for (index, output) in &effects.outputs {
         let script = &planned[*index];
         for line in output.lines() {
@@ -204,6 +227,102 @@ fn run_scripts(
     let changed = sandbox::apply_changes(repo, &effects.upper(), &usr, &ignore)?;
     tracing::debug!("scripts changed {}", changed.join(", "));
     crate::log_phase(&format!("scripts ({} run)", planned.len()), started);
+    Ok(())
+}
+
+/// Gives files and directories not owned by root their IDs from the final accounts of the tree.
+fn apply_owners(
+    repo: &ostree::Repo,
+    layer: &Layer,
+    tree: &ostree::MutableTree,
+    accounts: &users::Accounts,
+) -> Result<()> {
+    for package in layer.packages {
+        let (variant, _) = repo.load_commit(&package.commit)?;
+        let metadata = glib::VariantDict::new(Some(&variant.child_value(0)));
+        let owners: Vec<import::NamedOwner> = metadata
+            .lookup(import::META_OWNERS)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        for (path, user, group) in owners {
+            let missing = |kind: &str, name: &str| -> anyhow::Error {
+                UserError::new(format!(
+                    "package {} ships /{path} owned by {kind} {name}, which neither the base nor \
+                     any layered package creates",
+                    package.nevra
+                ))
+                .hint("the package needs a sysusers.d file or a %pre script creating it; report it to its packager")
+                .into()
+            };
+            let uid = accounts
+                .id(Kind::User, &user)
+                .ok_or_else(|| missing("user", &user))?;
+            let gid = accounts
+                .id(Kind::Group, &group)
+                .ok_or_else(|| missing("group", &group))?;
+            set_owner(repo, tree, &path, uid, gid)
+                .with_context(|| format!("Setting the owner of /{path}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Rewrites the object at `path` of the tree with owner `uid`:`gid` (regular files and directories).
+fn set_owner(
+    repo: &ostree::Repo,
+    tree: &ostree::MutableTree,
+    path: &str,
+    uid: u32,
+    gid: u32,
+) -> Result<()> {
+    let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
+    let mut dir = tree.clone();
+    for part in parent.split('/').filter(|p| !p.is_empty()) {
+        dir = crate::tree::mtree_lookup(&dir, part)?
+            .1
+            .context("its directory is gone from the tree")?;
+    }
+    match crate::tree::mtree_lookup(&dir, name)? {
+        (Some(checksum), None) => {
+            let (input, info, xattrs) = repo.load_file(&checksum, gio::Cancellable::NONE)?;
+            if (
+                info.attribute_uint32("unix::uid"),
+                info.attribute_uint32("unix::gid"),
+            ) == (uid, gid)
+            {
+                return Ok(());
+            }
+            let mut contents = Vec::new();
+            if let Some(input) = input {
+                std::io::copy(&mut input.into_read(), &mut contents)?;
+            }
+            let checksum = repo.write_regfile_inline(
+                None,
+                uid,
+                gid,
+                info.attribute_uint32("unix::mode"),
+                Some(&xattrs),
+                &contents,
+                gio::Cancellable::NONE,
+            )?;
+            dir.replace_file(name, &checksum)?;
+        }
+        (None, Some(subdir)) => {
+            let meta =
+                repo.load_variant(ostree::ObjectType::DirMeta, &subdir.metadata_checksum())?;
+            // (uid, gid, mode, xattrs), numbers big-endian.
+            let mode = u32::from_be(meta.child_value(2).get::<u32>().unwrap_or(0o40755));
+            subdir.set_metadata_checksum(&crate::tree::write_dirmeta(
+                repo,
+                uid,
+                gid,
+                mode & 0o7777,
+            )?);
+        }
+        // Replaced or removed by a script: nothing of the package's is left to own.
+        _ => {}
+    }
     Ok(())
 }
 

@@ -99,6 +99,7 @@ pub fn apply(
                 requested: &requested,
                 state_digest: &digest,
                 skip_scripts: &origin.skip_scripts,
+                id_allocations: &sysroot.state_dir().join(crate::users::ALLOCATIONS_FILE),
             },
         )?
     };

@@ -22,6 +22,7 @@ pub mod solver;
 pub mod status;
 pub mod sysroot;
 pub mod tree;
+pub mod users;
 
 pub use error::UserError;
 pub use origin::Origin;

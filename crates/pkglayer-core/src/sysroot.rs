@@ -189,6 +189,15 @@ impl Sysroot {
             .join("var/cache/pkglayer")
     }
 
+    /// The stateroot's state (`/var/lib/pkglayer` as the deployments see it): what must outlive any
+    /// cache cleanup, such as the user and group IDs layering gave out.
+    pub fn state_dir(&self) -> PathBuf {
+        self.path
+            .join("ostree/deploy")
+            .join(&self.stateroot)
+            .join("var/lib/pkglayer")
+    }
+
     /// The deployment's checked-out tree.
     pub fn deployment_path(&self, deployment: &ostree::Deployment) -> PathBuf {
         self.path

@@ -39,12 +39,9 @@ impl TestHost {
 
     /// Publishes base `version` and deploys it with `ostree admin upgrade`; returns its commit.
     pub fn upgrade_base(&self, version: &str) -> Result<String> {
-        self.upgrade_base_with(version, &base_packages(version))
-    }
-
-    /// Publishes base `version` made of `packages` and deploys it with `ostree admin upgrade`.
-    pub fn upgrade_base_with(&self, version: &str, packages: &[TestPackage]) -> Result<String> {
-        let commit = self.vendor.publish(&base_ref(), version, packages)?;
+        let commit = self
+            .vendor
+            .publish(&base_ref(), version, &base_packages(version))?;
         self.sysroot.admin_upgrade()?;
         Ok(commit)
     }

@@ -8,7 +8,8 @@ use std::process::{Command, Output};
 mod support;
 
 use pkglayer_testkit::{
-    RepoServer, Script, TEST_ENV, TestHost, TestPackage, base_packages, create_repo, host_arch, run,
+    RepoServer, Script, TEST_ENV, TestHost, TestPackage, base_packages, base_ref, create_repo,
+    host_arch, run,
 };
 use support::{failure, ok};
 
@@ -72,6 +73,28 @@ fn packages(server_url: &str) -> Vec<TestPackage> {
         TestPackage::new("tamperer", "1.0-1").script(
             Script::Post,
             "echo tampered >> /usr/lib/os-release\necho tampered >> /etc/passwd",
+        ),
+        TestPackage::new("svc", "1.0-1")
+            .file_with("/usr/share/svc/data", "svc data\n", 0o640, "svc", "svc")
+            .script(
+                Script::Pre,
+                "useradd -r -d /var/lib/svc -s /sbin/nologin -c 'Service user' svc",
+            ),
+        TestPackage::new("other", "1.0-1").script(Script::Pre, "useradd -r -M other"),
+        TestPackage::new("sysd", "1.0-1")
+            .file(
+                "/usr/lib/sysusers.d/sysd.conf",
+                "# the daemon's account\nu sysd - \"Sysd daemon\" /var/lib/sysd\ng sysd-extra -\n",
+            )
+            .file_with("/usr/share/sysd/state", "x\n", 0o600, "sysd", "sysd-extra")
+            // The account exists before %pre, as with rpm's %sysusers.
+            .script(Script::Pre, "grep -q '^sysd:' /etc/passwd"),
+        TestPackage::new("orphan-owner", "1.0-1").file_with(
+            "/usr/share/orphan",
+            "x\n",
+            0o644,
+            "nobody-made-me",
+            "root",
         ),
         TestPackage::new("networked", "1.0-1")
             .script(Script::Post, &format!("wget -q -O /tmp/out {server_url}")),
@@ -291,6 +314,100 @@ fn scripts_cannot_reach_the_network() {
     assert!(
         !requests.iter().any(|r| r.contains("from-the-sandbox")),
         "{requests:?}"
+    );
+    assert_eq!(h.deployments(), before);
+}
+
+/// `name`'s entry of the deployment's passwd or group file, split on `:`.
+fn account(root: &Path, file: &str, name: &str) -> Vec<String> {
+    read(root.join("usr/etc").join(file))
+        .lines()
+        .map(|line| line.split(':').map(str::to_string).collect::<Vec<_>>())
+        .find(|fields| fields[0] == name)
+        .unwrap_or_else(|| panic!("no {name} in {file}"))
+}
+
+fn owner(path: &Path) -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(path).unwrap();
+    (meta.uid(), meta.gid())
+}
+
+#[test]
+fn useradd_in_pre_keeps_its_ids_across_reinstalls_and_upgrades() {
+    let h = Host::new();
+    ok(&h.pkglayer(&["install", "svc"]));
+    let root = h.newest();
+    let svc = account(&root, "passwd", "svc");
+    assert_eq!(svc[4..], ["Service user", "/var/lib/svc", "/sbin/nologin"]);
+    let (uid, gid): (u32, u32) = (svc[2].parse().unwrap(), svc[3].parse().unwrap());
+    assert_eq!(account(&root, "group", "svc")[2], gid.to_string());
+    assert_eq!((uid, gid), (999, 999), "the first free system IDs");
+    // The package's file belongs to the user its own %pre made.
+    assert_eq!(owner(&root.join("usr/share/svc/data")), (uid, gid));
+
+    // Gone, then another package creates a user: it must not inherit svc's IDs.
+    ok(&h.pkglayer(&["uninstall", "svc"]));
+    ok(&h.pkglayer(&["install", "other"]));
+    let other = account(&h.newest(), "passwd", "other");
+    assert_ne!(other[2], uid.to_string(), "{other:?}");
+    assert_ne!(other[3], gid.to_string(), "{other:?}");
+
+    // Back again: the same IDs as the first time.
+    ok(&h.pkglayer(&["install", "svc"]));
+    let again = account(&h.newest(), "passwd", "svc");
+    assert_eq!(again[2..4], svc[2..4]);
+
+    // A new base: every layered user keeps its IDs.
+    h.host
+        .vendor
+        .publish(&base_ref(), "2", &base_with_tools("2"))
+        .unwrap();
+    ok(&h.pkglayer(&["upgrade"]));
+    let root = h.newest();
+    assert!(read(root.join("usr/lib/os-release")).contains("VERSION_ID=2"));
+    assert_eq!(account(&root, "passwd", "svc")[2..4], svc[2..4]);
+    assert_eq!(account(&root, "passwd", "other")[2..4], other[2..4]);
+    assert_eq!(owner(&root.join("usr/share/svc/data")), (uid, gid));
+    h.fsck();
+}
+
+#[test]
+fn sysusers_fragments_create_accounts_before_scripts() {
+    let h = Host::new();
+    ok(&h.pkglayer(&["install", "sysd"]));
+    let root = h.newest();
+    let sysd = account(&root, "passwd", "sysd");
+    assert_eq!(
+        sysd[4..],
+        ["Sysd daemon", "/var/lib/sysd", "/usr/sbin/nologin"]
+    );
+    let uid: u32 = sysd[2].parse().unwrap();
+    assert_eq!(account(&root, "group", "sysd")[2], sysd[3]);
+    let extra: u32 = account(&root, "group", "sysd-extra")[2].parse().unwrap();
+    assert_eq!(owner(&root.join("usr/share/sysd/state")), (uid, extra));
+    // The allocation is the machine's, kept in the stateroot's /var.
+    let ids = read(
+        h.host
+            .sysroot
+            .path
+            .join("ostree/deploy/testos/var/lib/pkglayer/ids"),
+    );
+    assert!(ids.contains(&format!("u sysd {uid}\n")), "{ids}");
+    assert!(ids.contains(&format!("g sysd-extra {extra}\n")), "{ids}");
+}
+
+#[test]
+fn files_owned_by_an_account_nobody_creates_are_refused() {
+    let h = Host::new();
+    let before = h.deployments();
+    let err = failure(&h.pkglayer(&["install", "orphan-owner"]));
+    assert!(
+        err.contains(&format!(
+            "package orphan-owner-1.0-1.{} ships /usr/share/orphan owned by user nobody-made-me",
+            host_arch()
+        )),
+        "{err}"
     );
     assert_eq!(h.deployments(), before);
 }

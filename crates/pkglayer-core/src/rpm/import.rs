@@ -30,6 +30,12 @@ pub const META_HEAD_SHA256: &str = "pkglayer.rpm-head-sha256";
 pub const META_SHA256: &str = "pkglayer.rpm-sha256";
 pub const META_REPO: &str = "pkglayer.repo";
 pub const META_REPO_CHECKSUM: &str = "pkglayer.repo-checksum";
+/// `(tree path, user, group)` of every file and directory not owned by root:root. Compose gives them
+/// their IDs from the final tree, where users created by the layering itself exist.
+pub const META_OWNERS: &str = "pkglayer.owners";
+
+/// An entry of [`META_OWNERS`]: tree path, user name, group name.
+pub type NamedOwner = (String, String, String);
 
 /// Where an RPM came from, recorded with it.
 #[derive(Debug, Clone, Default)]
@@ -172,8 +178,9 @@ pub fn import_rpm(
     let sha256 = hex::encode(sha2::Sha256::digest(bytes));
 
     repo.prepare_transaction(gio::Cancellable::NONE)?;
-    let result = write_package_tree(repo, &package, &nevra, owners).and_then(|root| {
+    let result = write_package_tree(repo, &package, &nevra, owners).and_then(|(root, named)| {
         let metadata = glib::VariantDict::new(None);
+        metadata.insert(META_OWNERS, named);
         metadata.insert(META_NEVRA, nevra.to_string());
         metadata.insert(META_HEAD, head.to_vec());
         metadata.insert(META_HEAD_SHA256, hex::encode(sha2::Sha256::digest(head)));
@@ -250,7 +257,8 @@ fn write_package_tree(
     package: &::rpm::Package,
     nevra: &Nevra,
     owners: &Owners,
-) -> Result<gio::File> {
+) -> Result<(gio::File, Vec<NamedOwner>)> {
+    let mut named_owners = Vec::new();
     let mut dirmeta = DirMetaCache::default();
     let root = ostree::MutableTree::new();
     root.set_metadata_checksum(&dirmeta.get(repo, 0, 0, 0o755)?);
@@ -273,24 +281,10 @@ fn write_package_tree(
         }
         let mode = meta.mode();
         let kind = mode.file_type();
-        let uid = owners.uid(meta.user()).ok_or_else(|| {
-            refuse(
-                &path,
-                &format!(
-                    "owned by user {} which the base does not define",
-                    meta.user()
-                ),
-            )
-        })?;
-        let gid = owners.gid(meta.group()).ok_or_else(|| {
-            refuse(
-                &path,
-                &format!(
-                    "owned by group {} which the base does not define",
-                    meta.group()
-                ),
-            )
-        })?;
+        // Owners the base lacks may be created by this package's own sysusers.d file or %pre;
+        // compose settles them. Until then the file is root's.
+        let uid = owners.uid(meta.user()).unwrap_or(0);
+        let gid = owners.gid(meta.group()).unwrap_or(0);
         let permissions = u32::from(mode.permissions());
 
         let target = match place(&path) {
@@ -338,6 +332,15 @@ fn write_package_tree(
             );
         }
 
+        if (meta.user(), meta.group()) != ("root", "root")
+            && matches!(kind, ::rpm::FileType::Dir | ::rpm::FileType::Regular)
+        {
+            named_owners.push((
+                target.clone(),
+                meta.user().to_string(),
+                meta.group().to_string(),
+            ));
+        }
         let (parent_path, name) = match target.rsplit_once('/') {
             Some((parent, name)) => (parent, name),
             None => ("", target.as_str()),
@@ -415,7 +418,10 @@ fn write_package_tree(
         )?;
         dir.replace_file(&format!("pkglayer-{}.conf", nevra.name), &checksum)?;
     }
-    Ok(repo.write_mtree(&root, gio::Cancellable::NONE)?)
+    Ok((
+        repo.write_mtree(&root, gio::Cancellable::NONE)?,
+        named_owners,
+    ))
 }
 
 /// What a regular file becomes in the repo besides its bytes.
