@@ -80,6 +80,9 @@ fn main() -> Result<()> {
         "setup",
     ]))?;
 
+    narrate("hello's %post ran in a sandbox while layering; its /etc file is in the deployment:");
+    show(Command::new("cat").arg(layered.join("etc/hello.conf")))?;
+
     narrate("Run the layered program inside the new deployment (bubblewrap, no network):");
     show(
         Command::new("bwrap")
@@ -119,6 +122,11 @@ fn repo_packages() -> Vec<TestPackage> {
             .executable(
                 "/usr/bin/hello",
                 "#!/bin/sh\necho \"$(cat /usr/share/greeting/message) (from a layered package)\"\n",
+            )
+            // Runs in the sandbox at layering time; what it writes is part of the deployment.
+            .script(
+                pkglayer_testkit::Script::Post,
+                "echo \"greeting=hello (written by %post, instance $1)\" > /etc/hello.conf",
             ),
         TestPackage::new("libgreeting", "1.0-3")
             .file("/usr/share/greeting/message", "Hello, world!"),
