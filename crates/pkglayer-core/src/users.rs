@@ -97,11 +97,7 @@ impl Allocations {
 
     /// IDs given to names of `kind`.
     fn taken(&self, kind: Kind) -> BTreeSet<u32> {
-        self.ids
-            .iter()
-            .filter(|((k, _), _)| *k == kind)
-            .map(|(_, id)| *id)
-            .collect()
+        ids_of(&self.ids, kind)
     }
 
     /// Records `name` = `id` unless the name has an ID already; returns whether it was new.
@@ -133,6 +129,14 @@ impl Allocations {
             .with_context(|| format!("Writing {}", self.path.display()))?;
         Ok(())
     }
+}
+
+/// The IDs of the names of `kind` in a name → ID map.
+fn ids_of(ids: &BTreeMap<(Kind, String), u32>, kind: Kind) -> BTreeSet<u32> {
+    ids.iter()
+        .filter(|((k, _), _)| *k == kind)
+        .map(|(_, id)| *id)
+        .collect()
 }
 
 /// The accounts of a tree being composed: every `name:x:id:` entry of `usr/etc` and `usr/lib`.
@@ -176,11 +180,7 @@ impl Accounts {
     }
 
     fn used(&self, kind: Kind) -> BTreeSet<u32> {
-        self.ids
-            .iter()
-            .filter(|((k, _), _)| *k == kind)
-            .map(|(_, id)| *id)
-            .collect()
+        ids_of(&self.ids, kind)
     }
 
     /// Names of `kind` that `self` has and `before` did not.

@@ -2,14 +2,13 @@
 //! sysroots with a repo served over HTTP on 127.0.0.1; results checked with ostree admin status,
 //! ostree fsck, rpm -qa, origin files and the files of the new deployment.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
 mod support;
 
 use pkglayer_testkit::{
-    RepoServer, TEST_ENV, TestHost, TestPackage, base_packages, base_ref, create_repo, host_arch,
-    run,
+    RepoServer, TestPackage, base_packages, base_ref, create_repo, host_arch, run,
 };
 use serde_json::Value;
 use support::{failure, ok};
@@ -45,68 +44,10 @@ fn packages() -> Vec<TestPackage> {
     ]
 }
 
-struct Host {
-    host: TestHost,
-    server: RepoServer,
-    reposdir: PathBuf,
-}
+type Host = support::host::RepoHost;
 
-impl Host {
-    fn new() -> Self {
-        let host = TestHost::new().unwrap();
-        let www = host.dir().join("www");
-        create_repo(&www.join("repo"), &packages(), "gz").unwrap();
-        let server = RepoServer::serve(&www).unwrap();
-        let reposdir = host.dir().join("repos.d");
-        std::fs::create_dir_all(&reposdir).unwrap();
-        std::fs::write(
-            reposdir.join("test.repo"),
-            format!("[test]\nbaseurl={}\ngpgcheck=0\n", server.url("repo/")),
-        )
-        .unwrap();
-        Host {
-            host,
-            server,
-            reposdir,
-        }
-    }
-
-    /// Runs pkglayer on the host; verbs that read repos get the test repo.
-    fn pkglayer(&self, args: &[&str]) -> Output {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_pkglayer"));
-        command
-            .arg("--sysroot")
-            .arg(&self.host.sysroot.path)
-            .args(args);
-        if matches!(
-            args.first(),
-            Some(&("install" | "uninstall" | "upgrade" | "refresh-md"))
-        ) {
-            command.arg("--reposdir").arg(&self.reposdir);
-        }
-        command.envs(TEST_ENV).output().unwrap()
-    }
-
-    fn deployments(&self) -> Vec<String> {
-        self.host
-            .sysroot
-            .admin_status()
-            .unwrap()
-            .into_iter()
-            .map(|e| e.checksum)
-            .collect()
-    }
-
-    fn newest(&self) -> PathBuf {
-        self.host.sysroot.deployment_dirs().unwrap()[0].clone()
-    }
-
-    fn fsck(&self) {
-        run(Command::new("ostree")
-            .arg(self.host.sysroot.repo_arg())
-            .args(["fsck", "--quiet"]))
-        .unwrap();
-    }
+fn host() -> Host {
+    Host::new(&base_packages("1"), |_| packages())
 }
 
 fn base_nevras() -> Vec<String> {
@@ -120,7 +61,7 @@ fn sorted(mut list: Vec<String>) -> Vec<String> {
 
 #[test]
 fn install_layers_packages_with_their_dependencies() {
-    let h = Host::new();
+    let h = host();
     let arch = host_arch();
     let out = ok(&h.pkglayer(&["install", "strace"]));
     assert!(out.contains("Installing 3 packages:"), "{out}");
@@ -180,7 +121,7 @@ fn install_layers_packages_with_their_dependencies() {
 
 #[test]
 fn uninstall_removes_only_what_was_requested() {
-    let h = Host::new();
+    let h = host();
     ok(&h.pkglayer(&["install", "strace"]));
     let layered = h.deployments()[0].clone();
 
@@ -227,7 +168,7 @@ fn uninstall_removes_only_what_was_requested() {
 
 #[test]
 fn etc_var_and_opt_follow_the_path_rules() {
-    let h = Host::new();
+    let h = host();
     ok(&h.pkglayer(&["install", "confpkg"]));
     let tree = h.newest();
     assert_eq!(
@@ -263,7 +204,7 @@ fn etc_var_and_opt_follow_the_path_rules() {
 
 #[test]
 fn file_conflicts_name_both_owners() {
-    let h = Host::new();
+    let h = host();
     let before = h.deployments();
     let err = failure(&h.pkglayer(&["install", "clash"]));
     assert!(
@@ -283,7 +224,7 @@ fn file_conflicts_name_both_owners() {
 
 #[test]
 fn cache_only_install_after_download_only() {
-    let h = Host::new();
+    let h = host();
     let out = ok(&h.pkglayer(&["install", "--download-only", "strace"]));
     assert!(
         out.contains("Downloaded 3 packages into the cache; nothing deployed."),
@@ -310,7 +251,7 @@ fn cache_only_install_after_download_only() {
 
 #[test]
 fn upgrade_moves_base_and_layered_packages_forward() {
-    let h = Host::new();
+    let h = host();
     let arch = host_arch();
     ok(&h.pkglayer(&["install", "strace"]));
     let out = ok(&h.pkglayer(&["upgrade"]));
@@ -375,7 +316,7 @@ fn upgrade_moves_base_and_layered_packages_forward() {
 
 #[test]
 fn local_rpms_are_imported_at_request_time_and_resolved_from_the_repos() {
-    let h = Host::new();
+    let h = host();
     let arch = host_arch();
     let local = TestPackage::new("localtool", "0.9-1")
         .requires("libfoo >= 2")
@@ -422,7 +363,7 @@ fn local_rpms_are_imported_at_request_time_and_resolved_from_the_repos() {
 
 #[test]
 fn a_package_that_does_not_match_the_metadata_is_refused() {
-    let h = Host::new();
+    let h = host();
     let arch = host_arch();
     let served = h
         .host
@@ -466,7 +407,7 @@ fn a_package_that_does_not_match_the_metadata_is_refused() {
 
 #[test]
 fn an_interrupted_package_download_resumes() {
-    let h = Host::new();
+    let h = host();
     let arch = host_arch();
     let name = format!("strace-6.1-1.{arch}.rpm");
     h.server
@@ -485,7 +426,7 @@ fn an_interrupted_package_download_resumes() {
 
 #[test]
 fn db_diff_and_cleanup_cache() {
-    let h = Host::new();
+    let h = host();
     let arch = host_arch();
     ok(&h.pkglayer(&["install", "strace"]));
     let diff = ok(&h.pkglayer(&["db", "diff"]));
@@ -540,7 +481,7 @@ fn db_diff_and_cleanup_cache() {
 #[test]
 fn hardlinked_files_keep_their_content_and_their_link() {
     use std::os::unix::fs::MetadataExt;
-    let h = Host::new();
+    let h = host();
     ok(&h.pkglayer(&["install", "linked"]));
     let tree = h.newest();
     let (a, b) = (
@@ -563,7 +504,7 @@ fn hardlinked_files_keep_their_content_and_their_link() {
 
 #[test]
 fn file_capabilities_are_kept() {
-    let h = Host::new();
+    let h = host();
     ok(&h.pkglayer(&["install", "pinger"]));
     let pinger = h.newest().join("usr/bin/pinger");
     let caps = run(Command::new("getcap").arg(&pinger)).unwrap();

@@ -2,15 +2,12 @@
 //! the sandbox's walls (no network, no writes into repo objects), on a base that carries real tools
 //! copied from this machine (rpmlua, ldconfig, useradd) beside its static busybox shell.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
 mod support;
 
-use pkglayer_testkit::{
-    RepoServer, Script, TEST_ENV, TestHost, TestPackage, base_packages, base_ref, create_repo,
-    host_arch, run,
-};
+use pkglayer_testkit::{Script, TestPackage, base_packages, base_ref, host_arch, run};
 use support::{failure, ok};
 
 /// The test base plus real tools: rpm's Lua interpreter, the shadow tools, ldconfig with a
@@ -101,75 +98,22 @@ fn packages(server_url: &str) -> Vec<TestPackage> {
     ]
 }
 
-struct Host {
-    host: TestHost,
-    server: RepoServer,
-    reposdir: PathBuf,
+type Host = support::host::RepoHost;
+
+fn host() -> Host {
+    Host::new(&base_with_tools("1"), |server| {
+        packages(&server.url("from-the-sandbox"))
+    })
 }
 
-impl Host {
-    fn new() -> Self {
-        let host = TestHost::with_base(&base_with_tools("1")).unwrap();
-        let www = host.dir().join("www");
-        std::fs::create_dir_all(&www).unwrap();
-        let server = RepoServer::serve(&www).unwrap();
-        create_repo(
-            &www.join("repo"),
-            &packages(&server.url("from-the-sandbox")),
-            "gz",
-        )
-        .unwrap();
-        let reposdir = host.dir().join("repos.d");
-        std::fs::create_dir_all(&reposdir).unwrap();
-        std::fs::write(
-            reposdir.join("test.repo"),
-            format!("[test]\nbaseurl={}\ngpgcheck=0\n", server.url("repo/")),
-        )
-        .unwrap();
-        Host {
-            host,
-            server,
-            reposdir,
-        }
-    }
-
-    fn pkglayer(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_pkglayer"))
-            .arg("--sysroot")
-            .arg(&self.host.sysroot.path)
-            .args(args)
-            .arg("--reposdir")
-            .arg(&self.reposdir)
-            .envs(TEST_ENV)
-            .output()
-            .unwrap()
-    }
-
-    fn deployments(&self) -> Vec<String> {
-        let status = self.host.sysroot.admin_status().unwrap();
-        status.into_iter().map(|e| e.checksum).collect()
-    }
-
-    fn newest(&self) -> PathBuf {
-        self.host.sysroot.deployment_dirs().unwrap()[0].clone()
-    }
-
-    fn fsck(&self) {
-        run(Command::new("ostree")
-            .arg(self.host.sysroot.repo_arg())
-            .args(["fsck", "--quiet"]))
-        .unwrap();
-    }
-
-    /// Scratch left in the repo's tmp directory by script sandboxes.
-    fn sandbox_leftovers(&self) -> Vec<String> {
-        let tmp = self.host.sysroot.path.join("ostree/repo/tmp");
-        std::fs::read_dir(tmp)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|name| name.starts_with("pkglayer-"))
-            .collect()
-    }
+/// Scratch left in the repo's tmp directory by script sandboxes.
+fn sandbox_leftovers(h: &Host) -> Vec<String> {
+    let tmp = h.host.sysroot.path.join("ostree/repo/tmp");
+    std::fs::read_dir(tmp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("pkglayer-"))
+        .collect()
 }
 
 fn read(path: impl AsRef<Path>) -> String {
@@ -179,7 +123,7 @@ fn read(path: impl AsRef<Path>) -> String {
 
 #[test]
 fn pre_post_and_posttrans_run_with_rpm_arguments() {
-    let h = Host::new();
+    let h = host();
     ok(&h.pkglayer(&["install", "scripted"]));
     let root = h.newest();
     assert_eq!(read(root.join("usr/share/scripted/pre")), "pre 1\n");
@@ -195,13 +139,13 @@ fn pre_post_and_posttrans_run_with_rpm_arguments() {
         qa.contains(&format!("scripted-1.0-1.{}", host_arch())),
         "{qa:?}"
     );
-    assert!(h.sandbox_leftovers().is_empty());
+    assert!(sandbox_leftovers(&h).is_empty());
     h.fsck();
 }
 
 #[test]
 fn lua_scripts_run_with_the_trees_rpmlua() {
-    let h = Host::new();
+    let h = host();
     ok(&h.pkglayer(&["install", "lua-scripted"]));
     assert_eq!(
         read(h.newest().join("usr/share/lua-made/note")),
@@ -211,7 +155,7 @@ fn lua_scripts_run_with_the_trees_rpmlua() {
 
 #[test]
 fn base_file_trigger_runs_for_a_layered_library() {
-    let h = Host::new();
+    let h = host();
     // Nothing in /usr/lib64 is layered: the trigger stays quiet.
     ok(&h.pkglayer(&["install", "scripted"]));
     assert!(!h.newest().join("usr/etc/ld-trigger.files").exists());
@@ -241,7 +185,7 @@ fn base_file_trigger_runs_for_a_layered_library() {
 
 #[test]
 fn failing_script_deploys_nothing_and_names_package_kind_and_status() {
-    let h = Host::new();
+    let h = host();
     let before = h.deployments();
     let origin_before = h.host.sysroot.origin(0).unwrap();
     let err = failure(&h.pkglayer(&["install", "failing"]));
@@ -259,7 +203,7 @@ fn failing_script_deploys_nothing_and_names_package_kind_and_status() {
     assert!(err.contains("--skip-scripts=failing"), "{err}");
     assert_eq!(h.deployments(), before);
     assert_eq!(h.host.sysroot.origin(0).unwrap(), origin_before);
-    assert!(h.sandbox_leftovers().is_empty());
+    assert!(sandbox_leftovers(&h).is_empty());
     h.fsck();
 
     // The documented way out: layer it without its scripts, remembered in the origin.
@@ -274,7 +218,7 @@ fn failing_script_deploys_nothing_and_names_package_kind_and_status() {
 
 #[test]
 fn in_place_writes_to_base_files_never_reach_repo_objects() {
-    let h = Host::new();
+    let h = host();
     let base_root = h.newest();
     let os_release = read(base_root.join("usr/lib/os-release"));
     let passwd = read(base_root.join("usr/etc/passwd"));
@@ -297,7 +241,7 @@ fn in_place_writes_to_base_files_never_reach_repo_objects() {
 
 #[test]
 fn scripts_cannot_reach_the_network() {
-    let h = Host::new();
+    let h = host();
     let before = h.deployments();
     let err = failure(&h.pkglayer(&["install", "networked"]));
     assert!(
@@ -335,7 +279,7 @@ fn owner(path: &Path) -> (u32, u32) {
 
 #[test]
 fn useradd_in_pre_keeps_its_ids_across_reinstalls_and_upgrades() {
-    let h = Host::new();
+    let h = host();
     ok(&h.pkglayer(&["install", "svc"]));
     let root = h.newest();
     let svc = account(&root, "passwd", "svc");
@@ -374,7 +318,7 @@ fn useradd_in_pre_keeps_its_ids_across_reinstalls_and_upgrades() {
 
 #[test]
 fn sysusers_fragments_create_accounts_before_scripts() {
-    let h = Host::new();
+    let h = host();
     ok(&h.pkglayer(&["install", "sysd"]));
     let root = h.newest();
     let sysd = account(&root, "passwd", "sysd");
@@ -399,7 +343,7 @@ fn sysusers_fragments_create_accounts_before_scripts() {
 
 #[test]
 fn files_owned_by_an_account_nobody_creates_are_refused() {
-    let h = Host::new();
+    let h = host();
     let before = h.deployments();
     let err = failure(&h.pkglayer(&["install", "orphan-owner"]));
     assert!(

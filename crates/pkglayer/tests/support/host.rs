@@ -1,0 +1,75 @@
+//! A test host with a package repo: a sysroot deployed from a vendor base, an rpm-md repo served over
+//! HTTP on 127.0.0.1, and a `repos.d` naming it.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use pkglayer_testkit::{RepoServer, TEST_ENV, TestHost, TestPackage, create_repo, run};
+
+pub struct RepoHost {
+    pub host: TestHost,
+    pub server: RepoServer,
+    pub reposdir: PathBuf,
+}
+
+impl RepoHost {
+    /// A host on `base` with a repo of the packages `packages` gives (it sees the server, for
+    /// packages that must name its URL).
+    pub fn new(
+        base: &[TestPackage],
+        packages: impl FnOnce(&RepoServer) -> Vec<TestPackage>,
+    ) -> Self {
+        let host = TestHost::with_base(base).unwrap();
+        let www = host.dir().join("www");
+        std::fs::create_dir_all(&www).unwrap();
+        let server = RepoServer::serve(&www).unwrap();
+        create_repo(&www.join("repo"), &packages(&server), "gz").unwrap();
+        let reposdir = host.dir().join("repos.d");
+        std::fs::create_dir_all(&reposdir).unwrap();
+        std::fs::write(
+            reposdir.join("test.repo"),
+            format!("[test]\nbaseurl={}\ngpgcheck=0\n", server.url("repo/")),
+        )
+        .unwrap();
+        RepoHost {
+            host,
+            server,
+            reposdir,
+        }
+    }
+
+    /// Runs pkglayer on the host; verbs that read repos get the test repo.
+    pub fn pkglayer(&self, args: &[&str]) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pkglayer"));
+        command
+            .arg("--sysroot")
+            .arg(&self.host.sysroot.path)
+            .args(args);
+        if matches!(
+            args.first(),
+            Some(&("install" | "uninstall" | "upgrade" | "refresh-md"))
+        ) {
+            command.arg("--reposdir").arg(&self.reposdir);
+        }
+        command.envs(TEST_ENV).output().unwrap()
+    }
+
+    /// Commits of the deployments, default first.
+    pub fn deployments(&self) -> Vec<String> {
+        let status = self.host.sysroot.admin_status().unwrap();
+        status.into_iter().map(|e| e.checksum).collect()
+    }
+
+    /// The default deployment's tree.
+    pub fn newest(&self) -> PathBuf {
+        self.host.sysroot.deployment_dirs().unwrap()[0].clone()
+    }
+
+    /// `ostree fsck` of the sysroot's repo passes.
+    pub fn fsck(&self) {
+        run(Command::new("ostree")
+            .arg(self.host.sysroot.repo_arg())
+            .args(["fsck", "--quiet"]))
+        .unwrap();
+    }
+}
