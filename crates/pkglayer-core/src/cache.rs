@@ -22,11 +22,14 @@ pub struct CacheCleanup {
     pub packages: usize,
     /// Files and folders removed from the stateroot's cache folder.
     pub cache_entries: usize,
+    /// Kept script results dropped (scripts run again next time).
+    pub script_results: usize,
 }
 
 /// Drops every cached package no deployment of the sysroot layers (local packages requested by a
 /// deployment stay too), the base rpmdb copies of bases no deployment uses, solver caches of
-/// metadata no longer current, and download leftovers; then prunes the repo.
+/// metadata no longer current, download leftovers, and every kept script result; then prunes the
+/// repo.
 #[context("Cleaning up the package cache")]
 pub fn clean(sysroot: &Sysroot) -> Result<CacheCleanup> {
     let _lock = sysroot.lock()?;
@@ -58,10 +61,13 @@ pub fn clean(sysroot: &Sysroot) -> Result<CacheCleanup> {
 
     let mut outcome = CacheCleanup::default();
     let refs = repo.list_refs(None, gio::Cancellable::NONE)?;
-    for name in refs.keys().filter(|r| r.starts_with(PACKAGE_REFS)) {
-        if !keep_refs.contains(name) {
+    for name in refs.keys() {
+        if name.starts_with(PACKAGE_REFS) && !keep_refs.contains(name) {
             repo.set_ref_immediate(None, name, None, gio::Cancellable::NONE)?;
             outcome.packages += 1;
+        } else if name.starts_with(crate::scripts::RESULT_REFS) {
+            repo.set_ref_immediate(None, name, None, gio::Cancellable::NONE)?;
+            outcome.script_results += 1;
         }
     }
 

@@ -18,7 +18,7 @@ use crate::command::CommandExt;
 use crate::error::UserError;
 use crate::rpm::Nevra;
 use crate::rpm::import::{self, CachedPackage};
-use crate::scripts::{self, LayeredPackage, sandbox};
+use crate::scripts::{self, LayeredPackage};
 use crate::users::{self, Kind};
 
 /// Commit metadata keys of a layered commit (status, plan and layer read them back).
@@ -49,7 +49,7 @@ pub fn compose(repo: &ostree::Repo, layer: &Layer) -> Result<String> {
 
     repo.prepare_transaction(gio::Cancellable::NONE)?;
     let result = (|| -> Result<String> {
-        let tree = ostree::MutableTree::from_commit(repo, layer.base_commit)?;
+        let mut tree = ostree::MutableTree::from_commit(repo, layer.base_commit)?;
         let mut owners: HashMap<String, Nevra> = HashMap::new();
         for package in layer.packages {
             let (root, _) = repo.read_commit(&package.commit, gio::Cancellable::NONE)?;
@@ -76,7 +76,18 @@ pub fn compose(repo: &ostree::Repo, layer: &Layer) -> Result<String> {
         users::apply_sysusers(repo, &tree, &fragments, &mut allocations)?;
         let accounts = users::Accounts::read(repo, &tree)?;
         let support = users::sandbox_support(&accounts, &allocations);
-        run_scripts(repo, layer, &layered, &tree, &db_root, &dbpath, &support)?;
+        let base_triggers = scripts::triggers::installed_triggers(&db_root, &dbpath)?;
+        // A layered package's own file triggers also see the base's files, as in rpm.
+        let base_files = if layered.iter().any(|p| !p.triggers.is_empty()) {
+            scripts::triggers::installed_files(&db_root, &dbpath)?
+        } else {
+            Vec::new()
+        };
+        let planned =
+            scripts::plan_scripts(&layered, &base_triggers, &base_files, layer.skip_scripts);
+        if !planned.is_empty() {
+            tree = scripts::run(repo, &tree, &planned, &support, &dbpath)?;
+        }
         let final_accounts = users::Accounts::read(repo, &tree)?;
         users::record_created(&final_accounts, &accounts, &mut allocations);
         apply_owners(repo, layer, &tree, &final_accounts)?;
@@ -170,64 +181,6 @@ fn conflict(path: &str, package: &Nevra, other: Option<&Nevra>) -> anyhow::Error
     ))
     .hint("layer only one of the two packages; packages cannot replace files of the base image")
     .into()
-}
-
-/// Runs the layering's scripts and file triggers (if any) on the tree as composed so far and writes
-/// their effects into it. The rpm database is left out: [`write_rpmdb`] writes it afterwards.
-fn run_scripts(
-    repo: &ostree::Repo,
-    layer: &Layer,
-    layered: &[LayeredPackage],
-    tree: &ostree::MutableTree,
-    db_root: &Path,
-    dbpath: &str,
-    support: &[sandbox::SupportFile],
-) -> Result<()> {
-    let started = std::time::Instant::now();
-    let base_triggers = scripts::triggers::installed_triggers(db_root, dbpath)?;
-    let planned = scripts::plan_scripts(layered, &base_triggers, layer.skip_scripts);
-    if planned.is_empty() {
-        return Ok(());
-    }
-
-    // The sandbox checks out a commit: write the tree as it stands, outside of any ref.
-    let root = repo.write_mtree(tree, gio::Cancellable::NONE)?;
-    let root = root
-        .downcast::<ostree::RepoFile>()
-        .expect("write_mtree returns a RepoFile");
-    let commit = repo.write_commit(
-        None,
-        Some("pkglayer: tree for scripts"),
-        None,
-        None,
-        &root,
-        gio::Cancellable::NONE,
-    )?;
-    repo.commit_transaction(gio::Cancellable::NONE)?;
-    let effects = sandbox::run(repo, &commit, &planned, support)?;
-    for (index, output) in &effects.outputs {
-        let script = &planned[*index];
-        for line in output.lines() {
-            tracing::info!("{} of {}: {line}", script.slot, script.package);
-        }
-    }
-    repo.prepare_transaction(gio::Cancellable::NONE)?;
-    let usr = crate::tree::mtree_lookup(tree, "usr")?
-        .1
-        .context("the tree has no usr directory")?;
-    let ignore = |path: &str| {
-        path == dbpath
-            || path.starts_with(&format!("{dbpath}/"))
-            // Lock and backup files of the shadow tools.
-            || matches!(
-                path,
-                "usr/etc/.pwd.lock" | "usr/etc/passwd-" | "usr/etc/group-" | "usr/etc/shadow-" | "usr/etc/gshadow-"
-            )
-    };
-    let changed = sandbox::apply_changes(repo, &effects.upper(), &usr, &ignore)?;
-    tracing::debug!("scripts changed {}", changed.join(", "));
-    crate::log_phase(&format!("scripts ({} run)", planned.len()), started);
-    Ok(())
 }
 
 /// Gives files and directories not owned by root their IDs from the final accounts of the tree.

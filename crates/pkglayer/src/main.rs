@@ -274,8 +274,8 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 let outcome = cache::clean(&sysroot)?;
                 writeln!(
                     out,
-                    "Removed {} cached packages and {} cache entries.",
-                    outcome.packages, outcome.cache_entries
+                    "Removed {} cached packages, {} script results and {} cache entries.",
+                    outcome.packages, outcome.script_results, outcome.cache_entries
                 )?;
             }
         }

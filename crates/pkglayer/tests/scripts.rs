@@ -93,6 +93,10 @@ fn packages(server_url: &str) -> Vec<TestPackage> {
             "nobody-made-me",
             "root",
         ),
+        TestPackage::new("trigger-owner", "1.0-1").script(
+            Script::TransFileTriggerIn("/usr/lib64".into()),
+            "cat > /usr/share/trigger-owner.seen",
+        ),
         TestPackage::new("networked", "1.0-1")
             .script(Script::Post, &format!("wget -q -O /tmp/out {server_url}")),
     ]
@@ -354,4 +358,51 @@ fn files_owned_by_an_account_nobody_creates_are_refused() {
         "{err}"
     );
     assert_eq!(h.deployments(), before);
+}
+
+#[test]
+fn a_layered_trigger_sees_the_base_files_it_matches() {
+    let h = host();
+    ok(&h.pkglayer(&["install", "trigger-owner"]));
+    let seen = read(h.newest().join("usr/share/trigger-owner.seen"));
+    assert!(
+        seen.lines().any(|l| l == "/usr/lib64/ld-linux-x86-64.so.2"),
+        "{seen}"
+    );
+}
+
+#[test]
+fn identical_script_runs_are_reused_until_cleanup() {
+    let h = host();
+    // Files and links with their checksums, but the rpmdb's (rpm records the install time).
+    let list = |commit: &str| -> Vec<String> {
+        run(Command::new("ostree")
+            .arg(h.host.sysroot.repo_arg())
+            .args(["ls", "-R", "-C", commit]))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('d') && !l.contains("/usr/share/rpm/"))
+        .map(str::to_string)
+        .collect()
+    };
+    ok(&h.pkglayer(&["install", "-v", "scripted"]));
+    let first = list(&h.deployments()[0]);
+    ok(&h.pkglayer(&["uninstall", "scripted"]));
+    let output = h.pkglayer(&["install", "-v", "scripted"]);
+    ok(&output);
+    let log = support::stderr(&output);
+    assert!(log.contains("ran on this very tree before"), "{log}");
+    // The same tree as the first time, to the commit's content.
+    let root = h.newest();
+    assert_eq!(read(root.join("usr/etc/scripted.conf")), "post 1\n");
+    assert_eq!(read(root.join("usr/share/scripted/pre")), "pre 1\n");
+    assert_eq!(list(&h.deployments()[0]), first);
+
+    let cleaned = ok(&h.pkglayer(&["cleanup", "--cache"]));
+    assert!(cleaned.contains("1 script results"), "{cleaned}");
+    ok(&h.pkglayer(&["uninstall", "scripted"]));
+    let output = h.pkglayer(&["install", "-v", "scripted"]);
+    ok(&output);
+    assert!(!support::stderr(&output).contains("ran on this very tree before"));
+    h.fsck();
 }

@@ -9,7 +9,9 @@
 //! in the tree when `%pre` runs (they are composed before any script), as in rpm-ostree.
 //!
 //! All of a transaction's scripts run in one sandbox ([`sandbox`]); their effects under `/usr` and
-//! `/etc` become part of the layered commit.
+//! `/etc` become part of the layered commit. The result is kept under a ref keyed by everything the
+//! scripts can see (tree, scripts, sandbox inputs), so the same layering on this machine does not
+//! pay for its scripts twice (e.g. uninstall then install again, or a retry after a failed deploy).
 
 pub mod sandbox;
 pub mod triggers;
@@ -19,9 +21,18 @@ use std::fmt;
 use std::io::Cursor;
 
 use anyhow::{Context, Result};
+use ostree::gio;
+use ostree::gio::prelude::*;
+use sha2::Digest;
 
 use crate::rpm::Nevra;
+use sandbox::SupportFile;
 pub use triggers::FileTrigger;
+
+/// Ref namespace of script results: `pkglayer/scripts/<sha256 of the inputs>`.
+pub const RESULT_REFS: &str = "pkglayer/scripts/";
+/// Bumped when what goes into a result changes, so older results are not reused.
+const RESULT_FORMAT: &str = "pkglayer script result v1";
 
 /// The interpreter rpm uses when a script names none.
 const DEFAULT_INTERPRETER: &str = "/bin/sh";
@@ -141,9 +152,12 @@ impl LayeredPackage {
 
 /// The scripts of a layering, in the order they run. Packages named in `skip` contribute none
 /// (neither their scripts nor their triggers); their files still fire other packages' triggers.
+/// `base_files` (every path of the base's packages) are what layered packages' own triggers see
+/// besides the layered files; base triggers fire for layered files only.
 pub fn plan_scripts(
     layered: &[LayeredPackage],
     base_triggers: &[FileTrigger],
+    base_files: &[String],
     skip: &BTreeSet<String>,
 ) -> Vec<Script> {
     let runs = |p: &LayeredPackage| !skip.contains(&p.nevra.name);
@@ -166,16 +180,37 @@ pub fn plan_scripts(
         scripts.extend(own(package, Slot::Post, &package.post, &["1"]));
     }
 
-    let layered_triggers = layered
+    // (trigger, whether a layered package carries it)
+    let mut all_triggers: Vec<(&FileTrigger, bool)> = base_triggers
         .iter()
-        .filter(|p| runs(p))
-        .flat_map(|p| p.triggers.iter());
-    let mut all_triggers: Vec<&FileTrigger> =
-        base_triggers.iter().chain(layered_triggers).collect();
+        .map(|t| (t, false))
+        .chain(
+            layered
+                .iter()
+                .filter(|p| runs(p))
+                .flat_map(|p| p.triggers.iter().map(|t| (t, true))),
+        )
+        .collect();
     // Higher priority first; the sort is stable, so equal priorities keep base-then-layered order.
-    all_triggers.sort_by_key(|t| std::cmp::Reverse(t.priority));
+    all_triggers.sort_by_key(|(t, _)| std::cmp::Reverse(t.priority));
+    let layered_files = || layered.iter().flat_map(|p| p.files.iter());
+    // A newly installed trigger fires for everything it matches, old files and new.
+    let seen_by = |trigger: &FileTrigger, new: bool| {
+        if new {
+            trigger.matching(base_files.iter().chain(layered_files()))
+        } else {
+            trigger.matching(layered_files())
+        }
+    };
 
-    for trigger in all_triggers.iter().filter(|t| !t.transaction) {
+    for (trigger, new) in all_triggers.iter().filter(|(t, _)| !t.transaction) {
+        if *new {
+            let matching = seen_by(trigger, true);
+            if !matching.is_empty() {
+                scripts.push(trigger.script(Slot::FileTriggerIn, &["1", "1"], matching));
+            }
+            continue;
+        }
         for package in layered {
             let matching = trigger.matching(&package.files);
             if !matching.is_empty() {
@@ -186,13 +221,111 @@ pub fn plan_scripts(
     for package in layered.iter().filter(|p| runs(p)) {
         scripts.extend(own(package, Slot::PostTrans, &package.posttrans, &["0"]));
     }
-    for trigger in all_triggers.iter().filter(|t| t.transaction) {
-        let matching = trigger.matching(layered.iter().flat_map(|p| p.files.iter()));
+    for (trigger, new) in all_triggers.iter().filter(|(t, _)| t.transaction) {
+        let matching = seen_by(trigger, *new);
         if !matching.is_empty() {
             scripts.push(trigger.script(Slot::TransFileTriggerIn, &[], matching));
         }
     }
     scripts
+}
+
+/// Runs `scripts` on `tree` (base + layered files) and returns the tree with their effects, from an
+/// earlier identical run when there is one. Call inside a repo transaction; it is committed and
+/// reopened around the sandbox, which reads the tree from a commit. `dbpath`'s directory is left
+/// as it was: the rpm database is written after the scripts.
+pub fn run(
+    repo: &ostree::Repo,
+    tree: &ostree::MutableTree,
+    scripts: &[Script],
+    support: &[SupportFile],
+    dbpath: &str,
+) -> Result<ostree::MutableTree> {
+    let started = std::time::Instant::now();
+    let root = repo.write_mtree(tree, gio::Cancellable::NONE)?;
+    let root = root
+        .downcast::<ostree::RepoFile>()
+        .expect("write_mtree returns a RepoFile");
+    let result_ref = format!("{RESULT_REFS}{}", result_key(&root, scripts, support)?);
+    if let Some(earlier) = repo.resolve_rev(&result_ref, true)? {
+        tracing::info!(
+            "the {} scripts ran on this very tree before; reusing their result",
+            scripts.len()
+        );
+        return Ok(ostree::MutableTree::from_commit(repo, &earlier)?);
+    }
+
+    let commit = repo.write_commit(
+        None,
+        Some("pkglayer: tree for scripts"),
+        None,
+        None,
+        &root,
+        gio::Cancellable::NONE,
+    )?;
+    repo.commit_transaction(gio::Cancellable::NONE)?;
+    let effects = sandbox::run(repo, &commit, scripts, support)?;
+    for (index, output) in &effects.outputs {
+        let script = &scripts[*index];
+        for line in output.lines() {
+            tracing::info!("{} of {}: {line}", script.slot, script.package);
+        }
+    }
+    repo.prepare_transaction(gio::Cancellable::NONE)?;
+    let usr = crate::tree::mtree_lookup(tree, "usr")?
+        .1
+        .context("the tree has no usr directory")?;
+    let ignore = |path: &str| {
+        path == dbpath
+            || path.starts_with(&format!("{dbpath}/"))
+            // Lock and backup files of the shadow tools.
+            || matches!(
+                path,
+                "usr/etc/.pwd.lock"
+                    | "usr/etc/passwd-"
+                    | "usr/etc/group-"
+                    | "usr/etc/shadow-"
+                    | "usr/etc/gshadow-"
+            )
+    };
+    let changed = sandbox::apply_changes(repo, &effects.upper(), &usr, &ignore)?;
+    tracing::debug!("scripts changed {}", changed.join(", "));
+
+    let after = repo.write_mtree(tree, gio::Cancellable::NONE)?;
+    let after = after
+        .downcast::<ostree::RepoFile>()
+        .expect("write_mtree returns a RepoFile");
+    let result = repo.write_commit(
+        None,
+        Some("pkglayer: tree after scripts"),
+        None,
+        None,
+        &after,
+        gio::Cancellable::NONE,
+    )?;
+    repo.transaction_set_ref(None, &result_ref, Some(&result));
+    crate::log_phase(&format!("scripts ({} run)", scripts.len()), started);
+    Ok(tree.clone())
+}
+
+/// sha256 over everything the scripts can see: the tree, the scripts, the sandbox's inputs.
+fn result_key(
+    root: &ostree::RepoFile,
+    scripts: &[Script],
+    support: &[SupportFile],
+) -> Result<String> {
+    root.ensure_resolved()?;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(RESULT_FORMAT);
+    hasher.update(root.tree_get_contents_checksum().unwrap_or_default());
+    hasher.update(root.tree_get_metadata_checksum().unwrap_or_default());
+    for script in scripts {
+        hasher.update(format!("\0{script:?}"));
+    }
+    for file in support {
+        hasher.update(format!("\0{file:?}"));
+    }
+    Ok(hex::encode(hasher.finalize()))
 }
 
 #[cfg(test)]
@@ -238,7 +371,7 @@ mod tests {
             trigger("/usr/bin", false, 10),
             trigger("/usr/share", true, 1_000_000),
         ];
-        let scripts = plan_scripts(&layered, &base, &BTreeSet::new());
+        let scripts = plan_scripts(&layered, &base, &[], &BTreeSet::new());
         let order: Vec<(String, Slot, Vec<String>)> = scripts
             .iter()
             .map(|s| (s.package.clone(), s.slot, s.args.clone()))
@@ -269,7 +402,7 @@ mod tests {
         let layered = [package("a", &["/usr/bin/a"])];
         let base = [trigger("/usr/bin", true, 1)];
         let skip = BTreeSet::from(["a".to_string()]);
-        let scripts = plan_scripts(&layered, &base, &skip);
+        let scripts = plan_scripts(&layered, &base, &[], &skip);
         assert_eq!(scripts.len(), 1);
         assert_eq!(scripts[0].slot, Slot::TransFileTriggerIn);
     }

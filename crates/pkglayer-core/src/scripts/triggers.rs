@@ -132,6 +132,19 @@ pub fn installed_triggers(root: &Path, dbpath: &str) -> Result<Vec<FileTrigger>>
     Ok(parse_query(&output))
 }
 
+/// Every path the packages in the rpm database at `root`/`dbpath` own.
+pub fn installed_files(root: &Path, dbpath: &str) -> Result<Vec<String>> {
+    let output = Command::new("rpm")
+        .arg("--root")
+        .arg(root)
+        .arg("--dbpath")
+        .arg(format!("/{dbpath}"))
+        .args(["-qa", "--qf", "[%{FILENAMES}\n]"])
+        .run_capture()
+        .context("Listing the base packages' files")?;
+    Ok(output.lines().map(str::to_string).collect())
+}
+
 fn parse_query(output: &str) -> Vec<FileTrigger> {
     let mut triggers = Vec::new();
     for record in output.split(PACKAGE_END) {
