@@ -24,6 +24,8 @@ pub struct CacheCleanup {
     pub cache_entries: usize,
     /// Kept script results dropped (scripts run again next time).
     pub script_results: usize,
+    /// Scratch directories of interrupted operations removed.
+    pub scratch: usize,
 }
 
 /// Drops every cached package no deployment of the sysroot layers (local packages requested by a
@@ -113,7 +115,9 @@ pub fn clean(sysroot: &Sysroot) -> Result<CacheCleanup> {
         outcome.cache_entries += 1;
     }
 
-    // libostree's cleanup prunes objects no ref and no deployment reaches.
+    outcome.scratch = crate::scratch::remove_stale(&repo)?;
+    // libostree's cleanup removes deployment directories no deployment list names (an interrupted
+    // deploy) and prunes objects no ref and no deployment reaches.
     sysroot.ostree().cleanup(gio::Cancellable::NONE)?;
     Ok(outcome)
 }

@@ -43,7 +43,7 @@ pub struct Layer<'a> {
 /// Writes the layered commit and returns its checksum. Writes only new objects (no refs).
 #[context("Composing the layered tree")]
 pub fn compose(repo: &ostree::Repo, layer: &Layer) -> Result<String> {
-    let scratch = tempfile::tempdir().context("Creating a scratch directory")?;
+    let scratch = crate::scratch::create(repo, "compose")?;
     let (base_variant, _) = repo.load_commit(layer.base_commit)?;
     let base_metadata = glib::VariantDict::new(Some(&base_variant.child_value(0)));
 
@@ -55,6 +55,7 @@ pub fn compose(repo: &ostree::Repo, layer: &Layer) -> Result<String> {
             let (root, _) = repo.read_commit(&package.commit, gio::Cancellable::NONE)?;
             merge_tree(&root, &tree, "", &package.nevra, &mut owners)?;
         }
+        crate::failpoint::hit("mid-compose");
         let db_root = scratch.path().join("root");
         let dbpath = crate::rpmdb::checkout_rpmdb(repo, layer.base_commit, &db_root)?;
         let layered = layer
@@ -116,6 +117,7 @@ pub fn compose(repo: &ostree::Repo, layer: &Layer) -> Result<String> {
             gio::Cancellable::NONE,
         )?;
         repo.commit_transaction(gio::Cancellable::NONE)?;
+        crate::failpoint::hit("after-commit");
         Ok(commit.to_string())
     })();
     if result.is_err() {

@@ -35,6 +35,7 @@ pub fn deploy_commit(
         Some(&opts),
         gio::Cancellable::NONE,
     )?;
+    crate::failpoint::hit("mid-deploy");
     ostree.simple_write_deployment(
         Some(sysroot.stateroot()),
         &deployment,

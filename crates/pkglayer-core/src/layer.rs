@@ -78,6 +78,7 @@ pub fn apply(
     }
 
     let lock = sysroot.lock()?;
+    crate::failpoint::hit("after-lock");
     let started = Instant::now();
     let (cached, downloaded) = ensure_cached(sysroot, plan, progress)?;
     crate::log_phase("fetch+import", started);
@@ -204,6 +205,7 @@ fn ensure_cached(
             &origin,
         )?);
         let _ = std::fs::remove_file(file);
+        crate::failpoint::hit("after-import");
     }
     Ok((cached.into_iter().flatten().collect(), missing.len()))
 }
@@ -235,6 +237,7 @@ fn download_all(
                         .iter()
                         .map(|package| {
                             let file = download_one(fetcher, folder, package, repos)?;
+                            crate::failpoint::hit("after-download");
                             let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
                             progress.package_downloaded(&package.nevra.to_string(), size);
                             Ok(file)

@@ -127,7 +127,9 @@ pub fn sync_metadata(
             })
             .into());
     }
-    repo::sync_repos(&sysroot.cache_dir(), &repos, options.freshness, fetcher)
+    let report = repo::sync_repos(&sysroot.cache_dir(), &repos, options.freshness, fetcher)?;
+    crate::failpoint::hit("after-metadata");
+    Ok(report)
 }
 
 /// The request after installing `new`: the latest deployment's request plus `new`. A package that is
@@ -271,7 +273,7 @@ pub fn plan(
     }
 
     // Local packages take part in resolution through their cached RPM heads.
-    let scratch = tempfile::tempdir().context("Creating a scratch directory")?;
+    let scratch = crate::scratch::create(&repo, "plan")?;
     let mut local_heads = Vec::new();
     for (nevra, sha256) in &origin.requested_local {
         let cached = Nevra::parse(nevra)

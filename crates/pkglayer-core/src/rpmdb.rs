@@ -24,6 +24,7 @@ const QUERYFORMAT: &str = "%{NAME}\\t%{EPOCHNUM}\\t%{VERSION}\\t%{RELEASE}\\t%{A
 /// The packages in the rpm database of `commit`, sorted by NEVRA.
 #[context("Reading the rpm database of commit {commit}")]
 pub fn packages_in_commit(repo: &ostree::Repo, commit: &str) -> Result<Vec<Nevra>> {
+    // System tmp, not the repo's: read-only commands must work without write access to the sysroot.
     let scratch = tempfile::tempdir().context("Creating a scratch directory")?;
     let dbpath = checkout_rpmdb(repo, commit, scratch.path())?;
     query_packages(&scratch.path().join(dbpath))

@@ -274,8 +274,12 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 let outcome = cache::clean(&sysroot)?;
                 writeln!(
                     out,
-                    "Removed {} cached packages, {} script results and {} cache entries.",
-                    outcome.packages, outcome.script_results, outcome.cache_entries
+                    "Removed {} cached packages, {} script results, {} cache entries and {} scratch \
+                     directories.",
+                    outcome.packages,
+                    outcome.script_results,
+                    outcome.cache_entries,
+                    outcome.scratch
                 )?;
             }
         }

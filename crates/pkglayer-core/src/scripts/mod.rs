@@ -272,6 +272,7 @@ pub fn run(
         }
     }
     repo.prepare_transaction(gio::Cancellable::NONE)?;
+    crate::failpoint::hit("after-scripts");
     let usr = crate::tree::mtree_lookup(tree, "usr")?
         .1
         .context("the tree has no usr directory")?;

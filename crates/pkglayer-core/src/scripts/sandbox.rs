@@ -42,7 +42,7 @@ pub struct SupportFile {
 
 /// A finished sandbox: the changes the scripts made, until dropped.
 pub struct Effects {
-    scratch: tempfile::TempDir,
+    scratch: crate::scratch::Scratch,
     /// Output of each script that printed something: (index into the scripts, text).
     pub outputs: Vec<(usize, String)>,
 }
@@ -61,19 +61,7 @@ pub fn run(
     scripts: &[Script],
     support: &[SupportFile],
 ) -> Result<Effects> {
-    use ostree::gio::prelude::FileExt;
-    let repo_tmp = repo
-        .path()
-        .child("tmp")
-        .path()
-        .context("the repo is local")?;
-    // libostree may name the repo through /proc/self/fd; the mount needs the real path.
-    let repo_tmp = std::fs::canonicalize(&repo_tmp)
-        .with_context(|| format!("Resolving {}", repo_tmp.display()))?;
-    let scratch = tempfile::Builder::new()
-        .prefix("pkglayer-scripts-")
-        .tempdir_in(&repo_tmp)
-        .with_context(|| format!("Creating a scratch directory in {}", repo_tmp.display()))?;
+    let scratch = crate::scratch::create(repo, "scripts")?;
     let dir = |name: &str| -> Result<PathBuf> {
         let path = scratch.path().join(name);
         std::fs::create_dir_all(&path).with_context(|| format!("Creating {}", path.display()))?;
