@@ -178,7 +178,9 @@ fn ensure_cached(
     let folder = sysroot.cache_dir().join(DOWNLOAD_FOLDER);
     std::fs::create_dir_all(&folder).with_context(|| format!("Creating {}", folder.display()))?;
     let wanted: Vec<&PlannedPackage> = missing.iter().map(|&i| &plan.packages[i]).collect();
-    progress.downloads_started(wanted.len(), wanted.iter().map(|p| p.download_size).sum());
+    let total: u64 = wanted.iter().map(|p| p.download_size).sum();
+    check_free_space(&folder, total)?;
+    progress.downloads_started(wanted.len(), total);
     let files = download_all(&folder, &wanted, &plan.repos, progress);
     progress.downloads_finished();
     let files = files?;
@@ -208,6 +210,25 @@ fn ensure_cached(
         crate::failpoint::hit("after-import");
     }
     Ok((cached.into_iter().flatten().collect(), missing.len()))
+}
+
+/// Refuses to start downloads the cache's filesystem has no room for (as the metadata declares them).
+fn check_free_space(folder: &Path, needed: u64) -> Result<()> {
+    let stat = rustix::fs::statvfs(folder)
+        .with_context(|| format!("Reading the free space of {}", folder.display()))?;
+    let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+    if needed <= free {
+        return Ok(());
+    }
+    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+    Err(crate::error::UserError::new(format!(
+        "the packages to download take {:.1} MiB, and {} has {:.1} MiB free",
+        mib(needed),
+        folder.display(),
+        mib(free)
+    ))
+    .hint("free some space (`pkglayer cleanup --cache` helps), or check the repo: its metadata may declare wrong sizes")
+    .into())
 }
 
 /// A cached package stands for a planned one when the repo's sha256 (if it gives one) matches.
@@ -273,6 +294,11 @@ fn download_one(
         .location
         .as_deref()
         .with_context(|| format!("repo {} gives no location for {}", repo.id, package.nevra))?;
+    // A package is never larger than the metadata says; a server sending more is refused.
+    let transfer = match package.download_size {
+        0 => repo.transfer,
+        size => repo.transfer.at_most(size),
+    };
     let dest = folder.join(format!("{}.rpm", package.nevra));
     let partial = folder.join(format!("{}.rpm.partial", package.nevra));
     let verify = |path: &Path| -> Result<()> {
@@ -290,7 +316,7 @@ fn download_one(
         let url = format!("{mirror}{location}");
         // A partial file from an interrupted run is continued, not fetched again from the start.
         let attempt = fetcher
-            .download_resuming(&url, &partial, true)
+            .download_resuming(&url, &partial, &transfer)
             .and_then(|()| {
                 verify(&partial).with_context(|| format!("{} from {url}", package.nevra))
             });

@@ -25,10 +25,22 @@ impl TestHost {
 
     /// Publishes version 1 of a base made of `packages` and deploys it.
     pub fn with_base(packages: &[TestPackage]) -> Result<Self> {
+        Self::with_base_prepared(packages, |_| Ok(()))
+    }
+
+    /// Like [`TestHost::with_base`], with `prepare` called on the sysroot's (empty, existing)
+    /// directory before the sysroot is made in it, e.g. to mount a small filesystem there.
+    pub fn with_base_prepared(
+        packages: &[TestPackage],
+        prepare: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let vendor = Vendor::create(&dir.path().join("vendor"))?;
         let base_v1 = vendor.publish(&base_ref(), "1", packages)?;
-        let sysroot = TestSysroot::create(&dir.path().join("sysroot"), &vendor, &base_ref())?;
+        let sysroot_dir = dir.path().join("sysroot");
+        std::fs::create_dir_all(&sysroot_dir)?;
+        prepare(&sysroot_dir)?;
+        let sysroot = TestSysroot::create(&sysroot_dir, &vendor, &base_ref())?;
         Ok(TestHost {
             vendor,
             sysroot,

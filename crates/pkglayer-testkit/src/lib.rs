@@ -17,7 +17,7 @@ mod vendor;
 pub use command::{TEST_ENV, run};
 pub use host::TestHost;
 pub use package::{Script, TestPackage, host_arch};
-pub use repo::create_repo;
+pub use repo::{create_repo, edit_metadata};
 pub use server::{Fault, RepoServer};
 pub use sysroot::{AdminStatusEntry, TestSysroot};
 pub use vendor::{KERNEL_VERSION, OSNAME, REMOTE, Vendor, base_packages, base_ref, finalize_rpmdb};

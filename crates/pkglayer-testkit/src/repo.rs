@@ -89,6 +89,60 @@ fn recompress_as_zstd(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Rewrites the `kind` metadata (e.g. `primary`, gzip-compressed) of the repo in `dir` with `edit`,
+/// and fixes repomd.xml's checksums and sizes so only the content is wrong: for tests of metadata
+/// that is well delivered but malformed or lying.
+pub fn edit_metadata(dir: &Path, kind: &str, edit: impl FnOnce(String) -> String) -> Result<()> {
+    let repomd_path = dir.join("repodata/repomd.xml");
+    let mut repomd = std::fs::read_to_string(&repomd_path)?;
+    let block = repomd
+        .split("<data ")
+        .find(|b| b.starts_with(&format!("type=\"{kind}\"")))
+        .and_then(|b| b.split("</data>").next())
+        .with_context(|| format!("repomd.xml has no {kind}"))?
+        .to_string();
+    let location = between(&block, "<location href=\"", "\"").context("location")?;
+    let mut xml = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(dir.join(location))?)
+        .read_to_string(&mut xml)?;
+    let xml = edit(xml);
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut encoder, xml.as_bytes())?;
+    let compressed = encoder.finish()?;
+    std::fs::write(dir.join(location), &compressed)?;
+
+    let mut new_block = block.clone();
+    for (tag, digest, size) in [
+        (
+            "checksum",
+            hex::encode(sha2::Sha256::digest(&compressed)),
+            compressed.len(),
+        ),
+        (
+            "open-checksum",
+            hex::encode(sha2::Sha256::digest(xml.as_bytes())),
+            xml.len(),
+        ),
+    ] {
+        if let Some(old) = between(&block, &format!("<{tag} type=\"sha256\">"), "<") {
+            new_block = new_block.replace(
+                &format!("<{tag} type=\"sha256\">{old}<"),
+                &format!("<{tag} type=\"sha256\">{digest}<"),
+            );
+        }
+        let size_tag = tag.replace("checksum", "size");
+        if let Some(old) = between(&block, &format!("<{size_tag}>"), "<") {
+            new_block = new_block.replace(
+                &format!("<{size_tag}>{old}<"),
+                &format!("<{size_tag}>{size}<"),
+            );
+        }
+    }
+    repomd = repomd.replace(&block, &new_block);
+    std::fs::write(&repomd_path, repomd)?;
+    Ok(())
+}
+
 fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
     let from = text.find(start)? + start.len();
     let to = text[from..].find(end)? + from;

@@ -20,6 +20,8 @@ pub enum Fault {
     Truncate,
     /// Like `Truncate`, for the first request only; later ones are served normally.
     TruncateOnce,
+    /// Read the request, then say nothing (for a minute), as a hung server does.
+    Hang,
 }
 
 #[derive(Default)]
@@ -160,6 +162,10 @@ fn handle(stream: TcpStream, root: &Path, shared: &Mutex<Shared>) -> std::io::Re
             hit.map(|(_, fault)| fault)
         };
 
+        if fault == Some(Fault::Hang) {
+            std::thread::sleep(std::time::Duration::from_secs(60));
+            return Ok(());
+        }
         let file = resolve(root, &path);
         let body = match (&file, fault) {
             (_, Some(Fault::Status(code))) => {

@@ -22,6 +22,8 @@ use crate::error::UserError;
 
 /// dnf's defaults for the keys a repo may leave out.
 const DEFAULT_METADATA_EXPIRE: Duration = Duration::from_secs(48 * 3600);
+/// dnf\'s default `timeout=`.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_PRIORITY: i32 = 99;
 const DEFAULT_COST: i32 = 1000;
 
@@ -49,6 +51,8 @@ pub struct RepoConfig {
     pub exclude: Vec<String>,
     pub includepkgs: Vec<String>,
     pub sslverify: bool,
+    /// dnf's `timeout=`: how long a server may stay silent before the transfer counts as failed.
+    pub timeout: Duration,
 }
 
 /// The values of `$releasever`, `$basearch` and `$arch`.
@@ -239,6 +243,20 @@ fn build_repo(
         exclude: split_list(take("exclude").or_else(|| take("excludepkgs"))),
         includepkgs: split_list(take("includepkgs")),
         sslverify: boolean("sslverify", take("sslverify"), true)?,
+        timeout: match take("timeout") {
+            None => DEFAULT_TIMEOUT,
+            Some(value) => value
+                .parse::<f64>()
+                .ok()
+                .filter(|seconds| *seconds > 0.0 && seconds.is_finite())
+                .map(Duration::from_secs_f64)
+                .ok_or_else(|| {
+                    repo_error(
+                        location,
+                        &format!("[{id}] timeout={value} is not a number of seconds"),
+                    )
+                })?,
+        },
         id,
     };
     for key in keys.keys() {

@@ -9,9 +9,48 @@ use anyhow::{Context, Result, anyhow, bail};
 
 /// Attempts per URL for failures that may pass (connection errors, 5xx), before giving up on it.
 const ATTEMPTS: u32 = 3;
-/// A server silent this long on one read is taken as hung.
+/// A server silent this long on one read is taken as hung, unless the repo says otherwise.
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How to fetch one resource: the repo's settings, and for packages the size they may not exceed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transfer {
+    pub sslverify: bool,
+    /// Longest silence from the server before an attempt fails (`timeout=` of the repo).
+    pub timeout: Duration,
+    /// More bytes than this is an error, not a download (the size the metadata declares).
+    pub max_size: Option<u64>,
+}
+
+impl Default for Transfer {
+    fn default() -> Self {
+        Transfer {
+            sslverify: true,
+            timeout: READ_TIMEOUT,
+            max_size: None,
+        }
+    }
+}
+
+impl Transfer {
+    /// The settings of `repo`.
+    pub fn of(repo: &super::RepoConfig) -> Self {
+        Transfer {
+            sslverify: repo.sslverify,
+            timeout: repo.timeout,
+            max_size: None,
+        }
+    }
+
+    /// The same, refusing more than `bytes`.
+    pub fn at_most(self, bytes: u64) -> Self {
+        Transfer {
+            max_size: Some(bytes),
+            ..self
+        }
+    }
+}
 
 /// Downloads files. One per operation; cheap to share between threads.
 pub struct Fetcher {
@@ -36,29 +75,35 @@ impl Fetcher {
 
     /// Writes the resource at `url` to `dest` (created or truncated). On failure `dest` may hold a
     /// partial file; callers download into scratch space.
-    pub fn download(&self, url: &str, dest: &Path, sslverify: bool) -> Result<()> {
+    pub fn download(&self, url: &str, dest: &Path, transfer: &Transfer) -> Result<()> {
         let _ = std::fs::remove_file(dest);
-        self.download_resuming(url, dest, sslverify)
+        self.download_resuming(url, dest, transfer)
     }
 
     /// Like [`Fetcher::download`], but a partial `dest` left by an earlier attempt is continued with an
     /// HTTP range request (started over when the server ignores the range).
-    pub fn download_resuming(&self, url: &str, dest: &Path, sslverify: bool) -> Result<()> {
+    pub fn download_resuming(&self, url: &str, dest: &Path, transfer: &Transfer) -> Result<()> {
         if let Some(path) = url.strip_prefix("file://") {
+            let size = std::fs::metadata(path)
+                .with_context(|| format!("reading {url}"))?
+                .len();
+            check_size(url, size, transfer).map_err(|f| match f {
+                Failure::Passing(e) | Failure::Final(e) => e,
+            })?;
             std::fs::copy(path, dest).with_context(|| format!("copying {url}"))?;
             return Ok(());
         }
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             bail!("unsupported URL {url:?} (file://, http:// and https:// are)");
         }
-        let agent = if sslverify {
+        let agent = if transfer.sslverify {
             &self.verifying
         } else {
             &self.non_verifying
         };
         let mut last_error = None;
         for attempt in 1..=ATTEMPTS {
-            match try_download(agent, url, dest) {
+            match try_download(agent, url, dest, transfer) {
                 Ok(()) => return Ok(()),
                 Err(Failure::Final(err)) => return Err(err),
                 Err(Failure::Passing(err)) => {
@@ -74,9 +119,9 @@ impl Fetcher {
     }
 
     /// The resource at `url` as text.
-    pub fn get_text(&self, url: &str, sslverify: bool) -> Result<String> {
+    pub fn get_text(&self, url: &str, transfer: &Transfer) -> Result<String> {
         let scratch = tempfile::NamedTempFile::new().context("Creating a scratch file")?;
-        self.download(url, scratch.path(), sslverify)?;
+        self.download(url, scratch.path(), transfer)?;
         std::fs::read_to_string(scratch.path()).with_context(|| format!("{url} is not text"))
     }
 }
@@ -87,9 +132,18 @@ enum Failure {
     Final(anyhow::Error),
 }
 
-fn try_download(agent: &ureq::Agent, url: &str, dest: &Path) -> Result<(), Failure> {
+fn try_download(
+    agent: &ureq::Agent,
+    url: &str,
+    dest: &Path,
+    transfer: &Transfer,
+) -> Result<(), Failure> {
     let have = std::fs::metadata(dest).map(|m| m.len()).unwrap_or(0);
-    let mut request = agent.get(url);
+    let mut request = agent
+        .get(url)
+        .config()
+        .timeout_per_read(Some(transfer.timeout))
+        .build();
     if have > 0 {
         request = request.header("Range", format!("bytes={have}-"));
     }
@@ -119,12 +173,35 @@ fn try_download(agent: &ureq::Agent, url: &str, dest: &Path) -> Result<(), Failu
         .open(dest)
         .with_context(|| format!("Opening {}", dest.display()))
         .map_err(Failure::Final)?;
-    let mut body = response.into_body().into_reader();
-    std::io::copy(&mut body, &mut file)
+    let already = if append { have } else { 0 };
+    if let Some(length) = response
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+    {
+        check_size(url, already + length, transfer)?;
+    }
+    // Read one byte past the limit, so a server sending more than it should is caught, not trusted.
+    let limit = transfer
+        .max_size
+        .map_or(u64::MAX, |max| (max + 1).saturating_sub(already));
+    let mut body = std::io::Read::take(response.into_body().into_reader(), limit);
+    let written = std::io::copy(&mut body, &mut file)
         .map_err(|err| Failure::Passing(anyhow!("{url}: transfer failed: {err}")))?;
+    check_size(url, already + written, transfer)?;
     file.flush()
         .with_context(|| format!("Writing {}", dest.display()))
         .map_err(Failure::Final)
+}
+
+/// A size above the transfer's limit is final: the server or the metadata is wrong, not the network.
+fn check_size(url: &str, size: u64, transfer: &Transfer) -> Result<(), Failure> {
+    match transfer.max_size {
+        Some(max) if size > max => Err(Failure::Final(anyhow!(
+            "{url} is larger than the {max} bytes the repo metadata declares"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn agent(verify: bool) -> ureq::Agent {
@@ -135,7 +212,6 @@ fn agent(verify: bool) -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_connect(Some(CONNECT_TIMEOUT))
-        .timeout_per_read(Some(READ_TIMEOUT))
         .user_agent(concat!("pkglayer/", env!("CARGO_PKG_VERSION")))
         .tls_config(tls)
         .build()

@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use sha2::Digest;
 
 use super::config::RepoConfig;
-use super::fetch::Fetcher;
+use super::fetch::{Fetcher, Transfer};
 use super::mirrors::{parse_metalink, parse_mirrorlist};
 use super::repomd::{Checksum, ChecksumAlgorithm, Repomd};
 use crate::error::UserError;
@@ -50,6 +50,8 @@ pub struct RepoMetadata {
     pub checksum: String,
     /// Base URLs to fetch packages from, in order of preference.
     pub mirrors: Vec<String>,
+    /// How to fetch from it (packages too).
+    pub transfer: Transfer,
     /// Whether this call downloaded it (false: reused from the cache).
     pub fetched: bool,
 }
@@ -177,7 +179,7 @@ fn resolve_mirrors(repo: &RepoConfig, fetcher: &Fetcher) -> Result<(Vec<String>,
     }
     if let Some(url) = &repo.metalink {
         let text = fetcher
-            .get_text(url, repo.sslverify)
+            .get_text(url, &Transfer::of(repo))
             .with_context(|| format!("fetching the metalink of repo {}", repo.id))?;
         let metalink =
             parse_metalink(&text).with_context(|| format!("metalink {url} of repo {}", repo.id))?;
@@ -185,7 +187,7 @@ fn resolve_mirrors(repo: &RepoConfig, fetcher: &Fetcher) -> Result<(Vec<String>,
     }
     if let Some(url) = &repo.mirrorlist {
         let text = fetcher
-            .get_text(url, repo.sslverify)
+            .get_text(url, &Transfer::of(repo))
             .with_context(|| format!("fetching the mirrorlist of repo {}", repo.id))?;
         let mirrors: Vec<String> = parse_mirrorlist(&text)
             .iter()
@@ -218,7 +220,7 @@ fn fetch_from_mirror(
     fetcher.download(
         &format!("{mirror}repodata/repomd.xml"),
         &repomd_path,
-        repo.sslverify,
+        &Transfer::of(repo),
     )?;
     for hash in expected_repomd {
         hash.verify_file(&repomd_path)
@@ -243,7 +245,7 @@ fn fetch_from_mirror(
     for record in KINDS.iter().filter_map(|kind| repomd.record(kind)) {
         let url = format!("{mirror}{}", record.location);
         let dest = staging.path().join(file_name(&record.location)?);
-        fetcher.download(&url, &dest, repo.sslverify)?;
+        fetcher.download(&url, &dest, &Transfer::of(repo))?;
         record
             .checksum
             .verify_file(&dest)
@@ -305,6 +307,7 @@ fn load_cached(dir: &Path, repo: &RepoConfig) -> Result<RepoMetadata> {
         primary,
         filelists,
         mirrors,
+        transfer: Transfer::of(repo),
         fetched: false,
     })
 }

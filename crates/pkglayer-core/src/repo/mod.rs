@@ -7,6 +7,6 @@ pub mod mirrors;
 pub mod repomd;
 
 pub use config::{RepoConfig, RepoVars, load_repos_dir, parse_repo_file};
-pub use fetch::Fetcher;
+pub use fetch::{Fetcher, Transfer};
 pub use metadata::{Freshness, RepoMetadata, SyncReport, sync_repos};
 pub use repomd::{Checksum, Repomd, RepomdRecord};

@@ -172,6 +172,14 @@ pub fn import_rpm(
     if let Some(expected) = expected.filter(|e| **e != nevra) {
         bail!("the file holds {nevra}, not {expected}");
     }
+    // Header and payload digests: a file altered after it was built is refused, whatever the repo
+    // metadata says of it.
+    package.verify_digests().map_err(|err| {
+        UserError::new(format!(
+            "the RPM of {nevra} is corrupt or was tampered with: {err}"
+        ))
+        .hint("nothing was imported; report it to the repository's owner")
+    })?;
     let mut cursor = Cursor::new(bytes);
     ::rpm::PackageMetadata::parse(&mut cursor)?;
     let head = &bytes[..cursor.position() as usize];
@@ -278,6 +286,18 @@ fn write_package_tree(
         let path = meta.path().to_string_lossy().into_owned();
         if meta.flags().contains(::rpm::FileFlags::GHOST) {
             continue;
+        }
+        // Only clean absolute paths: `..` or `.` could climb out of the directory they name.
+        let clean = path.strip_prefix('/').is_some_and(|relative| {
+            relative
+                .split('/')
+                .all(|part| !part.is_empty() && part != "." && part != "..")
+        });
+        if !clean {
+            return Err(refuse(
+                &path,
+                "a path with `..`, `.` or empty parts, or not absolute",
+            ));
         }
         let mode = meta.mode();
         let kind = mode.file_type();

@@ -115,13 +115,21 @@ impl Resolver {
         self.prepared = false;
         // dnf: the lower priority (then cost) number wins; libsolv: the higher number wins.
         let priorities = (-repo.priority, -repo.cost);
-        self.pool.add_rpmmd(
-            &repo.id,
-            &repo.primary,
-            repo.filelists.as_deref(),
-            priorities,
-            repo.solv_cache.as_deref(),
-        )?;
+        self.pool
+            .add_rpmmd(
+                &repo.id,
+                &repo.primary,
+                repo.filelists.as_deref(),
+                priorities,
+                repo.solv_cache.as_deref(),
+            )
+            .map_err(|err| {
+                crate::UserError::new(format!(
+                    "the metadata of repo {} is malformed: {err:#}",
+                    repo.id
+                ))
+                .hint("`pkglayer refresh-md --force` fetches it again; if that does not help, the repo itself is broken")
+            })?;
         if !repo.exclude.is_empty() || !repo.includepkgs.is_empty() {
             let hidden: Vec<_> = self
                 .pool

@@ -19,7 +19,17 @@ impl RepoHost {
         base: &[TestPackage],
         packages: impl FnOnce(&RepoServer) -> Vec<TestPackage>,
     ) -> Self {
-        let host = TestHost::with_base(base).unwrap();
+        Self::with_sysroot_prepared(base, packages, |_| Ok(()))
+    }
+
+    /// Like [`RepoHost::new`], with `prepare` run on the sysroot's directory before the sysroot is
+    /// made in it.
+    pub fn with_sysroot_prepared(
+        base: &[TestPackage],
+        packages: impl FnOnce(&RepoServer) -> Vec<TestPackage>,
+        prepare: impl FnOnce(&std::path::Path) -> anyhow::Result<()>,
+    ) -> Self {
+        let host = TestHost::with_base_prepared(base, prepare).unwrap();
         let www = host.dir().join("www");
         std::fs::create_dir_all(&www).unwrap();
         let server = RepoServer::serve(&www).unwrap();

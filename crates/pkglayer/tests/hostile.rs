@@ -1,0 +1,299 @@
+//! Hostile and broken input: malformed metadata, tampered and lying packages, paths that climb out,
+//! hung servers, a garbage origin. Each gets a clear error and leaves the deployments, their origins
+//! and the repo's refs exactly as they were.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+mod support;
+
+use pkglayer_testkit::{
+    Fault, TestPackage, base_packages, create_repo, edit_metadata, host_arch, run,
+};
+use support::failure;
+use support::host::RepoHost;
+
+fn packages() -> Vec<TestPackage> {
+    vec![
+        TestPackage::new("good", "1.0-1").file("/usr/share/good/README", "fine\n"),
+        TestPackage::new("tampered", "1.0-1").file("/usr/share/tampered/data", "x".repeat(4096)),
+        TestPackage::new("climber", "1.0-1")
+            .file("/usr/share/../../etc/climbed", "should never be anywhere\n"),
+        TestPackage::new("through-link", "1.0-1")
+            .symlink("/usr/share/escape", "/etc")
+            .file("/usr/share/escape/passwd", "root::0:0::/:/bin/sh\n"),
+    ]
+}
+
+fn host() -> RepoHost {
+    RepoHost::new(&base_packages("1"), |_| packages())
+}
+
+/// Deployments, their origins and the repo's refs: what a refused operation must leave alone.
+fn state(h: &RepoHost) -> (Vec<String>, Vec<String>, String) {
+    let sysroot = &h.host.sysroot;
+    let deployments = h.deployments();
+    let origins = (0..deployments.len())
+        .map(|i| sysroot.origin(i).unwrap())
+        .collect();
+    let refs = run(Command::new("ostree").arg(sysroot.repo_arg()).arg("refs")).unwrap();
+    (deployments, origins, refs)
+}
+
+fn www(h: &RepoHost) -> std::path::PathBuf {
+    h.host.dir().join("www/repo")
+}
+
+#[test]
+fn malformed_primary_metadata_is_refused() {
+    let h = host();
+    let before = state(&h);
+    // Delivered intact (checksums match), but not well-formed XML.
+    edit_metadata(&www(&h), "primary", |xml| xml[..xml.len() / 2].to_string()).unwrap();
+    let err = failure(&h.pkglayer(&["install", "good"]));
+    assert!(
+        err.contains("the metadata of repo test is malformed"),
+        "{err}"
+    );
+    assert!(err.contains("primary.xml"), "{err}");
+    assert_eq!(state(&h), before);
+}
+
+#[test]
+fn malformed_repomd_is_refused() {
+    let h = host();
+    let before = state(&h);
+    let repomd = www(&h).join("repodata/repomd.xml");
+    let text = std::fs::read_to_string(&repomd).unwrap();
+    std::fs::write(&repomd, &text[..text.len() / 3]).unwrap();
+    let err = failure(&h.pkglayer(&["install", "good"]));
+    assert!(err.contains("repomd.xml"), "{err}");
+    assert_eq!(state(&h), before);
+}
+
+#[test]
+fn a_package_altered_after_it_was_built_is_refused() {
+    let h = host();
+    let before = state(&h);
+    let rpm = www(&h).join(format!("Packages/tampered-1.0-1.{}.rpm", host_arch()));
+    let mut bytes = std::fs::read(&rpm).unwrap();
+    // A byte of the compressed payload; the metadata is regenerated, so its checksum matches.
+    let at = bytes.len() - 40;
+    bytes[at] ^= 0xff;
+    std::fs::write(&rpm, bytes).unwrap();
+    create_repo(&www(&h), &[], "gz").unwrap();
+
+    let err = failure(&h.pkglayer(&["install", "tampered"]));
+    assert!(
+        err.contains(&format!(
+            "the RPM of tampered-1.0-1.{} is corrupt or was tampered with",
+            host_arch()
+        )),
+        "{err}"
+    );
+    assert_eq!(state(&h), before, "nothing imported");
+}
+
+#[test]
+fn paths_that_climb_out_of_the_tree_are_refused() {
+    let h = host();
+    let before = state(&h);
+    let err = failure(&h.pkglayer(&["install", "climber"]));
+    assert!(
+        err.contains(&format!(
+            "package climber-1.0-1.{} ships /usr/share/../../etc/climbed, a path with `..`",
+            host_arch()
+        )),
+        "{err}"
+    );
+    assert_eq!(state(&h), before);
+
+    // A file beneath the package's own symlink to /etc: never written through it.
+    let err = failure(&h.pkglayer(&["install", "through-link"]));
+    assert!(err.contains("through-link-1.0-1"), "{err}");
+    assert!(err.contains("escape is a file, not a directory"), "{err}");
+    assert_eq!(state(&h), before);
+}
+
+#[test]
+fn a_server_sending_more_than_declared_is_cut_off() {
+    let h = host();
+    let before = state(&h);
+    let rpm = www(&h).join(format!("Packages/good-1.0-1.{}.rpm", host_arch()));
+    let mut bytes = std::fs::read(&rpm).unwrap();
+    bytes.extend(std::iter::repeat_n(0u8, 1 << 20));
+    std::fs::write(&rpm, bytes).unwrap();
+    let err = failure(&h.pkglayer(&["install", "good"]));
+    assert!(
+        err.contains("is larger than the") && err.contains("bytes the repo metadata declares"),
+        "{err}"
+    );
+    assert_eq!(state(&h), before);
+}
+
+#[test]
+fn a_huge_declared_size_is_refused_before_downloading() {
+    let h = host();
+    let before = state(&h);
+    edit_metadata(&www(&h), "primary", |xml| {
+        let start = xml.find("<name>good</name>").unwrap();
+        let at = start + xml[start..].find("<size package=\"").unwrap() + "<size package=\"".len();
+        let end = at + xml[at..].find('"').unwrap();
+        format!("{}{}{}", &xml[..at], 1u64 << 50, &xml[end..])
+    })
+    .unwrap();
+    let err = failure(&h.pkglayer(&["install", "good"]));
+    assert!(
+        err.contains("the packages to download take 1073741824.0 MiB"),
+        "{err}"
+    );
+    assert_eq!(h.server.count(".rpm"), 0, "nothing was downloaded");
+    assert_eq!(state(&h), before);
+}
+
+#[test]
+fn a_hung_server_times_out() {
+    let h = host();
+    let before = state(&h);
+    std::fs::write(
+        h.reposdir.join("test.repo"),
+        format!(
+            "[test]\nbaseurl={}\ngpgcheck=0\ntimeout=1\n",
+            h.server.url("repo/")
+        ),
+    )
+    .unwrap();
+    h.server.break_path(".rpm", Fault::Hang);
+    let started = Instant::now();
+    let err = failure(&h.pkglayer(&["install", "good"]));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(err.contains("cannot download good-1.0-1"), "{err}");
+    assert!(
+        err.to_lowercase().contains("timeout") || err.contains("timed out"),
+        "{err}"
+    );
+    assert_eq!(state(&h), before);
+}
+
+#[test]
+fn a_garbage_origin_is_named_and_left_alone() {
+    let h = host();
+    let dirs = h.host.sysroot.deployment_dirs().unwrap();
+    let origin = format!("{}.origin", dirs[0].display());
+    // A key file (libostree itself refuses anything else), with nothing an origin needs.
+    for garbage in [
+        "[junk]\nnot=an origin\n",
+        "[origin]\nbaserefspec=vendor:testos/x86_64/stable\n[packages]\nrequested-local=nonsense;\n",
+    ] {
+        std::fs::write(&origin, garbage).unwrap();
+        let before = state(&h);
+        let err = failure(&h.pkglayer(&["install", "good"]));
+        assert!(err.contains(&origin), "{err}");
+        assert!(
+            err.contains("no [origin] refspec= or baserefspec= key")
+                || err.contains("requested-local entry \"nonsense\" is not SHA256:NEVRA"),
+            "{err}"
+        );
+        assert_eq!(state(&h), before);
+        let status = h.pkglayer(&["status"]);
+        let shown = String::from_utf8_lossy(&status.stdout).to_string()
+            + &String::from_utf8_lossy(&status.stderr);
+        assert!(
+            shown.contains(&origin),
+            "status names the broken origin: {shown}"
+        );
+    }
+}
+
+/// A tmpfs mounted for one test, unmounted when dropped.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(path: &std::path::Path) -> anyhow::Result<Self> {
+        run(Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=256M", "pkglayer-test"])
+            .arg(path))?;
+        Ok(SmallDisk(path.to_path_buf()))
+    }
+
+    fn resize(&self, bytes: u64) {
+        run(Command::new("mount")
+            .arg("-o")
+            .arg(format!("remount,size={bytes}"))
+            .arg(&self.0))
+        .unwrap();
+    }
+
+    fn used(&self) -> u64 {
+        let out = run(Command::new("df")
+            .args(["--output=used", "-B1"])
+            .arg(&self.0))
+        .unwrap();
+        out.lines().nth(1).unwrap().trim().parse().unwrap()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Incompressible bytes, the same every run.
+fn noise(len: usize) -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+#[test]
+fn a_full_disk_during_import_changes_nothing() {
+    const MIB: u64 = 1024 * 1024;
+    // Declared first, dropped last: unmounted after the host is gone.
+    let disk: std::cell::RefCell<Option<SmallDisk>> = Default::default();
+    let h = RepoHost::with_sysroot_prepared(
+        &base_packages("1"),
+        |_| vec![TestPackage::new("bulky", "1.0-1").file("/usr/share/bulky/data", noise(6 << 20))],
+        |path| {
+            *disk.borrow_mut() = Some(SmallDisk::mount(path)?);
+            Ok(())
+        },
+    );
+    let disk = disk.borrow();
+    let disk = disk.as_ref().unwrap();
+    let before = state(&h);
+    // Room for the download (6 MiB), not for the download and its import besides.
+    disk.resize(disk.used() + 9 * MIB);
+    let err = failure(&h.pkglayer(&["install", "bulky"]));
+    // libostree's own reserve (min-free-space) or the kernel's ENOSPC, whichever comes first.
+    assert!(
+        err.contains("No space left on device") || err.contains("min-free-space"),
+        "{err}"
+    );
+    assert!(err.contains("Importing bulky-1.0-1"), "{err}");
+    assert_eq!(state(&h), before);
+    h.fsck();
+
+    disk.resize(disk.used() + 64 * MIB);
+    support::ok(&h.pkglayer(&["install", "bulky"]));
+    assert_eq!(
+        std::fs::read(h.newest().join("usr/share/bulky/data")).unwrap(),
+        noise(6 << 20)
+    );
+    assert_eq!(
+        h.server.count(".rpm"),
+        1,
+        "the download was kept for the retry"
+    );
+    h.fsck();
+}
