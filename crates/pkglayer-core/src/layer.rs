@@ -4,7 +4,8 @@
 //! Everything before the deploy writes only new objects, cache refs and scratch space, so a failure
 //! leaves the booted and pending deployments as they were.
 
-use std::collections::BTreeSet;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -17,6 +18,7 @@ use crate::deploy;
 use crate::origin::Origin;
 use crate::plan::{InstallPlan, deployment_layer};
 use crate::progress::Progress;
+use crate::repo::signature::RpmKeyring;
 use crate::repo::{Checksum, Fetcher, RepoMetadata};
 use crate::rpm::import::{self, CachedPackage, Owners, PackageOrigin};
 use crate::solver::PlannedPackage;
@@ -185,6 +187,7 @@ fn ensure_cached(
     progress.downloads_finished();
     let files = files?;
 
+    check_signatures(plan, &missing, &files)?;
     let owners = Owners::of_commit(&repo, &plan.base_commit)?;
     for (&index, file) in missing.iter().zip(&files) {
         let package = &plan.packages[index];
@@ -210,6 +213,39 @@ fn ensure_cached(
         crate::failpoint::hit("after-import");
     }
     Ok((cached.into_iter().flatten().collect(), missing.len()))
+}
+
+/// With `gpgcheck=1`, every downloaded package must carry a valid signature by one of its repo's
+/// keys; one that does not is deleted and the whole operation refused before anything is imported.
+fn check_signatures(plan: &InstallPlan, indexes: &[usize], files: &[PathBuf]) -> Result<()> {
+    let mut keyrings: HashMap<&str, RpmKeyring> = HashMap::new();
+    for (&index, file) in indexes.iter().zip(files) {
+        let package = &plan.packages[index];
+        let Some(repo) = plan
+            .repos
+            .iter()
+            .find(|r| r.id == package.repo && r.gpgcheck)
+        else {
+            continue;
+        };
+        let keyring = match keyrings.entry(repo.id.as_str()) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => entry.insert(
+                RpmKeyring::new(&repo.gpgkeys)
+                    .with_context(|| format!("Loading the gpgkey of repo {}", repo.id))?,
+            ),
+        };
+        if let Err(why) = keyring.check(file)? {
+            let _ = std::fs::remove_file(file);
+            return Err(crate::error::UserError::new(format!(
+                "package {} from repo {} {why}",
+                package.nevra, repo.id
+            ))
+            .hint("nothing was imported; check the repo's gpgkey=, or ask its owner: gpgcheck=1 refuses unsigned packages")
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// Refuses to start downloads the cache's filesystem has no room for (as the metadata declares them).

@@ -135,11 +135,20 @@ pub fn sync_metadata(
 /// The request after installing `new`: the latest deployment's request plus `new`. A package that is
 /// already requested is an error, or skipped with `idempotent`. An existing `*.rpm` path is a local
 /// package: it is imported into the package cache now and requested as `SHA256:NEVRA`.
-pub fn request_with(sysroot: &Sysroot, new: &[String], idempotent: bool) -> Result<Origin> {
+///
+/// When a repo with `gpgcheck=1` has its keys at hand (cached with its metadata, or `file://`), a
+/// local RPM must carry a valid signature by one of them.
+pub fn request_with(
+    sysroot: &Sysroot,
+    new: &[String],
+    idempotent: bool,
+    repos: &RepoOptions,
+) -> Result<Origin> {
     let mut origin = sysroot.origin(&sysroot.latest())?;
     for request in new {
         let path = Path::new(request);
         if request.ends_with(".rpm") && path.is_file() {
+            check_local_signature(sysroot, repos, path)?;
             let package = import_local_rpm(sysroot, path)?;
             let nevra = package.nevra.to_string();
             if origin
@@ -161,6 +170,39 @@ pub fn request_with(sysroot: &Sysroot, new: &[String], idempotent: bool) -> Resu
         }
     }
     Ok(origin)
+}
+
+/// Refuses a local RPM that the keys of the `gpgcheck=1` repos at hand do not vouch for.
+fn check_local_signature(sysroot: &Sysroot, repos: &RepoOptions, path: &Path) -> Result<()> {
+    let base = deployment_layer(&sysroot.repo(), &sysroot.latest().csum())?.base_commit;
+    let mut keys = Vec::new();
+    for config in load_repos(sysroot, repos, &base)?
+        .iter()
+        .filter(|r| r.enabled && r.gpgcheck)
+    {
+        let cached = repo::metadata::cached_keys(&sysroot.cache_dir(), config);
+        if cached.is_empty() {
+            keys.extend(
+                config
+                    .gpgkeys
+                    .iter()
+                    .filter_map(|url| url.strip_prefix("file://"))
+                    .map(std::path::PathBuf::from),
+            );
+        } else {
+            keys.extend(cached);
+        }
+    }
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let keyring = crate::repo::signature::RpmKeyring::new(&keys)?;
+    if let Err(why) = keyring.check(path)? {
+        return Err(UserError::new(format!("local package {} {why}", path.display()))
+            .hint("local packages are checked against the keys of the repos with gpgcheck=1; sign it with one of them")
+            .into());
+    }
+    Ok(())
 }
 
 /// Imports a local RPM file into the package cache, owners mapped through the current base.

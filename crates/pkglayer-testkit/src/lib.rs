@@ -11,6 +11,7 @@ mod host;
 mod package;
 mod repo;
 mod server;
+mod signing;
 mod sysroot;
 mod vendor;
 
@@ -19,5 +20,6 @@ pub use host::TestHost;
 pub use package::{Script, TestPackage, host_arch};
 pub use repo::{create_repo, edit_metadata};
 pub use server::{Fault, RepoServer};
+pub use signing::SigningKey;
 pub use sysroot::{AdminStatusEntry, TestSysroot};
 pub use vendor::{KERNEL_VERSION, OSNAME, REMOTE, Vendor, base_packages, base_ref, finalize_rpmdb};

@@ -210,7 +210,12 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             }
         }
         Command::Install(args) => {
-            let mut origin = plan::request_with(&sysroot, &args.packages, args.idempotent)?;
+            let repos = RepoOptions {
+                reposdir: args.transaction.repos.reposdir.clone(),
+                freshness: Freshness::WhileFresh,
+                allow_inactive: args.allow_inactive,
+            };
+            let mut origin = plan::request_with(&sysroot, &args.packages, args.idempotent, &repos)?;
             origin
                 .skip_scripts
                 .extend(args.skip_scripts.iter().cloned());

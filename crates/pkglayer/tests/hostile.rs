@@ -29,17 +29,6 @@ fn host() -> RepoHost {
     RepoHost::new(&base_packages("1"), |_| packages())
 }
 
-/// Deployments, their origins and the repo's refs: what a refused operation must leave alone.
-fn state(h: &RepoHost) -> (Vec<String>, Vec<String>, String) {
-    let sysroot = &h.host.sysroot;
-    let deployments = h.deployments();
-    let origins = (0..deployments.len())
-        .map(|i| sysroot.origin(i).unwrap())
-        .collect();
-    let refs = run(Command::new("ostree").arg(sysroot.repo_arg()).arg("refs")).unwrap();
-    (deployments, origins, refs)
-}
-
 fn www(h: &RepoHost) -> std::path::PathBuf {
     h.host.dir().join("www/repo")
 }
@@ -47,7 +36,7 @@ fn www(h: &RepoHost) -> std::path::PathBuf {
 #[test]
 fn malformed_primary_metadata_is_refused() {
     let h = host();
-    let before = state(&h);
+    let before = h.snapshot();
     // Delivered intact (checksums match), but not well-formed XML.
     edit_metadata(&www(&h), "primary", |xml| xml[..xml.len() / 2].to_string()).unwrap();
     let err = failure(&h.pkglayer(&["install", "good"]));
@@ -56,25 +45,25 @@ fn malformed_primary_metadata_is_refused() {
         "{err}"
     );
     assert!(err.contains("primary.xml"), "{err}");
-    assert_eq!(state(&h), before);
+    assert_eq!(h.snapshot(), before);
 }
 
 #[test]
 fn malformed_repomd_is_refused() {
     let h = host();
-    let before = state(&h);
+    let before = h.snapshot();
     let repomd = www(&h).join("repodata/repomd.xml");
     let text = std::fs::read_to_string(&repomd).unwrap();
     std::fs::write(&repomd, &text[..text.len() / 3]).unwrap();
     let err = failure(&h.pkglayer(&["install", "good"]));
     assert!(err.contains("repomd.xml"), "{err}");
-    assert_eq!(state(&h), before);
+    assert_eq!(h.snapshot(), before);
 }
 
 #[test]
 fn a_package_altered_after_it_was_built_is_refused() {
     let h = host();
-    let before = state(&h);
+    let before = h.snapshot();
     let rpm = www(&h).join(format!("Packages/tampered-1.0-1.{}.rpm", host_arch()));
     let mut bytes = std::fs::read(&rpm).unwrap();
     // A byte of the compressed payload; the metadata is regenerated, so its checksum matches.
@@ -91,13 +80,13 @@ fn a_package_altered_after_it_was_built_is_refused() {
         )),
         "{err}"
     );
-    assert_eq!(state(&h), before, "nothing imported");
+    assert_eq!(h.snapshot(), before, "nothing imported");
 }
 
 #[test]
 fn paths_that_climb_out_of_the_tree_are_refused() {
     let h = host();
-    let before = state(&h);
+    let before = h.snapshot();
     let err = failure(&h.pkglayer(&["install", "climber"]));
     assert!(
         err.contains(&format!(
@@ -106,19 +95,19 @@ fn paths_that_climb_out_of_the_tree_are_refused() {
         )),
         "{err}"
     );
-    assert_eq!(state(&h), before);
+    assert_eq!(h.snapshot(), before);
 
     // A file beneath the package's own symlink to /etc: never written through it.
     let err = failure(&h.pkglayer(&["install", "through-link"]));
     assert!(err.contains("through-link-1.0-1"), "{err}");
     assert!(err.contains("escape is a file, not a directory"), "{err}");
-    assert_eq!(state(&h), before);
+    assert_eq!(h.snapshot(), before);
 }
 
 #[test]
 fn a_server_sending_more_than_declared_is_cut_off() {
     let h = host();
-    let before = state(&h);
+    let before = h.snapshot();
     let rpm = www(&h).join(format!("Packages/good-1.0-1.{}.rpm", host_arch()));
     let mut bytes = std::fs::read(&rpm).unwrap();
     bytes.extend(std::iter::repeat_n(0u8, 1 << 20));
@@ -128,13 +117,13 @@ fn a_server_sending_more_than_declared_is_cut_off() {
         err.contains("is larger than the") && err.contains("bytes the repo metadata declares"),
         "{err}"
     );
-    assert_eq!(state(&h), before);
+    assert_eq!(h.snapshot(), before);
 }
 
 #[test]
 fn a_huge_declared_size_is_refused_before_downloading() {
     let h = host();
-    let before = state(&h);
+    let before = h.snapshot();
     edit_metadata(&www(&h), "primary", |xml| {
         let start = xml.find("<name>good</name>").unwrap();
         let at = start + xml[start..].find("<size package=\"").unwrap() + "<size package=\"".len();
@@ -148,13 +137,13 @@ fn a_huge_declared_size_is_refused_before_downloading() {
         "{err}"
     );
     assert_eq!(h.server.count(".rpm"), 0, "nothing was downloaded");
-    assert_eq!(state(&h), before);
+    assert_eq!(h.snapshot(), before);
 }
 
 #[test]
 fn a_hung_server_times_out() {
     let h = host();
-    let before = state(&h);
+    let before = h.snapshot();
     std::fs::write(
         h.reposdir.join("test.repo"),
         format!(
@@ -176,7 +165,7 @@ fn a_hung_server_times_out() {
         err.to_lowercase().contains("timeout") || err.contains("timed out"),
         "{err}"
     );
-    assert_eq!(state(&h), before);
+    assert_eq!(h.snapshot(), before);
 }
 
 #[test]
@@ -190,7 +179,7 @@ fn a_garbage_origin_is_named_and_left_alone() {
         "[origin]\nbaserefspec=vendor:testos/x86_64/stable\n[packages]\nrequested-local=nonsense;\n",
     ] {
         std::fs::write(&origin, garbage).unwrap();
-        let before = state(&h);
+        let before = h.snapshot();
         let err = failure(&h.pkglayer(&["install", "good"]));
         assert!(err.contains(&origin), "{err}");
         assert!(
@@ -198,7 +187,7 @@ fn a_garbage_origin_is_named_and_left_alone() {
                 || err.contains("requested-local entry \"nonsense\" is not SHA256:NEVRA"),
             "{err}"
         );
-        assert_eq!(state(&h), before);
+        assert_eq!(h.snapshot(), before);
         let status = h.pkglayer(&["status"]);
         let shown = String::from_utf8_lossy(&status.stdout).to_string()
             + &String::from_utf8_lossy(&status.stderr);
@@ -271,7 +260,7 @@ fn a_full_disk_during_import_changes_nothing() {
     );
     let disk = disk.borrow();
     let disk = disk.as_ref().unwrap();
-    let before = state(&h);
+    let before = h.snapshot();
     // Room for the download (6 MiB), not for the download and its import besides.
     disk.resize(disk.used() + 9 * MIB);
     let err = failure(&h.pkglayer(&["install", "bulky"]));
@@ -281,7 +270,7 @@ fn a_full_disk_during_import_changes_nothing() {
         "{err}"
     );
     assert!(err.contains("Importing bulky-1.0-1"), "{err}");
-    assert_eq!(state(&h), before);
+    assert_eq!(h.snapshot(), before);
     h.fsck();
 
     disk.resize(disk.used() + 64 * MIB);

@@ -16,9 +16,12 @@ use super::config::RepoConfig;
 use super::fetch::{Fetcher, Transfer};
 use super::mirrors::{parse_metalink, parse_mirrorlist};
 use super::repomd::{Checksum, ChecksumAlgorithm, Repomd};
+use super::signature;
 use crate::error::UserError;
 
 /// Folder of the metadata cache under the cache root; the suffix changes with its layout.
+/// Where a repo's cache keeps its `gpgkey=` keys.
+const KEYS_FOLDER: &str = "keys";
 const CACHE_FOLDER: &str = "repomd-v1";
 /// Metadata kinds fetched: what the solver reads, plus updateinfo kept for later use.
 const KINDS: [&str; 3] = ["primary", "filelists", "updateinfo"];
@@ -52,6 +55,10 @@ pub struct RepoMetadata {
     pub mirrors: Vec<String>,
     /// How to fetch from it (packages too).
     pub transfer: Transfer,
+    /// `gpgcheck=1`: packages must be signed by one of `gpgkeys`.
+    pub gpgcheck: bool,
+    /// The repo's `gpgkey=` keys, as fetched with the metadata.
+    pub gpgkeys: Vec<PathBuf>,
     /// Whether this call downloaded it (false: reused from the cache).
     pub fetched: bool,
 }
@@ -226,13 +233,38 @@ fn fetch_from_mirror(
         hash.verify_file(&repomd_path)
             .context("repomd.xml does not match the metalink")?;
     }
+    // The keys decide whether this repomd.xml (and later the packages) are to be believed.
+    let keys_dir = staging.path().join(KEYS_FOLDER);
+    let keys = fetch_keys(repo, &keys_dir, fetcher)?;
+    if repo.repo_gpgcheck {
+        let signature = staging.path().join("repomd.xml.asc");
+        fetcher
+            .download(
+                &format!("{mirror}repodata/repomd.xml.asc"),
+                &signature,
+                &Transfer::of(repo),
+            )
+            .context("repo_gpgcheck=1, and the signature of repomd.xml cannot be fetched")?;
+        if let Err(why) = signature::check_detached(&keys, &repomd_path, &signature)? {
+            bail!("repomd.xml {why}");
+        }
+    }
     let checksum = sha256_file(&repomd_path)?;
 
-    // Same repomd as cached: the metadata files are the same too; only the stamp moves.
+    // Same repomd as cached: the metadata files are the same too; only the stamp (and the keys,
+    // which the repo's file may name anew) move.
     if let Some(cached) = cached.filter(|c| c.checksum == checksum) {
+        let cached_keys = dir.join(KEYS_FOLDER);
+        let _ = std::fs::remove_dir_all(&cached_keys);
+        if keys_dir.exists() {
+            std::fs::rename(&keys_dir, &cached_keys)
+                .with_context(|| format!("Installing {}", cached_keys.display()))?;
+        }
         write_stamp(dir, mirrors)?;
         return Ok(RepoMetadata {
             mirrors: mirrors.to_vec(),
+            gpgcheck: repo.gpgcheck,
+            gpgkeys: list_keys(&cached_keys),
             ..cached.clone()
         });
     }
@@ -256,6 +288,51 @@ fn fetch_from_mirror(
     let mut metadata = load_cached(dir, repo)?;
     metadata.fetched = true;
     Ok(metadata)
+}
+
+/// Fetches the repo's `gpgkey=` keys into `dest` when it checks signatures; returns their paths.
+fn fetch_keys(repo: &RepoConfig, dest: &Path, fetcher: &Fetcher) -> Result<Vec<PathBuf>> {
+    if !(repo.gpgcheck || repo.repo_gpgcheck) {
+        return Ok(Vec::new());
+    }
+    if repo.gpgkeys.is_empty() {
+        return Err(UserError::new(format!(
+            "repo {} checks signatures (gpgcheck or repo_gpgcheck) but names no gpgkey",
+            repo.id
+        ))
+        .hint(format!(
+            "add gpgkey=URL of the repo's public key to {}",
+            repo.file.display()
+        ))
+        .into());
+    }
+    std::fs::create_dir_all(dest)?;
+    let mut keys = Vec::new();
+    for (index, url) in repo.gpgkeys.iter().enumerate() {
+        let path = dest.join(format!("{index}.asc"));
+        fetcher
+            .download(url, &path, &Transfer::of(repo))
+            .with_context(|| format!("fetching gpgkey {url} of repo {}", repo.id))?;
+        keys.push(path);
+    }
+    Ok(keys)
+}
+
+/// The `gpgkey=` keys cached with `repo`'s metadata under `cache_root` (none before its first sync).
+pub fn cached_keys(cache_root: &Path, repo: &RepoConfig) -> Vec<PathBuf> {
+    list_keys(&repo_dir(&cache_root.join(CACHE_FOLDER), repo).join(KEYS_FOLDER))
+}
+
+/// The key files in `dir`, in order.
+fn list_keys(dir: &Path) -> Vec<PathBuf> {
+    let mut keys: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .collect();
+    keys.sort();
+    keys
 }
 
 /// Replaces `dir` with the staged folder; the old copy goes only once the new one is in place.
@@ -308,6 +385,8 @@ fn load_cached(dir: &Path, repo: &RepoConfig) -> Result<RepoMetadata> {
         filelists,
         mirrors,
         transfer: Transfer::of(repo),
+        gpgcheck: repo.gpgcheck,
+        gpgkeys: list_keys(&dir.join(KEYS_FOLDER)),
         fetched: false,
     })
 }

@@ -5,6 +5,7 @@ pub mod fetch;
 pub mod metadata;
 pub mod mirrors;
 pub mod repomd;
+pub mod signature;
 
 pub use config::{RepoConfig, RepoVars, load_repos_dir, parse_repo_file};
 pub use fetch::{Fetcher, Transfer};

@@ -75,6 +75,20 @@ impl RepoHost {
         self.host.sysroot.deployment_dirs().unwrap()[0].clone()
     }
 
+    /// Deployments, their origin files and the repo's refs: what a refused operation must leave
+    /// exactly as it was.
+    pub fn snapshot(&self) -> (Vec<String>, Vec<String>, String) {
+        let deployments = self.deployments();
+        let origins = (0..deployments.len())
+            .map(|i| self.host.sysroot.origin(i).unwrap())
+            .collect();
+        let refs = run(Command::new("ostree")
+            .arg(self.host.sysroot.repo_arg())
+            .arg("refs"))
+        .unwrap();
+        (deployments, origins, refs)
+    }
+
     /// `ostree fsck` of the sysroot's repo passes.
     pub fn fsck(&self) {
         run(Command::new("ostree")
