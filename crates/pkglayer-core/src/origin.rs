@@ -84,11 +84,11 @@ impl Origin {
             bail!("the origin's refspec is empty");
         }
 
-        let requested = string_list(&keyfile, PACKAGES, REQUESTED)
+        let requested = string_list(&keyfile, PACKAGES, REQUESTED)?
             .into_iter()
             .collect();
         let mut requested_local = BTreeMap::new();
-        for entry in string_list(&keyfile, PACKAGES, REQUESTED_LOCAL) {
+        for entry in string_list(&keyfile, PACKAGES, REQUESTED_LOCAL)? {
             let (sha256, nevra) = entry
                 .split_once(':')
                 .filter(|(sha, nevra)| is_sha256_hex(sha) && !nevra.is_empty())
@@ -100,7 +100,7 @@ impl Origin {
             refspec,
             requested,
             requested_local,
-            skip_scripts: string_list(&keyfile, PKGLAYER, SKIP_SCRIPTS)
+            skip_scripts: string_list(&keyfile, PKGLAYER, SKIP_SCRIPTS)?
                 .into_iter()
                 .collect(),
             source: text.to_string(),
@@ -130,6 +130,9 @@ impl Origin {
     pub fn to_text(&self) -> String {
         // The source parsed once already, so loading it again cannot fail; a fresh origin has none.
         let keyfile = load_keyfile(&self.source).unwrap_or_else(|_| KeyFile::new());
+        for group in [ORIGIN, PACKAGES, PKGLAYER] {
+            dedupe_group(&keyfile, group);
+        }
         let (key, stale) = if self.is_layered() {
             (BASEREFSPEC, REFSPEC)
         } else {
@@ -186,22 +189,51 @@ fn string_key(keyfile: &KeyFile, group: &str, key: &str) -> Option<String> {
     keyfile.string(group, key).ok().map(|v| v.to_string())
 }
 
-fn string_list(keyfile: &KeyFile, group: &str, key: &str) -> Vec<String> {
-    keyfile
+/// The list at `group`/`key`, empty when absent. A present value that is not a valid list (e.g. a
+/// bad escape) is an error: silently reading it as empty would drop what the user layered.
+fn string_list(keyfile: &KeyFile, group: &str, key: &str) -> Result<Vec<String>> {
+    if !keyfile.has_key(group, key).unwrap_or(false) {
+        return Ok(Vec::new());
+    }
+    let list = keyfile
         .string_list(group, key)
-        .map(|list| {
-            list.iter()
-                .map(|s| s.to_string())
-                .filter(|s| !s.is_empty())
-                .collect()
-        })
-        .unwrap_or_default()
+        .map_err(|e| anyhow!("[{group}] {key}= is not a valid list: {}", e.message()))?;
+    Ok(list
+        .iter()
+        .map(|s| s.to_string())
+        .filter(|s| !s.is_empty())
+        .collect())
+}
+
+/// GKeyFile keeps a key written twice in a group (a hand-edited file), but reads and removes only one
+/// of them, so the other would come back after a rewrite. Rebuilds such a group with each key once,
+/// holding the value GKeyFile reads for it.
+fn dedupe_group(keyfile: &KeyFile, group: &str) {
+    let Ok(keys) = keyfile.keys(group) else {
+        return;
+    };
+    let mut seen = BTreeSet::new();
+    let unique: Vec<String> = keys
+        .iter()
+        .map(|k| k.to_string())
+        .filter(|k| seen.insert(k.clone()))
+        .collect();
+    if unique.len() == keys.len() {
+        return;
+    }
+    let values: Vec<(String, String)> = unique
+        .into_iter()
+        .filter_map(|k| Some((k.clone(), keyfile.value(group, &k).ok()?.to_string())))
+        .collect();
+    let _ = keyfile.remove_group(group);
+    for (key, value) in values {
+        keyfile.set_value(group, &key, &value);
+    }
 }
 
 fn set_or_remove_list(keyfile: &KeyFile, group: &str, key: &str, values: Vec<String>) {
-    if values.is_empty() {
-        let _ = keyfile.remove_key(group, key);
-    } else {
+    let _ = keyfile.remove_key(group, key);
+    if !values.is_empty() {
         let value: String = values
             .iter()
             .map(|item| escape_list_item(item) + ";")
@@ -236,6 +268,36 @@ mod tests {
     use super::*;
 
     const SHA: &str = "5f1e1c27b7f3a9a2c1e8b3d4f6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f";
+
+    // Found by the `origin` fuzz target: a list with a bad escape read as empty, so the layered
+    // packages vanished on the next write.
+    #[test]
+    fn an_unreadable_package_list_is_an_error_not_an_empty_one() {
+        let text =
+            "[origin]\nbaserefspec=fedora:fedora/40\n[packages]\nrequested=strace;bad\\aescape;\n";
+        let err = Origin::parse(text).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("[packages] requested= is not a valid list"),
+            "{err:#}"
+        );
+    }
+
+    // Found by the `origin` fuzz target: a key present twice (GKeyFile keeps both) survived a
+    // rewrite that removed one, and came back on the next read.
+    #[test]
+    fn a_duplicated_key_is_rewritten_once() {
+        let text = "[origin]\nbaserefspec=fedora:fedora/40\n[packages]\nrequested=strace;\n\n\
+                    [packages]\nrequested=vim;\n";
+        let mut origin = Origin::parse(text).unwrap();
+        origin.requested.clear();
+        origin.requested.insert("htop".into());
+        let written = origin.to_text();
+        assert_eq!(written.matches("requested=").count(), 1, "{written}");
+        assert_eq!(
+            Origin::parse(&written).unwrap().requested,
+            BTreeSet::from(["htop".to_string()])
+        );
+    }
 
     /// A real-world rpm-ostree origin with every kind of group it writes, including ones we don't model.
     const RPM_OSTREE_COMPLEX: &str = "\

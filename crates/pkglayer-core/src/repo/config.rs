@@ -248,8 +248,8 @@ fn build_repo(
             Some(value) => value
                 .parse::<f64>()
                 .ok()
-                .filter(|seconds| *seconds > 0.0 && seconds.is_finite())
-                .map(Duration::from_secs_f64)
+                .filter(|seconds| *seconds > 0.0)
+                .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
                 .ok_or_else(|| {
                     repo_error(
                         location,
@@ -297,12 +297,12 @@ fn parse_expiry(value: &str) -> Option<Option<Duration>> {
     };
     let number: u64 = number.parse().ok()?;
     let seconds = match unit {
-        "s" => number,
-        "m" => number * 60,
-        "h" => number * 3600,
-        "d" => number * 86400,
+        "s" => Some(number),
+        "m" => number.checked_mul(60),
+        "h" => number.checked_mul(3600),
+        "d" => number.checked_mul(86400),
         _ => return None,
-    };
+    }?;
     Some(Some(Duration::from_secs(seconds)))
 }
 
@@ -449,6 +449,19 @@ metadata_expire=never
             (
                 "[a]\nname=no urls\n",
                 "test.repo:1: repo a has no baseurl, metalink or mirrorlist",
+            ),
+            // Found by the `repo_file` fuzz target: numbers too large for a duration panicked.
+            (
+                "[a]\nbaseurl=x\ntimeout=3444444444444444444444444444444444.5\n",
+                "[a] timeout=3444444444444444444444444444444444.5 is not a number of seconds",
+            ),
+            (
+                "[a]\nbaseurl=x\nmetadata_expire=99999999999999999d\n",
+                "[a] metadata_expire=99999999999999999d is not a duration",
+            ),
+            (
+                "[a]\nbaseurl=x\ntimeout=-1\n",
+                "[a] timeout=-1 is not a number of seconds",
             ),
         ];
         for (text, expected) in cases {
