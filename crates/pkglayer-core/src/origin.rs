@@ -232,8 +232,10 @@ fn dedupe_group(keyfile: &KeyFile, group: &str) {
 }
 
 fn set_or_remove_list(keyfile: &KeyFile, group: &str, key: &str, values: Vec<String>) {
-    let _ = keyfile.remove_key(group, key);
-    if !values.is_empty() {
+    if values.is_empty() {
+        let _ = keyfile.remove_key(group, key);
+    } else {
+        // Set in place: removing first would leave a blank line behind on every rewrite.
         let value: String = values
             .iter()
             .map(|item| escape_list_item(item) + ";")
@@ -297,6 +299,14 @@ mod tests {
             Origin::parse(&written).unwrap().requested,
             BTreeSet::from(["htop".to_string()])
         );
+    }
+
+    // Found by the `origin` fuzz target: every rewrite added a blank line to the file.
+    #[test]
+    fn rewriting_is_stable() {
+        let origin = Origin::parse(RPM_OSTREE_COMPLEX).unwrap();
+        let once = origin.to_text();
+        assert_eq!(Origin::parse(&once).unwrap().to_text(), once);
     }
 
     /// A real-world rpm-ostree origin with every kind of group it writes, including ones we don't model.

@@ -286,3 +286,42 @@ fn a_full_disk_during_import_changes_nothing() {
     );
     h.fsck();
 }
+
+#[test]
+fn a_package_server_failing_in_every_way_changes_nothing() {
+    for (fault, expected) in [
+        (Fault::Status(404), "HTTP 404"),
+        (Fault::Status(500), "HTTP 500"),
+        (Fault::Truncate, "transfer failed"),
+    ] {
+        let h = host();
+        let before = h.snapshot();
+        h.server.break_path(".rpm", fault);
+        let err = failure(&h.pkglayer(&["install", "good"]));
+        assert!(
+            err.contains("cannot download good-1.0-1"),
+            "{fault:?}: {err}"
+        );
+        assert!(err.contains(expected), "{fault:?}: {err}");
+        assert_eq!(h.snapshot(), before, "{fault:?}");
+    }
+}
+
+#[test]
+fn malformed_filelists_are_refused_when_needed() {
+    let h = host();
+    let before = h.snapshot();
+    edit_metadata(&www(&h), "filelists", |xml| {
+        xml.replace("</filelists>", "<package")
+    })
+    .unwrap();
+    // Primary answers name requests; a path only filelists knows makes pkglayer read them.
+    support::ok(&h.pkglayer(&["install", "--dry-run", "good"]));
+    let err = failure(&h.pkglayer(&["install", "/usr/share/good/README"]));
+    assert!(
+        err.contains("the metadata of repo test is malformed"),
+        "{err}"
+    );
+    assert!(err.contains("filelists.xml"), "{err}");
+    assert_eq!(h.snapshot(), before);
+}
