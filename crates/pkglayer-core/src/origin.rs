@@ -64,6 +64,9 @@ impl Origin {
 
     /// Parses origin text. Fails on text that is not a key file, or one that names no refspec.
     pub fn parse(text: &str) -> Result<Self> {
+        if text.contains('\0') {
+            bail!("not a valid key file: it holds a NUL byte");
+        }
         let keyfile = load_keyfile(text)?;
         let refspec = match (
             string_key(&keyfile, ORIGIN, BASEREFSPEC),
@@ -299,6 +302,15 @@ mod tests {
             Origin::parse(&written).unwrap().requested,
             BTreeSet::from(["htop".to_string()])
         );
+    }
+
+    // Found by the `origin` fuzz target: GKeyFile reads values as C strings, so text after a NUL
+    // byte was read one way and written another.
+    #[test]
+    fn a_nul_byte_is_refused() {
+        let text = "[origin]\nrefspec=r\n[packages]\nrequested=strace;\u{0}vim;\n";
+        let err = Origin::parse(text).unwrap_err();
+        assert!(format!("{err:#}").contains("NUL byte"), "{err:#}");
     }
 
     // Found by the `origin` fuzz target: every rewrite added a blank line to the file.
