@@ -49,7 +49,7 @@ pub fn compose(repo: &ostree::Repo, layer: &Layer) -> Result<String> {
 
     repo.prepare_transaction(gio::Cancellable::NONE)?;
     let result = (|| -> Result<String> {
-        let mut tree = ostree::MutableTree::from_commit(repo, layer.base_commit)?;
+        let tree = ostree::MutableTree::from_commit(repo, layer.base_commit)?;
         let mut owners: HashMap<String, Nevra> = HashMap::new();
         for package in layer.packages {
             let (root, _) = repo.read_commit(&package.commit, gio::Cancellable::NONE)?;
@@ -58,41 +58,7 @@ pub fn compose(repo: &ostree::Repo, layer: &Layer) -> Result<String> {
         crate::failpoint::hit("mid-compose");
         let db_root = scratch.path().join("root");
         let dbpath = crate::rpmdb::checkout_rpmdb(repo, layer.base_commit, &db_root)?;
-        let layered = layer
-            .packages
-            .iter()
-            .map(|p| LayeredPackage::from_head(&import::head(repo, &p.commit)?))
-            .collect::<Result<Vec<_>>>()?;
-
-        let mut allocations = users::Allocations::load(layer.id_allocations)?;
-        let mut fragments = Vec::new();
-        for file in layered.iter().flat_map(|p| &p.files) {
-            if !(file.starts_with("/usr/lib/sysusers.d/") && file.ends_with(".conf")) {
-                continue;
-            }
-            if let Some(text) = users::read_tree_file(repo, &tree, &file[1..])? {
-                fragments.push((file.clone(), String::from_utf8_lossy(&text).into_owned()));
-            }
-        }
-        users::apply_sysusers(repo, &tree, &fragments, &mut allocations)?;
-        let accounts = users::Accounts::read(repo, &tree)?;
-        let support = users::sandbox_support(&accounts, &allocations);
-        let base_triggers = scripts::triggers::installed_triggers(&db_root, &dbpath)?;
-        // A layered package's own file triggers also see the base's files, as in rpm.
-        let base_files = if layered.iter().any(|p| !p.triggers.is_empty()) {
-            scripts::triggers::installed_files(&db_root, &dbpath)?
-        } else {
-            Vec::new()
-        };
-        let planned =
-            scripts::plan_scripts(&layered, &base_triggers, &base_files, layer.skip_scripts);
-        if !planned.is_empty() {
-            tree = scripts::run(repo, &tree, &planned, &support, &dbpath)?;
-        }
-        let final_accounts = users::Accounts::read(repo, &tree)?;
-        users::record_created(&final_accounts, &accounts, &mut allocations);
-        apply_owners(repo, layer, &tree, &final_accounts)?;
-        allocations.save()?;
+        let tree = users_and_scripts(repo, layer, tree, &db_root, &dbpath)?;
         write_rpmdb(repo, layer, &tree, scratch.path(), &db_root, &dbpath)?;
 
         let root = repo.write_mtree(&tree, gio::Cancellable::NONE)?;
@@ -183,6 +149,48 @@ fn conflict(path: &str, package: &Nevra, other: Option<&Nevra>) -> anyhow::Error
     ))
     .hint("layer only one of the two packages; packages cannot replace files of the base image")
     .into()
+}
+
+/// Creates the accounts of `sysusers.d` files, runs the scripts and file triggers, and gives package
+/// files their owners' IDs; returns the tree to go on with. `db_root`/`dbpath` hold the base's rpmdb.
+fn users_and_scripts(
+    repo: &ostree::Repo,
+    layer: &Layer,
+    tree: ostree::MutableTree,
+    db_root: &Path,
+    dbpath: &str,
+) -> Result<ostree::MutableTree> {
+    let layered = layer
+        .packages
+        .iter()
+        .map(|p| LayeredPackage::from_head(&import::head(repo, &p.commit)?))
+        .collect::<Result<Vec<_>>>()?;
+
+    let mut allocations = users::Allocations::load(layer.id_allocations)?;
+    let fragments = users::sysusers_fragments(repo, &tree, layered.iter().flat_map(|p| &p.files))?;
+    users::apply_sysusers(repo, &tree, &fragments, &mut allocations)?;
+    let accounts = users::Accounts::read(repo, &tree)?;
+
+    let base_triggers = scripts::triggers::installed_triggers(db_root, dbpath)?;
+    // A layered package's own file triggers also see the base's files, as in rpm.
+    let base_files = if layered.iter().any(|p| !p.triggers.is_empty()) {
+        scripts::triggers::installed_files(db_root, dbpath)?
+    } else {
+        Vec::new()
+    };
+    let planned = scripts::plan_scripts(&layered, &base_triggers, &base_files, layer.skip_scripts);
+    let tree = if planned.is_empty() {
+        tree
+    } else {
+        let support = users::sandbox_support(&accounts, &allocations);
+        scripts::run(repo, &tree, &planned, &support, dbpath)?
+    };
+
+    let final_accounts = users::Accounts::read(repo, &tree)?;
+    users::record_created(&final_accounts, &accounts, &mut allocations);
+    apply_owners(repo, layer, &tree, &final_accounts)?;
+    allocations.save()?;
+    Ok(tree)
 }
 
 /// Gives files and directories not owned by root their IDs from the final accounts of the tree.

@@ -193,6 +193,27 @@ impl Accounts {
     }
 }
 
+/// The `sysusers.d` files among `files` (paths as rpm names them) with their text, read from `tree`.
+pub fn sysusers_fragments<'a>(
+    repo: &ostree::Repo,
+    tree: &ostree::MutableTree,
+    files: impl IntoIterator<Item = &'a String>,
+) -> Result<Vec<(String, String)>> {
+    let mut fragments = Vec::new();
+    for file in files {
+        let Some(relative) = file.strip_prefix("/usr/lib/sysusers.d/") else {
+            continue;
+        };
+        if !relative.ends_with(".conf") {
+            continue;
+        }
+        if let Some(text) = read_tree_file(repo, tree, &file[1..])? {
+            fragments.push((file.clone(), String::from_utf8_lossy(&text).into_owned()));
+        }
+    }
+    Ok(fragments)
+}
+
 /// Creates the users and groups of `fragments` (`(path, text)` of `sysusers.d` files) that the tree
 /// lacks, with IDs from `allocations` or new ones recorded there.
 pub fn apply_sysusers(

@@ -166,6 +166,7 @@ pub fn import_rpm(
     owners: &Owners,
     origin: &PackageOrigin,
 ) -> Result<CachedPackage> {
+    super::header_check::check(bytes).context("not a readable RPM")?;
     let package = ::rpm::Package::parse(&mut Cursor::new(bytes)).context("not a readable RPM")?;
     let header = &package.metadata;
     let nevra = Nevra::of_header(header)?;

@@ -97,6 +97,7 @@ pub struct LayeredPackage {
 impl LayeredPackage {
     /// Reads the scripts, file triggers and file list of an RPM head (lead, signature, header).
     pub fn from_head(head: &[u8]) -> Result<Self> {
+        crate::rpm::header_check::check(head).context("reading a cached RPM header")?;
         let metadata = ::rpm::PackageMetadata::parse(&mut Cursor::new(head))
             .context("reading a cached RPM header")?;
         let nevra = Nevra::of_header(&metadata)?;

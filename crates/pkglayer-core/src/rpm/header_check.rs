@@ -1,0 +1,139 @@
+//! Bounds checks of an RPM's signature and main headers before the `rpm` crate parses them.
+//!
+//! The crate trusts the counts and offsets in a header's index: a hostile file can make it slice out
+//! of bounds (a panic) or allocate gigabytes. rpm itself checks the same things (`headerVerifyInfo`);
+//! so do we, and refuse such a file as unreadable.
+
+use anyhow::{Result, bail, ensure};
+
+const LEAD_SIZE: usize = 96;
+const HEADER_MAGIC: [u8; 4] = [0x8e, 0xad, 0xe8, 0x01];
+const INDEX_ENTRY_SIZE: usize = 16;
+/// rpm's limits: at most this many index entries, and this many bytes of data, per header.
+const MAX_ENTRIES: usize = 0xffff;
+const MAX_DATA: usize = 256 * 1024 * 1024;
+/// Highest index entry type rpm defines (`RPM_I18NSTRING_TYPE`).
+const MAX_TYPE: u32 = 9;
+
+/// Checks the lead and both headers of the RPM (or RPM head) in `bytes`.
+pub fn check(bytes: &[u8]) -> Result<()> {
+    ensure!(bytes.len() >= LEAD_SIZE, "shorter than an RPM lead");
+    ensure!(bytes[..4] == [0xed, 0xab, 0xee, 0xdb], "no RPM lead magic");
+    let mut at = LEAD_SIZE;
+    // The signature header is padded to a multiple of 8 bytes; the main header is not.
+    let signature_end = check_header(bytes, at, "signature")?;
+    at = signature_end.next_multiple_of(8);
+    check_header(bytes, at, "main")?;
+    Ok(())
+}
+
+/// Checks the header starting at `at`; returns where it ends.
+fn check_header(bytes: &[u8], at: usize, which: &str) -> Result<usize> {
+    let word = |offset: usize| -> Result<u32> {
+        let slice = bytes
+            .get(offset..offset + 4)
+            .ok_or_else(|| anyhow::anyhow!("the {which} header is cut short"))?;
+        Ok(u32::from_be_bytes(slice.try_into().expect("four bytes")))
+    };
+    ensure!(
+        bytes.get(at..at + 4) == Some(&HEADER_MAGIC[..]),
+        "the {which} header has no header magic"
+    );
+    let entries = word(at + 8)? as usize;
+    let data = word(at + 12)? as usize;
+    if entries > MAX_ENTRIES || data > MAX_DATA {
+        bail!(
+            "the {which} header claims {entries} entries and {data} bytes of data, more than rpm allows"
+        );
+    }
+    let index = at + 16;
+    let store = index + entries * INDEX_ENTRY_SIZE;
+    let end = store + data;
+    ensure!(end <= bytes.len(), "the {which} header is cut short");
+    for entry in 0..entries {
+        let base = index + entry * INDEX_ENTRY_SIZE;
+        let kind = word(base + 4)?;
+        let offset = word(base + 8)? as i32;
+        let count = word(base + 12)? as usize;
+        ensure!(
+            kind <= MAX_TYPE,
+            "{which} header entry {entry} has unknown type {kind}"
+        );
+        ensure!(
+            offset >= 0 && (offset as usize) < data.max(1),
+            "{which} header entry {entry} points outside the header's data"
+        );
+        // Every item takes at least one byte (fixed-size types their size) of what follows.
+        let item_size = match kind {
+            3 => 2,
+            4 => 4,
+            5 => 8,
+            _ => 1,
+        };
+        ensure!(
+            count
+                .checked_mul(item_size)
+                .is_some_and(|size| size <= data - offset as usize),
+            "{which} header entry {entry} runs past the header's data"
+        );
+    }
+    Ok(end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(entries: &[(u32, u32, i32, u32)], data: &[u8]) -> Vec<u8> {
+        let mut bytes = vec![0u8; LEAD_SIZE];
+        bytes[..4].copy_from_slice(&[0xed, 0xab, 0xee, 0xdb]);
+        for header in 0..2 {
+            bytes.extend(HEADER_MAGIC);
+            bytes.extend([0u8; 4]);
+            bytes.extend((entries.len() as u32).to_be_bytes());
+            bytes.extend((data.len() as u32).to_be_bytes());
+            for (tag, kind, offset, count) in entries {
+                for word in [*tag, *kind, *offset as u32, *count] {
+                    bytes.extend(word.to_be_bytes());
+                }
+            }
+            bytes.extend(data);
+            if header == 0 {
+                bytes.resize(bytes.len().next_multiple_of(8), 0);
+            }
+        }
+        bytes
+    }
+
+    #[test]
+    fn accepts_a_sound_head() {
+        check(&head(
+            &[(1000, 6, 0, 1), (1001, 4, 4, 1)],
+            b"abc\0\0\0\0\x07",
+        ))
+        .unwrap();
+    }
+
+    #[test]
+    fn refuses_what_would_make_the_parser_panic_or_allocate() {
+        let cases: [(&[(u32, u32, i32, u32)], &str); 4] = [
+            (&[(1000, 6, 100, 1)], "points outside"),
+            (&[(1000, 6, -5, 1)], "points outside"),
+            (&[(1000, 4, 4, 2)], "runs past"),
+            (&[(1000, 42, 0, 1)], "unknown type"),
+        ];
+        for (entries, expected) in cases {
+            let err = check(&head(entries, b"abc\0\0\0\0\x07")).unwrap_err();
+            assert!(err.to_string().contains(expected), "{err}");
+        }
+        let mut huge = head(&[], b"");
+        huge[LEAD_SIZE + 12..LEAD_SIZE + 16].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(
+            check(&huge)
+                .unwrap_err()
+                .to_string()
+                .contains("more than rpm allows")
+        );
+        assert!(check(&huge[..50]).is_err());
+    }
+}
