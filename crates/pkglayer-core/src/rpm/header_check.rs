@@ -84,7 +84,10 @@ fn check_header(bytes: &[u8], at: usize, which: &str) -> Result<usize> {
 mod tests {
     use super::*;
 
-    fn head(entries: &[(u32, u32, i32, u32)], data: &[u8]) -> Vec<u8> {
+    /// tag, type, offset, count
+    type Entry = (u32, u32, i32, u32);
+
+    fn head(entries: &[Entry], data: &[u8]) -> Vec<u8> {
         let mut bytes = vec![0u8; LEAD_SIZE];
         bytes[..4].copy_from_slice(&[0xed, 0xab, 0xee, 0xdb]);
         for header in 0..2 {
@@ -116,7 +119,7 @@ mod tests {
 
     #[test]
     fn refuses_what_would_make_the_parser_panic_or_allocate() {
-        let cases: [(&[(u32, u32, i32, u32)], &str); 4] = [
+        let cases: [(&[Entry], &str); 4] = [
             (&[(1000, 6, 100, 1)], "points outside"),
             (&[(1000, 6, -5, 1)], "points outside"),
             (&[(1000, 4, 4, 2)], "runs past"),
