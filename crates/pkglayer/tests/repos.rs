@@ -239,21 +239,7 @@ fn a_corrupt_primary_is_refused_and_the_cache_kept() {
     let scenario = Scenario::new("zstd");
     let reposdir = scenario.reposdir(&scenario.standard_repo());
     ok(&scenario.run(&reposdir, &["refresh-md"]));
-    let cache = scenario
-        .host
-        .sysroot
-        .path
-        .join("ostree/deploy/testos/var/cache/pkglayer/repomd-v1");
-    let cached_dir = std::fs::read_dir(&cache)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("test-")
-        })
-        .unwrap();
+    let cached_dir = support::repo_cache_dir(&scenario.host.sysroot.path, "test");
     let cached_repomd = std::fs::read(cached_dir.join("repomd.xml")).unwrap();
 
     // The vendor republishes with one more package, and the primary gets damaged on the way.
@@ -290,7 +276,7 @@ fn a_corrupt_primary_is_refused_and_the_cache_kept() {
         std::fs::read(cached_dir.join("repomd.xml")).unwrap(),
         cached_repomd
     );
-    let leftovers: Vec<_> = std::fs::read_dir(&cache)
+    let leftovers: Vec<_> = std::fs::read_dir(cached_dir.parent().unwrap())
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .filter(|name| name.to_string_lossy().starts_with(".staging"))

@@ -55,21 +55,7 @@ fn configure(h: &RepoHost, options: &str) {
 }
 
 fn cached_repomd(h: &RepoHost) -> Vec<u8> {
-    let cache = h
-        .host
-        .sysroot
-        .path
-        .join("ostree/deploy/testos/var/cache/pkglayer/repomd-v1");
-    let dir = std::fs::read_dir(&cache)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("test-")
-        })
-        .unwrap();
+    let dir = support::repo_cache_dir(&h.host.sysroot.path, "test");
     std::fs::read(dir.join("repomd.xml")).unwrap()
 }
 

@@ -44,6 +44,21 @@ pub fn failure(output: &Output) -> String {
     stderr(output)
 }
 
+/// The metadata cache folder of repo `id` in the test stateroot of the sysroot at `sysroot`.
+pub fn repo_cache_dir(sysroot: &Path, id: &str) -> std::path::PathBuf {
+    let cache = sysroot.join("ostree/deploy/testos/var/cache/pkglayer/repomd-v1");
+    std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&format!("{id}-"))
+        })
+        .unwrap_or_else(|| panic!("no cache folder for repo {id} in {}", cache.display()))
+}
+
 pub fn stderr(output: &Output) -> String {
     String::from_utf8(output.stderr.clone()).unwrap()
 }
