@@ -1,12 +1,15 @@
-//! Makes the host for `bench/layer`: a base OS with `N` extra files (in directories of 100), a
-//! sysroot deployed from it, and a repo with `app`, which needs `liba` and `libb`. All in `DIR`.
+//! Makes the host for `bench/layer` and `bench/scripts`: a base OS with `N` extra files (in
+//! directories of 100), a sysroot deployed from it, and a repo with `app`, which needs `liba` and
+//! `libb`, and `app-scripted`, the same with `%post` and `%posttrans` scripts. All in `DIR`.
 //!
 //! Usage: `bench_layer_host DIR N`; prints the sysroot path.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use pkglayer_testkit::{TestPackage, TestSysroot, Vendor, base_packages, base_ref, create_repo};
+use pkglayer_testkit::{
+    Script, TestPackage, TestSysroot, Vendor, base_packages, base_ref, create_repo,
+};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -40,6 +43,18 @@ fn main() -> Result<()> {
             .requires("liba")
             .requires("libb")
             .executable("/usr/bin/app", "#!/bin/sh\necho app\n"),
+        TestPackage::new("app-scripted", "1.0-1")
+            .requires("liba")
+            .requires("libb")
+            .executable("/usr/bin/app-scripted", "#!/bin/sh\necho app\n")
+            .script(
+                Script::Post,
+                "echo \"configured $1\" > /etc/app-scripted.conf",
+            )
+            .script(
+                Script::PostTrans,
+                "mkdir -p /usr/share/app-scripted && echo done > /usr/share/app-scripted/stamp",
+            ),
         lib("liba"),
         lib("libb"),
     ];
