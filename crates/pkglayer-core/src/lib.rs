@@ -2,7 +2,10 @@
 //!
 //! The binary parses arguments and renders results; the behaviour lives here, one module per domain
 //! noun: [`sysroot`] (deployments and their roles), [`origin`] (what a deployment tracks and layers),
-//! [`deploy`] (changing the deployment list), [`rpmdb`] (reading a tree's packages), [`status`].
+//! [`deploy`] (changing the deployment list), [`rpmdb`] (reading a tree's packages), [`status`],
+//! [`repo`] and [`solver`] (metadata and resolution), [`plan`] and [`layer`] (the pipeline),
+//! [`compose`], [`scripts`] (package scripts in their sandbox), [`users`] (accounts and their IDs),
+//! [`scratch`] and [`failpoint`] (surviving interruptions).
 
 pub mod base;
 pub mod cache;
