@@ -58,8 +58,22 @@ pub fn compose(repo: &ostree::Repo, layer: &Layer) -> Result<String> {
         crate::failpoint::hit("mid-compose");
         let db_root = scratch.path().join("root");
         let dbpath = crate::rpmdb::checkout_rpmdb(repo, layer.base_commit, &db_root)?;
-        let tree = users_and_scripts(repo, layer, tree, &db_root, &dbpath)?;
-        write_rpmdb(repo, layer, &tree, scratch.path(), &db_root, &dbpath)?;
+        // Each package's RPM head: its scripts and file list, and what `rpm --justdb` records.
+        let heads = layer
+            .packages
+            .iter()
+            .map(|p| import::head(repo, &p.commit))
+            .collect::<Result<Vec<_>>>()?;
+        let tree = users_and_scripts(repo, layer, &heads, tree, &db_root, &dbpath)?;
+        write_rpmdb(
+            repo,
+            layer,
+            &heads,
+            &tree,
+            scratch.path(),
+            &db_root,
+            &dbpath,
+        )?;
 
         let root = repo.write_mtree(&tree, gio::Cancellable::NONE)?;
         let root = root
@@ -156,14 +170,14 @@ fn conflict(path: &str, package: &Nevra, other: Option<&Nevra>) -> anyhow::Error
 fn users_and_scripts(
     repo: &ostree::Repo,
     layer: &Layer,
+    heads: &[Vec<u8>],
     tree: ostree::MutableTree,
     db_root: &Path,
     dbpath: &str,
 ) -> Result<ostree::MutableTree> {
-    let layered = layer
-        .packages
+    let layered = heads
         .iter()
-        .map(|p| LayeredPackage::from_head(&import::head(repo, &p.commit)?))
+        .map(|head| LayeredPackage::from_head(head))
         .collect::<Result<Vec<_>>>()?;
 
     let mut allocations = users::Allocations::load(layer.id_allocations)?;
@@ -239,13 +253,9 @@ fn set_owner(
     uid: u32,
     gid: u32,
 ) -> Result<()> {
-    let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
-    let mut dir = tree.clone();
-    for part in parent.split('/').filter(|p| !p.is_empty()) {
-        dir = crate::tree::mtree_lookup(&dir, part)?
-            .1
-            .context("its directory is gone from the tree")?;
-    }
+    let (parent, name) = crate::tree::split_parent(path);
+    let dir =
+        crate::tree::mtree_dir(tree, parent)?.context("its directory is gone from the tree")?;
     match crate::tree::mtree_lookup(&dir, name)? {
         (Some(checksum), None) => {
             let (input, info, xattrs) = repo.load_file(&checksum, gio::Cancellable::NONE)?;
@@ -294,17 +304,18 @@ fn set_owner(
 fn write_rpmdb(
     repo: &ostree::Repo,
     layer: &Layer,
+    heads: &[Vec<u8>],
     tree: &ostree::MutableTree,
     scratch: &Path,
     root: &Path,
     dbpath: &str,
 ) -> Result<()> {
-    let heads = scratch.join("heads");
-    std::fs::create_dir_all(&heads)?;
+    let heads_dir = scratch.join("heads");
+    std::fs::create_dir_all(&heads_dir)?;
     let mut files = Vec::new();
-    for package in layer.packages {
-        let path = heads.join(format!("{}.rpm", package.nevra));
-        std::fs::write(&path, import::head(repo, &package.commit)?)?;
+    for (package, head) in layer.packages.iter().zip(heads) {
+        let path = heads_dir.join(format!("{}.rpm", package.nevra));
+        std::fs::write(&path, head)?;
         files.push(path);
     }
     if !files.is_empty() {
@@ -328,13 +339,8 @@ fn write_rpmdb(
     let dbdir = root.join(dbpath);
     crate::rpmdb::finalize(&dbdir)?;
 
-    // Step down by lookups: they load lazily-read directories the way later edits need.
-    let mut dir_tree = tree.clone();
-    for part in dbpath.split('/') {
-        dir_tree = crate::tree::mtree_lookup(&dir_tree, part)?
-            .1
-            .with_context(|| format!("{dbpath} is not a directory in the base tree"))?;
-    }
+    let dir_tree = crate::tree::mtree_dir(tree, dbpath)?
+        .with_context(|| format!("{dbpath} is not a directory in the base tree"))?;
     for entry in std::fs::read_dir(&dbdir)? {
         let entry = entry?;
         if !entry.file_type()?.is_file() {

@@ -88,6 +88,49 @@ pub fn mtree_lookup(
     }
 }
 
+/// The directory at `path` (relative, `/`-separated) of a mutable tree, or `None` when a part is
+/// missing or not a directory. Steps down by lookups: they load lazily-read directories the way
+/// later edits need (libostree's `walk` does not mark a lazily-loaded parent as changed).
+pub fn mtree_dir(tree: &ostree::MutableTree, path: &str) -> Result<Option<ostree::MutableTree>> {
+    let mut dir = tree.clone();
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        match mtree_lookup(&dir, part)?.1 {
+            Some(next) => dir = next,
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(dir))
+}
+
+/// `path` split into its parent directory and its last part.
+pub fn split_parent(path: &str) -> (&str, &str) {
+    path.rsplit_once('/').unwrap_or(("", path))
+}
+
+/// The contents of the regular file at `path` of a mutable tree, or `None` when there is none.
+pub fn mtree_read_file(
+    repo: &ostree::Repo,
+    tree: &ostree::MutableTree,
+    path: &str,
+) -> Result<Option<Vec<u8>>> {
+    let (parent, name) = split_parent(path);
+    let Some(dir) = mtree_dir(tree, parent)? else {
+        return Ok(None);
+    };
+    let Some(checksum) = mtree_lookup(&dir, name)?.0 else {
+        return Ok(None);
+    };
+    let (input, info, _) = repo.load_file(&checksum, gio::Cancellable::NONE)?;
+    if info.file_type() != gio::FileType::Regular {
+        return Ok(None);
+    }
+    let mut contents = Vec::new();
+    if let Some(input) = input {
+        std::io::copy(&mut input.into_read(), &mut contents)?;
+    }
+    Ok(Some(contents))
+}
+
 /// Writes the directory metadata object for a directory owned by `uid`:`gid` with permission bits
 /// `mode` (no xattrs) and returns its checksum.
 pub fn write_dirmeta(repo: &ostree::Repo, uid: u32, gid: u32, mode: u32) -> Result<String> {

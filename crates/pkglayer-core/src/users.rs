@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use ostree::gio;
-use ostree::gio::prelude::*;
 
 use crate::scripts::sandbox::SupportFile;
 
@@ -57,6 +56,8 @@ impl Kind {
 pub struct Allocations {
     path: PathBuf,
     ids: BTreeMap<(Kind, String), u32>,
+    /// Whether anything was recorded since loading (only then is the file written).
+    changed: bool,
 }
 
 impl Allocations {
@@ -88,6 +89,7 @@ impl Allocations {
         Ok(Allocations {
             path: path.to_path_buf(),
             ids,
+            changed: false,
         })
     }
 
@@ -100,30 +102,36 @@ impl Allocations {
         ids_of(&self.ids, kind)
     }
 
-    /// Records `name` = `id` unless the name has an ID already; returns whether it was new.
-    fn record(&mut self, kind: Kind, name: &str, id: u32) -> bool {
-        let key = (kind, name.to_string());
-        if self.ids.contains_key(&key) {
-            return false;
+    /// Records `name` = `id` unless the name has an ID already.
+    fn record(&mut self, kind: Kind, name: &str, id: u32) {
+        if let std::collections::btree_map::Entry::Vacant(entry) =
+            self.ids.entry((kind, name.to_string()))
+        {
+            entry.insert(id);
+            self.changed = true;
         }
-        self.ids.insert(key, id);
-        true
     }
 
-    /// Writes the file atomically (a temporary file renamed over it).
+    /// The file's text: `u NAME ID` / `g NAME ID` lines.
+    fn text(&self) -> String {
+        self.ids
+            .iter()
+            .map(|((kind, name), id)| format!("{} {name} {id}\n", kind.letter()))
+            .collect()
+    }
+
+    /// Writes the file atomically (a temporary file renamed over it), if anything was recorded.
     pub fn save(&self) -> Result<()> {
+        if !self.changed {
+            return Ok(());
+        }
         let dir = self
             .path
             .parent()
             .context("the allocation file has a folder")?;
         std::fs::create_dir_all(dir).with_context(|| format!("Creating {}", dir.display()))?;
-        let text: String = self
-            .ids
-            .iter()
-            .map(|((kind, name), id)| format!("{} {name} {id}\n", kind.letter()))
-            .collect();
         let temporary = self.path.with_extension("tmp");
-        std::fs::write(&temporary, text)
+        std::fs::write(&temporary, self.text())
             .with_context(|| format!("Writing {}", temporary.display()))?;
         std::fs::rename(&temporary, &self.path)
             .with_context(|| format!("Writing {}", self.path.display()))?;
@@ -154,7 +162,7 @@ impl Accounts {
         for dir in ["usr/etc", "usr/lib"] {
             for kind in [Kind::User, Kind::Group] {
                 let path = format!("{dir}/{}", kind.file());
-                let Some(text) = read_tree_file(repo, tree, &path)? else {
+                let Some(text) = crate::tree::mtree_read_file(repo, tree, &path)? else {
                     continue;
                 };
                 if dir == "usr/lib" && kind == Kind::User {
@@ -207,7 +215,7 @@ pub fn sysusers_fragments<'a>(
         if !relative.ends_with(".conf") {
             continue;
         }
-        if let Some(text) = read_tree_file(repo, tree, &file[1..])? {
+        if let Some(text) = crate::tree::mtree_read_file(repo, tree, &file[1..])? {
             fragments.push((file.clone(), String::from_utf8_lossy(&text).into_owned()));
         }
     }
@@ -423,11 +431,6 @@ fn split_quoted(line: &str) -> Vec<String> {
 /// The files the sandbox needs so `useradd`/`groupadd` in scripts hand out stable IDs: wrappers
 /// ahead of the tree's tools in `PATH`, the machine's allocations, and the free IDs to pick from.
 pub fn sandbox_support(accounts: &Accounts, allocations: &Allocations) -> Vec<SupportFile> {
-    let ids: String = allocations
-        .ids
-        .iter()
-        .map(|((kind, name), id)| format!("{} {name} {id}\n", kind.letter()))
-        .collect();
     let list = |kind: Kind, system: bool| -> String {
         free_ids(kind, accounts, allocations, system)
             .iter()
@@ -437,7 +440,7 @@ pub fn sandbox_support(accounts: &Accounts, allocations: &Allocations) -> Vec<Su
     let mut files = vec![
         SupportFile {
             path: "ids".into(),
-            contents: ids,
+            contents: allocations.text(),
         },
         SupportFile {
             path: "bin/useradd".into(),
@@ -549,35 +552,10 @@ exec /usr/sbin/groupadd "$@"
 "#;
 
 /// Records the accounts scripts created (present in `after`, absent `before`) in `allocations`.
-pub fn record_created(after: &Accounts, before: &Accounts, allocations: &mut Allocations) -> bool {
-    let mut changed = false;
+pub fn record_created(after: &Accounts, before: &Accounts, allocations: &mut Allocations) {
     for (kind, name, id) in after.added_since(before) {
-        changed |= allocations.record(kind, &name, id);
+        allocations.record(kind, &name, id);
     }
-    changed
-}
-
-/// The contents of the regular file at `path` of a mutable tree, if there is one.
-pub fn read_tree_file(
-    repo: &ostree::Repo,
-    tree: &ostree::MutableTree,
-    path: &str,
-) -> Result<Option<Vec<u8>>> {
-    let Some((dir, name)) = walk_to_parent(tree, path)? else {
-        return Ok(None);
-    };
-    let Some(checksum) = crate::tree::mtree_lookup(&dir, name)?.0 else {
-        return Ok(None);
-    };
-    let (input, info, _) = repo.load_file(&checksum, gio::Cancellable::NONE)?;
-    if info.file_type() != gio::FileType::Regular {
-        return Ok(None);
-    }
-    let mut contents = Vec::new();
-    if let Some(input) = input {
-        std::io::copy(&mut input.into_read(), &mut contents)?;
-    }
-    Ok(Some(contents))
 }
 
 /// Appends `text` to the regular file at `path` (created, root 0644, if missing).
@@ -587,9 +565,10 @@ fn append_tree_file(
     path: &str,
     text: &str,
 ) -> Result<()> {
-    let (dir, name) = walk_to_parent(tree, path)?
+    let (parent, name) = crate::tree::split_parent(path);
+    let dir = crate::tree::mtree_dir(tree, parent)?
         .with_context(|| format!("{path}: its directory is not in the tree"))?;
-    let mut contents = read_tree_file(repo, tree, path)?.unwrap_or_default();
+    let mut contents = crate::tree::mtree_read_file(repo, tree, path)?.unwrap_or_default();
     if !contents.is_empty() && !contents.ends_with(b"\n") {
         contents.push(b'\n');
     }
@@ -605,21 +584,6 @@ fn append_tree_file(
     )?;
     dir.replace_file(name, &checksum)?;
     Ok(())
-}
-
-fn walk_to_parent<'p>(
-    tree: &ostree::MutableTree,
-    path: &'p str,
-) -> Result<Option<(ostree::MutableTree, &'p str)>> {
-    let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
-    let mut dir = tree.clone();
-    for part in parent.split('/').filter(|p| !p.is_empty()) {
-        match crate::tree::mtree_lookup(&dir, part)?.1 {
-            Some(next) => dir = next,
-            None => return Ok(None),
-        }
-    }
-    Ok(Some((dir, name)))
 }
 
 #[cfg(test)]

@@ -87,9 +87,7 @@ impl Fetcher {
             let size = std::fs::metadata(path)
                 .with_context(|| format!("reading {url}"))?
                 .len();
-            check_size(url, size, transfer).map_err(|f| match f {
-                Failure::Passing(e) | Failure::Final(e) => e,
-            })?;
+            check_size(url, size, transfer)?;
             std::fs::copy(path, dest).with_context(|| format!("copying {url}"))?;
             return Ok(());
         }
@@ -179,7 +177,7 @@ fn try_download(
         .get("content-length")
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
     {
-        check_size(url, already + length, transfer)?;
+        check_size(url, already + length, transfer).map_err(Failure::Final)?;
     }
     // Read one byte past the limit, so a server sending more than it should is caught, not trusted.
     let limit = transfer
@@ -188,18 +186,19 @@ fn try_download(
     let mut body = std::io::Read::take(response.into_body().into_reader(), limit);
     let written = std::io::copy(&mut body, &mut file)
         .map_err(|err| Failure::Passing(anyhow!("{url}: transfer failed: {err}")))?;
-    check_size(url, already + written, transfer)?;
+    check_size(url, already + written, transfer).map_err(Failure::Final)?;
     file.flush()
         .with_context(|| format!("Writing {}", dest.display()))
         .map_err(Failure::Final)
 }
 
-/// A size above the transfer's limit is final: the server or the metadata is wrong, not the network.
-fn check_size(url: &str, size: u64, transfer: &Transfer) -> Result<(), Failure> {
+/// Refuses a size above the transfer's limit (a final failure: the server or the metadata is wrong,
+/// not the network).
+fn check_size(url: &str, size: u64, transfer: &Transfer) -> Result<()> {
     match transfer.max_size {
-        Some(max) if size > max => Err(Failure::Final(anyhow!(
-            "{url} is larger than the {max} bytes the repo metadata declares"
-        ))),
+        Some(max) if size > max => {
+            bail!("{url} is larger than the {max} bytes the repo metadata declares")
+        }
         _ => Ok(()),
     }
 }

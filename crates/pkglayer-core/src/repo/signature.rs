@@ -17,22 +17,15 @@ impl RpmKeyring {
     /// Imports every key file into a new keyring.
     pub fn new(keys: &[PathBuf]) -> Result<Self> {
         let dir = tempfile::tempdir().context("Creating a keyring directory")?;
-        for key in keys {
-            let output = Command::new("rpmkeys")
+        import_each(keys, |key| {
+            let mut command = Command::new("rpmkeys");
+            command
                 .arg("--dbpath")
                 .arg(dir.path())
                 .arg("--import")
-                .arg(key)
-                .output()
-                .context("running rpmkeys")?;
-            if !output.status.success() {
-                bail!(
-                    "{} is not a usable OpenPGP public key: {}",
-                    key.display(),
-                    String::from_utf8_lossy(&output.stderr).trim()
-                );
-            }
-        }
+                .arg(key);
+            command
+        })?;
         Ok(RpmKeyring { dir })
     }
 
@@ -69,6 +62,24 @@ impl RpmKeyring {
     }
 }
 
+/// Runs the command `import` gives for each key file; one the tool refuses is an error naming it.
+fn import_each(keys: &[PathBuf], import: impl Fn(&Path) -> Command) -> Result<()> {
+    for key in keys {
+        let mut command = import(key);
+        let output = command
+            .output()
+            .with_context(|| format!("running {}", command.get_program().to_string_lossy()))?;
+        if !output.status.success() {
+            bail!(
+                "{} is not a usable OpenPGP public key: {}",
+                key.display(),
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Whether `signature` (an armored or binary detached signature) is a valid signature of `data` by
 /// one of `keys`, checked with `gpg` in a keyring made for the purpose.
 pub fn check_detached(
@@ -85,20 +96,11 @@ pub fn check_detached(
             .args(["--batch", "--no-autostart", "--quiet"]);
         command
     };
-    for key in keys {
-        let output = gpg()
-            .arg("--import")
-            .arg(key)
-            .output()
-            .context("running gpg")?;
-        if !output.status.success() {
-            bail!(
-                "{} is not a usable OpenPGP public key: {}",
-                key.display(),
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
-        }
-    }
+    import_each(keys, |key| {
+        let mut command = gpg();
+        command.arg("--import").arg(key);
+        command
+    })?;
     let output = gpg()
         .args(["--status-fd", "1", "--verify"])
         .arg(signature)

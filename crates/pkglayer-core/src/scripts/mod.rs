@@ -144,11 +144,6 @@ impl LayeredPackage {
             files,
         })
     }
-
-    /// Whether the package has scripts of its own (not counting file triggers).
-    pub fn has_scripts(&self) -> bool {
-        self.pre.is_some() || self.post.is_some() || self.posttrans.is_some()
-    }
 }
 
 /// The scripts of a layering, in the order they run. Packages named in `skip` contribute none
