@@ -55,6 +55,39 @@ pub fn newest_base(sysroot: &Sysroot, origin: &Origin, fetch: BaseFetch) -> Resu
     Ok(commit.to_string())
 }
 
+/// Refuses a `newest` base that is older than the `current` one (a vendor ref rolled back or replayed
+/// — also what a downgrade attack looks like): `upgrade` only goes forward.
+pub fn refuse_older(repo: &ostree::Repo, current: &str, newest: &str, refspec: &str) -> Result<()> {
+    if current == newest {
+        return Ok(());
+    }
+    let timestamp = |commit: &str| -> Result<u64> {
+        let (variant, _) = repo
+            .load_commit(commit)
+            .with_context(|| format!("Loading commit {commit}"))?;
+        Ok(ostree::commit_get_timestamp(&variant))
+    };
+    let (then, now) = (timestamp(current)?, timestamp(newest)?);
+    if now >= then {
+        return Ok(());
+    }
+    let describe = |commit: &str, time: u64| -> Result<String> {
+        let version = version_of(repo, commit)?.unwrap_or_else(|| commit[..12].to_string());
+        let date = chrono::DateTime::from_timestamp(time as i64, 0)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+            .unwrap_or_else(|| time.to_string());
+        Ok(format!("{version} ({date})"))
+    };
+    Err(UserError::new(format!(
+        "{refspec} now points at {}, older than the deployed base {}: the target is older than \
+         the current deployment",
+        describe(newest, now)?,
+        describe(current, then)?
+    ))
+    .hint("upgrade never goes back; if the vendor withdrew a release, wait for the next one, or `pkglayer rollback` to an earlier deployment")
+    .into())
+}
+
 /// The `version` metadata of a commit, if it has one.
 pub fn version_of(repo: &ostree::Repo, commit: &str) -> Result<Option<String>> {
     let (variant, _) = repo.load_commit(commit)?;

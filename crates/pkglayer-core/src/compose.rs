@@ -26,6 +26,8 @@ pub const META_BASE_COMMIT: &str = "pkglayer.base-commit";
 pub const META_PACKAGES: &str = "pkglayer.packages";
 pub const META_REQUESTED: &str = "pkglayer.requested";
 pub const META_STATE_DIGEST: &str = "pkglayer.state-digest";
+/// Requests the base satisfies, so they layer nothing (rpm-ostree's inactive requests).
+pub const META_INACTIVE_REQUESTS: &str = "pkglayer.inactive-requests";
 
 /// What the layered commit is made of.
 pub struct Layer<'a> {
@@ -33,6 +35,8 @@ pub struct Layer<'a> {
     pub packages: &'a [CachedPackage],
     /// The request (origin's `requested`), recorded in the commit.
     pub requested: &'a [String],
+    /// The requests the base satisfies.
+    pub inactive_requests: &'a [String],
     pub state_digest: &'a str,
     /// Names of packages whose scripts and file triggers do not run.
     pub skip_scripts: &'a BTreeSet<String>,
@@ -85,6 +89,7 @@ pub fn compose(repo: &ostree::Repo, layer: &Layer) -> Result<String> {
         }
         metadata.insert(META_BASE_COMMIT, layer.base_commit.to_string());
         metadata.insert(META_REQUESTED, layer.requested.to_vec());
+        metadata.insert(META_INACTIVE_REQUESTS, layer.inactive_requests.to_vec());
         let nevras: Vec<String> = layer.packages.iter().map(|p| p.nevra.to_string()).collect();
         metadata.insert(META_PACKAGES, nevras);
         metadata.insert(META_STATE_DIGEST, layer.state_digest.to_string());

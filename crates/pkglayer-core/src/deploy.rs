@@ -9,22 +9,29 @@ use ostree::gio;
 
 use crate::error::UserError;
 use crate::origin::Origin;
+use crate::plan::deployment_layer;
+use crate::retention::{self, Scope};
 use crate::sysroot::{Sysroot, SysrootLock};
 
 /// Deploys `commit` with `origin` as the new default of the stateroot.
 ///
 /// `/etc` is merged from the current deployment and its kernel arguments are carried over (the options
 /// variant of `deploy_tree` with no override does that; an empty override would wipe them). The current
-/// deployment stays as rollback, the booted one is kept, older ones are pruned. The caller holds the
-/// sysroot lock for its whole operation.
+/// deployment stays as rollback, the booted one is kept, older ones are pruned. The new deployment's
+/// base is pinned before the list is written, and what the deployments no longer use is released
+/// after. The caller holds the sysroot lock for its whole operation.
 #[context("Deploying commit {commit}")]
 pub fn deploy_commit(
     sysroot: &Sysroot,
-    _lock: &SysrootLock,
+    lock: &SysrootLock,
     commit: &str,
     origin: &Origin,
 ) -> Result<ostree::Deployment> {
     let ostree = sysroot.ostree();
+    let base = deployment_layer(&sysroot.repo(), commit)?.base_commit;
+    if base != commit {
+        retention::pin_base(&sysroot.repo(), &base)?;
+    }
     let merge = sysroot.current();
     let opts = ostree::SysrootDeployTreeOpts::default();
     let deployment = ostree.deploy_tree_with_options(
@@ -40,10 +47,11 @@ pub fn deploy_commit(
         Some(sysroot.stateroot()),
         &deployment,
         Some(&merge),
-        ostree::SysrootSimpleWriteDeploymentFlags::NONE,
+        ostree::SysrootSimpleWriteDeploymentFlags::NO_CLEAN,
         gio::Cancellable::NONE,
     )?;
     sysroot.reload()?;
+    retention::release(sysroot, lock, Scope::Unused)?;
     Ok(deployment)
 }
 
@@ -53,7 +61,8 @@ pub fn deploy_commit(
 /// rollback). Otherwise the rollback deployment moves to the top.
 #[context("Rolling back")]
 pub fn rollback(sysroot: &Sysroot) -> Result<ostree::Deployment> {
-    let _lock = sysroot.lock()?;
+    let lock = sysroot.lock()?;
+    sysroot.reload()?;
     let target = match (sysroot.booted(), sysroot.pending()) {
         (Some(booted), Some(_)) => booted,
         _ => sysroot.rollback().ok_or_else(|| {
@@ -68,6 +77,7 @@ pub fn rollback(sysroot: &Sysroot) -> Result<ostree::Deployment> {
     deployments.retain(|d| !d.equal(&target));
     deployments.insert(0, target.clone());
     sysroot.write_deployments(&deployments)?;
+    retention::release(sysroot, &lock, Scope::Unused)?;
     Ok(target)
 }
 
@@ -90,7 +100,8 @@ pub struct CleanupOutcome {
 /// Drops the pending and/or rollback deployment, then prunes the repo of what they alone used.
 #[context("Cleaning up deployments")]
 pub fn cleanup(sysroot: &Sysroot, request: CleanupRequest) -> Result<CleanupOutcome> {
-    let _lock = sysroot.lock()?;
+    let lock = sysroot.lock()?;
+    sysroot.reload()?;
     let mut doomed = Vec::new();
     if request.pending {
         doomed.extend(sysroot.pending());
@@ -109,6 +120,7 @@ pub fn cleanup(sysroot: &Sysroot, request: CleanupRequest) -> Result<CleanupOutc
     let mut deployments = sysroot.ostree().deployments();
     deployments.retain(|d| !doomed.iter().any(|gone| gone.equal(d)));
     sysroot.write_deployments(&deployments)?;
+    retention::release(sysroot, &lock, Scope::Unused)?;
     outcome.removed = doomed.iter().map(deployment_id).collect();
     Ok(outcome)
 }

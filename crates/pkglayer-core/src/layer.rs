@@ -4,25 +4,25 @@
 //! Everything before the deploy writes only new objects, cache refs and scratch space, so a failure
 //! leaves the booted and pending deployments as they were.
 
+use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use fn_error_context::context;
-use sha2::Digest;
 
 use crate::compose::{self, Layer};
 use crate::deploy;
 use crate::origin::Origin;
-use crate::plan::{InstallPlan, deployment_layer};
+use crate::plan::InstallPlan;
 use crate::progress::Progress;
 use crate::repo::signature::RpmKeyring;
 use crate::repo::{Checksum, Fetcher, RepoMetadata};
+use crate::request::LocalFile;
 use crate::rpm::import::{self, CachedPackage, Owners, PackageOrigin};
-use crate::solver::PlannedPackage;
-use crate::sysroot::Sysroot;
+use crate::solver::{LOCAL_REPO, PlannedPackage};
+use crate::sysroot::{Sysroot, SysrootLock};
 
 /// Downloads run this many at a time.
 const PARALLEL_DOWNLOADS: usize = 4;
@@ -51,38 +51,27 @@ pub enum Outcome {
 pub struct ApplyOptions {
     /// Fetch and import only.
     pub download_only: bool,
+    /// Never open a connection: every package must be in the package cache already.
+    pub cache_only: bool,
 }
 
-/// Applies `plan` with `origin` (the origin the new deployment gets).
+/// Applies `plan` with `origin` (the origin the new deployment gets). The caller holds the sysroot
+/// lock and planned after taking it.
 #[context("Layering")]
 pub fn apply(
     sysroot: &Sysroot,
+    lock: &SysrootLock,
     plan: &InstallPlan,
     origin: &Origin,
     options: ApplyOptions,
     progress: &dyn Progress,
 ) -> Result<Outcome> {
-    let repo = sysroot.repo();
-    let current = sysroot.latest();
-    let current_layer = deployment_layer(&repo, &current.csum())?;
-    let requested: Vec<String> = origin.requested.iter().cloned().collect();
-    let digest = state_digest(
-        &plan.base_commit,
-        &requested,
-        &origin.skip_scripts,
-        &plan.packages,
-    );
-    // A plain deployment is its own base with nothing requested or layered.
-    let current_digest = current_state_digest(&repo, &current.csum())?
-        .unwrap_or_else(|| state_digest(&current_layer.base_commit, &[], &Default::default(), &[]));
-    if current_digest == digest && !options.download_only {
+    if plan.unchanged && !options.download_only {
         return Ok(Outcome::NoChange);
     }
-
-    let lock = sysroot.lock()?;
-    crate::failpoint::hit("after-lock");
+    let repo = sysroot.repo();
     let started = Instant::now();
-    let (cached, downloaded) = ensure_cached(sysroot, plan, progress)?;
+    let (cached, downloaded) = ensure_cached(sysroot, plan, options.cache_only, progress)?;
     crate::log_phase("fetch+import", started);
     if options.download_only {
         return Ok(Outcome::Downloaded {
@@ -91,6 +80,7 @@ pub fn apply(
     }
 
     let started = Instant::now();
+    let requested: Vec<String> = origin.requested.iter().cloned().collect();
     let commit = if plan.packages.is_empty() && requested.is_empty() {
         plan.base_commit.clone()
     } else {
@@ -100,7 +90,8 @@ pub fn apply(
                 base_commit: &plan.base_commit,
                 packages: &cached,
                 requested: &requested,
-                state_digest: &digest,
+                inactive_requests: &plan.inactive_requests,
+                state_digest: &plan.state_digest,
                 skip_scripts: &origin.skip_scripts,
                 id_allocations: &sysroot.state_dir().join(crate::users::ALLOCATIONS_FILE),
             },
@@ -108,7 +99,7 @@ pub fn apply(
     };
     crate::log_phase("compose", started);
     let started = Instant::now();
-    let deployment = deploy::deploy_commit(sysroot, &lock, &commit, origin)?;
+    let deployment = deploy::deploy_commit(sysroot, lock, &commit, origin)?;
     crate::log_phase("deploy", started);
     Ok(Outcome::Deployed {
         deployment: deploy::deployment_id(&deployment),
@@ -118,53 +109,23 @@ pub fn apply(
     })
 }
 
-/// sha512 over what the layered tree is a function of: the base, the request, the packages whose
-/// scripts are skipped, the resolved packages.
-fn state_digest(
-    base_commit: &str,
-    requested: &[String],
-    skip_scripts: &BTreeSet<String>,
-    packages: &[PlannedPackage],
-) -> String {
-    let mut hasher = sha2::Sha512::new();
-    hasher.update(base_commit.as_bytes());
-    for request in requested {
-        hasher.update(b"\nrequest ");
-        hasher.update(request.as_bytes());
-    }
-    for name in skip_scripts {
-        hasher.update(b"\nskip-scripts ");
-        hasher.update(name.as_bytes());
-    }
-    let mut nevras: Vec<String> = packages.iter().map(|p| p.nevra.to_string()).collect();
-    nevras.sort();
-    for nevra in nevras {
-        hasher.update(b"\npackage ");
-        hasher.update(nevra.as_bytes());
-    }
-    hex::encode(hasher.finalize())
-}
-
-fn current_state_digest(repo: &ostree::Repo, commit: &str) -> Result<Option<String>> {
-    let (variant, _) = repo.load_commit(commit)?;
-    let metadata = ostree::glib::VariantDict::new(Some(&variant.child_value(0)));
-    Ok(metadata
-        .lookup::<String>(compose::META_STATE_DIGEST)
-        .ok()
-        .flatten())
-}
-
 /// Makes sure every planned package is in the cache; returns them (plan order) and how many were
 /// downloaded now.
 fn ensure_cached(
     sysroot: &Sysroot,
     plan: &InstallPlan,
+    cache_only: bool,
     progress: &dyn Progress,
 ) -> Result<(Vec<CachedPackage>, usize)> {
     let repo = sysroot.repo();
+    let owners = Owners::of_commit(&repo, &plan.base_commit)?;
     let mut cached = Vec::with_capacity(plan.packages.len());
     let mut missing = Vec::new();
     for (index, package) in plan.packages.iter().enumerate() {
+        if package.repo == LOCAL_REPO {
+            cached.push(Some(local_package(&repo, plan, package, &owners)?));
+            continue;
+        }
         match import::lookup(&repo, &package.nevra)? {
             Some(hit) if matches_metadata(&hit, package) => cached.push(Some(hit)),
             _ => {
@@ -175,6 +136,18 @@ fn ensure_cached(
     }
     if missing.is_empty() {
         return Ok((cached.into_iter().flatten().collect(), 0));
+    }
+    if cache_only {
+        let names: Vec<String> = missing
+            .iter()
+            .map(|&i| plan.packages[i].nevra.to_string())
+            .collect();
+        return Err(crate::error::UserError::new(format!(
+            "--cache-only: not in the package cache: {}",
+            names.join(", ")
+        ))
+        .hint("fetch them first with --download-only, or leave out -C/--cache-only")
+        .into());
     }
 
     let folder = sysroot.cache_dir().join(DOWNLOAD_FOLDER);
@@ -188,7 +161,6 @@ fn ensure_cached(
     let files = files?;
 
     check_signatures(plan, &missing, &files)?;
-    let owners = Owners::of_commit(&repo, &plan.base_commit)?;
     for (&index, file) in missing.iter().zip(&files) {
         let package = &plan.packages[index];
         let bytes = std::fs::read(file).with_context(|| format!("Reading {}", file.display()))?;
@@ -213,6 +185,51 @@ fn ensure_cached(
         crate::failpoint::hit("after-import");
     }
     Ok((cached.into_iter().flatten().collect(), missing.len()))
+}
+
+/// A local package of the plan from the package cache, imported now if this operation names its
+/// file.
+fn local_package(
+    repo: &ostree::Repo,
+    plan: &InstallPlan,
+    package: &PlannedPackage,
+    owners: &Owners,
+) -> Result<CachedPackage> {
+    let nevra = package.nevra.to_string();
+    let sha256 = plan
+        .requested_local
+        .get(&nevra)
+        .with_context(|| format!("local package {nevra} is not requested"))?;
+    if let Some(cached) = import::lookup_local(repo, &package.nevra, sha256)? {
+        return Ok(cached);
+    }
+    match plan.local_files.iter().find(|f| f.sha256 == *sha256) {
+        Some(file) => import_local(repo, file, owners),
+        None => Err(crate::error::UserError::new(format!(
+            "local package {nevra} is not in the package cache"
+        ))
+        .hint("install it again from its .rpm file, or uninstall it")
+        .into()),
+    }
+}
+
+/// Imports a local RPM named by this operation into the package cache.
+#[context("Importing local package {}", file.path.display())]
+fn import_local(repo: &ostree::Repo, file: &LocalFile, owners: &Owners) -> Result<CachedPackage> {
+    let bytes =
+        std::fs::read(&file.path).with_context(|| format!("Reading {}", file.path.display()))?;
+    let origin = PackageOrigin {
+        repo: LOCAL_REPO.to_string(),
+        repo_checksum: String::new(),
+    };
+    let package = import::import_rpm(repo, &bytes, Some(&file.nevra), owners, &origin)?;
+    if package.sha256 != file.sha256 {
+        bail!(
+            "{} changed while pkglayer was reading it",
+            file.path.display()
+        );
+    }
+    Ok(package)
 }
 
 /// With `gpgcheck=1`, every downloaded package must carry a valid signature by one of its repo's

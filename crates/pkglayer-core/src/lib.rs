@@ -1,24 +1,28 @@
 //! pkglayer's library: everything pkglayer does, without printing.
 //!
-//! The binary parses arguments and renders results; the behaviour lives here, one module per domain
-//! noun: [`sysroot`] (deployments and their roles), [`origin`] (what a deployment tracks and layers),
-//! [`deploy`] (changing the deployment list), [`rpmdb`] (reading a tree's packages), [`status`],
-//! [`repo`] and [`solver`] (metadata and resolution), [`plan`] and [`layer`] (the pipeline),
-//! [`compose`], [`scripts`] (package scripts in their sandbox), [`users`] (accounts and their IDs),
-//! [`scratch`] and [`failpoint`] (surviving interruptions).
+//! The binary parses arguments and renders results; the behaviour lives here. [`operation`] holds the
+//! verbs (install, uninstall, upgrade, rollback, cleanup), each one transaction over the modules
+//! below, one per domain noun: [`sysroot`] (deployments and their roles), [`origin`] (what a
+//! deployment tracks and layers), [`deploy`] (changing the deployment list), [`retention`] (what the
+//! repo keeps), [`rpmdb`] (reading a tree's packages), [`status`], [`repo`] and [`solver`] (metadata
+//! and resolution), [`request`], [`plan`] and [`layer`] (the pipeline), [`compose`], [`scripts`]
+//! (package scripts in their sandbox), [`users`] (accounts and their IDs), [`scratch`] and
+//! [`failpoint`] (surviving interruptions).
 
 pub mod base;
-pub mod cache;
 mod command;
 pub mod compose;
 pub mod deploy;
 pub mod error;
 pub mod failpoint;
 pub mod layer;
+pub mod operation;
 pub mod origin;
 pub mod plan;
 pub mod progress;
 pub mod repo;
+pub mod request;
+pub mod retention;
 pub mod rpm;
 pub mod rpmdb;
 pub mod scratch;

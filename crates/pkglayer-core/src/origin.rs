@@ -34,6 +34,7 @@ const REQUESTED: &str = "requested";
 const REQUESTED_LOCAL: &str = "requested-local";
 const PKGLAYER: &str = "pkglayer";
 const SKIP_SCRIPTS: &str = "skip-scripts";
+const UNCONFIGURED_STATE: &str = "unconfigured-state";
 
 /// The typed view of an origin file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +47,9 @@ pub struct Origin {
     pub requested_local: BTreeMap<String, String>,
     /// Names of packages whose scripts and file triggers never run (pkglayer's own group).
     pub skip_scripts: BTreeSet<String>,
+    /// `[origin] unconfigured-state=`: why the host may not upgrade yet (rpm-ostree writes it until a
+    /// host is registered, e.g. with a RHEL subscription). Kept as it is when written back.
+    pub unconfigured_state: Option<String>,
     /// The text this origin was parsed from; unknown groups and keys are carried over from it.
     source: String,
 }
@@ -58,6 +62,7 @@ impl Origin {
             requested: BTreeSet::new(),
             requested_local: BTreeMap::new(),
             skip_scripts: BTreeSet::new(),
+            unconfigured_state: None,
             source: String::new(),
         }
     }
@@ -106,6 +111,8 @@ impl Origin {
             skip_scripts: string_list(&keyfile, PKGLAYER, SKIP_SCRIPTS)?
                 .into_iter()
                 .collect(),
+            unconfigured_state: string_key(&keyfile, ORIGIN, UNCONFIGURED_STATE)
+                .filter(|state| !state.trim().is_empty()),
             source: text.to_string(),
         })
     }

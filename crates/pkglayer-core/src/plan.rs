@@ -3,20 +3,23 @@
 //! Planning writes nothing but caches: repo metadata, the base rpmdb copy and `.solv` files under the
 //! stateroot's `/var/cache/pkglayer`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use fn_error_context::context;
 use ostree::glib;
 
-use crate::compose::{META_BASE_COMMIT, META_PACKAGES};
+use sha2::Digest;
+
+use crate::compose::{META_BASE_COMMIT, META_INACTIVE_REQUESTS, META_PACKAGES, META_STATE_DIGEST};
 use crate::error::UserError;
 use crate::origin::Origin;
 use crate::repo::{self, Fetcher, Freshness, RepoConfig, RepoMetadata, RepoVars};
+use crate::request::LocalFile;
 use crate::rpm::Nevra;
 use crate::rpm::import;
-use crate::solver::{LOCAL_REPO, PlannedPackage, RepoSource, Resolver, SolveError};
+use crate::solver::{PlannedPackage, RepoSource, Resolver, SolveError};
 use crate::sysroot::Sysroot;
 
 /// Cache folder for base rpmdb copies and their `.solv`, keyed by base commit.
@@ -41,6 +44,10 @@ pub struct InstallPlan {
     pub base_commit: String,
     /// The whole request after this operation (what the origin will say).
     pub requested: BTreeSet<String>,
+    /// Local packages requested after this operation: NEVRA -> sha256 of the file.
+    pub requested_local: BTreeMap<String, String>,
+    /// Requests the base satisfies: kept, layering nothing.
+    pub inactive_requests: Vec<String>,
     /// Every package of the resulting layer, sorted.
     pub packages: Vec<PlannedPackage>,
     /// Packages of the layer that the current deployment does not have.
@@ -50,12 +57,21 @@ pub struct InstallPlan {
     pub repos: Vec<RepoMetadata>,
     /// Repos skipped under `skip_if_unavailable=1`: id and reason.
     pub skipped_repos: Vec<(String, String)>,
+    /// Local RPM files this operation names; the transaction imports them into the package cache.
+    pub local_files: Vec<LocalFile>,
+    /// What the layered tree is a function of ([`META_STATE_DIGEST`]).
+    pub state_digest: String,
+    /// The layer would equal the current one: dry and real runs alike then change nothing.
+    pub unchanged: bool,
 }
 
 /// The base commit and layered packages of a deployment, from its commit metadata.
+#[derive(Debug, Clone)]
 pub struct DeploymentLayer {
     pub base_commit: String,
     pub packages: Vec<String>,
+    /// Requests its base satisfies.
+    pub inactive_requests: Vec<String>,
 }
 
 impl DeploymentLayer {
@@ -69,6 +85,11 @@ impl DeploymentLayer {
                 .unwrap_or_else(|| commit.to_string()),
             packages: metadata
                 .lookup::<Vec<String>>(META_PACKAGES)
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
+            inactive_requests: metadata
+                .lookup::<Vec<String>>(META_INACTIVE_REQUESTS)
                 .ok()
                 .flatten()
                 .unwrap_or_default(),
@@ -132,203 +153,139 @@ pub fn sync_metadata(
     Ok(report)
 }
 
-/// The request after installing `new`: the latest deployment's request plus `new`. A package that is
-/// already requested is an error, or skipped with `idempotent`. An existing `*.rpm` path is a local
-/// package: it is imported into the package cache now and requested as `SHA256:NEVRA`.
-///
-/// When a repo with `gpgcheck=1` has its keys at hand (cached with its metadata, or `file://`), a
-/// local RPM must carry a valid signature by one of them.
-pub fn request_with(
-    sysroot: &Sysroot,
-    new: &[String],
-    idempotent: bool,
-    repos: &RepoOptions,
-) -> Result<Origin> {
-    let mut origin = sysroot.origin(&sysroot.latest())?;
-    for request in new {
-        let path = Path::new(request);
-        if request.ends_with(".rpm") && path.is_file() {
-            check_local_signature(sysroot, repos, path)?;
-            let package = import_local_rpm(sysroot, path)?;
-            let nevra = package.nevra.to_string();
-            if origin
-                .requested_local
-                .insert(nevra.clone(), package.sha256)
-                .is_some()
-                && !idempotent
-            {
-                return Err(UserError::new(format!("{nevra} is already requested"))
-                    .hint("pass --idempotent to accept this")
-                    .into());
-            }
-            continue;
-        }
-        if !origin.requested.insert(request.clone()) && !idempotent {
-            return Err(UserError::new(format!("{request} is already requested"))
-                .hint("`pkglayer status` lists what is layered; pass --idempotent to accept this")
-                .into());
-        }
-    }
-    Ok(origin)
-}
-
-/// Refuses a local RPM that the keys of the `gpgcheck=1` repos at hand do not vouch for.
-fn check_local_signature(sysroot: &Sysroot, repos: &RepoOptions, path: &Path) -> Result<()> {
-    let base = deployment_layer(&sysroot.repo(), &sysroot.latest().csum())?.base_commit;
-    let mut keys = Vec::new();
-    for config in load_repos(sysroot, repos, &base)?
-        .iter()
-        .filter(|r| r.enabled && r.gpgcheck)
-    {
-        let cached = repo::metadata::cached_keys(&sysroot.cache_dir(), config);
-        if cached.is_empty() {
-            keys.extend(
-                config
-                    .gpgkeys
-                    .iter()
-                    .filter_map(|url| url.strip_prefix("file://"))
-                    .map(std::path::PathBuf::from),
-            );
-        } else {
-            keys.extend(cached);
-        }
-    }
-    if keys.is_empty() {
-        return Ok(());
-    }
-    let keyring = crate::repo::signature::RpmKeyring::new(&keys)?;
-    if let Err(why) = keyring.check(path)? {
-        return Err(UserError::new(format!("local package {} {why}", path.display()))
-            .hint("local packages are checked against the keys of the repos with gpgcheck=1; sign it with one of them")
-            .into());
-    }
-    Ok(())
-}
-
-/// Imports a local RPM file into the package cache, owners mapped through the current base.
-#[context("Importing local package {}", path.display())]
-fn import_local_rpm(sysroot: &Sysroot, path: &Path) -> Result<import::CachedPackage> {
-    let repo = sysroot.repo();
-    let bytes = std::fs::read(path).with_context(|| format!("Reading {}", path.display()))?;
-    let base = deployment_layer(&repo, &sysroot.latest().csum())?.base_commit;
-    let owners = import::Owners::of_commit(&repo, &base)?;
-    let origin = import::PackageOrigin {
-        repo: LOCAL_REPO.to_string(),
-        repo_checksum: String::new(),
-    };
-    import::import_rpm(&repo, &bytes, None, &owners, &origin)
-}
-
-/// The request after uninstalling `names` (or everything, with `all`). Only requested packages can go:
-/// a base package or a package layered as a dependency is an error that says which it is.
-pub fn request_without(sysroot: &Sysroot, names: &[String], all: bool) -> Result<Origin> {
-    let latest = sysroot.latest();
-    let mut origin = sysroot.origin(&latest)?;
-    if all {
-        origin.requested.clear();
-        origin.requested_local.clear();
-        return Ok(origin);
-    }
-    let repo = sysroot.repo();
-    let layer = deployment_layer(&repo, &latest.csum())?;
-    for name in names {
-        if origin.requested.remove(name) {
-            continue;
-        }
-        if let Some(nevra) = origin
-            .requested_local
-            .keys()
-            .find(|n| Nevra::parse(n).is_some_and(|parsed| parsed.name == *name) || *n == name)
-        {
-            let nevra = nevra.clone();
-            origin.requested_local.remove(&nevra);
-            continue;
-        }
-        let layered_dependency = layer
-            .packages
-            .iter()
-            .filter_map(|p| Nevra::parse(p))
-            .find(|p| p.name == *name);
-        if let Some(nevra) = layered_dependency {
-            return Err(UserError::new(format!(
-                "{name} was not requested: {nevra} is layered as a dependency of what was"
-            ))
-            .hint("uninstall the requested package that needs it; it then goes by itself")
-            .into());
-        }
-        let in_base = crate::rpmdb::packages_in_commit(&repo, &layer.base_commit)?
-            .into_iter()
-            .find(|p| p.name == *name);
-        return Err(match in_base {
-            Some(nevra) => UserError::new(format!(
-                "{name} is part of the base image ({nevra}), not layered"
-            ))
-            .hint("uninstall removes only layered packages; the base comes from the OS vendor"),
-            None => UserError::new(format!("{name} is not layered")).hint(format!(
-                "requested packages: {}",
-                if origin.requested.is_empty() {
-                    "none".to_string()
-                } else {
-                    origin
-                        .requested
-                        .iter()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                }
-            )),
-        }
-        .into());
-    }
-    Ok(origin)
-}
-
-/// Plans the layer for `origin`'s request on `base_commit` (the latest deployment's base, or for an
-/// upgrade the newest one).
+/// Plans the layer for `origin`'s request on `base_commit` (the current base, or for an upgrade the
+/// newest one), compared with `current` (the layer of the deployment the operation builds on).
+/// `local_files` are local RPMs named by this operation, not yet in the package cache.
 #[context("Planning the transaction")]
 pub fn plan(
     sysroot: &Sysroot,
     origin: &Origin,
+    current: &Current,
     base_commit: &str,
     options: &RepoOptions,
+    local_files: &[LocalFile],
 ) -> Result<InstallPlan> {
-    let latest = sysroot.latest();
     let repo = sysroot.repo();
-    let mut layer = deployment_layer(&repo, &latest.csum())?;
-    // What is layered now is compared against; what the new layer goes on is `base_commit`.
-    layer.base_commit = base_commit.to_string();
     let requested = origin.requested.clone();
-    if requested.is_empty() && origin.requested_local.is_empty() {
-        return Ok(InstallPlan {
-            base_commit: layer.base_commit,
-            requested,
-            packages: Vec::new(),
-            added: Vec::new(),
-            removed: layer
-                .packages
-                .iter()
-                .filter_map(|n| Nevra::parse(n))
-                .collect(),
-            repos: Vec::new(),
-            skipped_repos: Vec::new(),
-        });
+    let mut plan = InstallPlan {
+        base_commit: base_commit.to_string(),
+        requested,
+        requested_local: origin.requested_local.clone(),
+        inactive_requests: Vec::new(),
+        packages: Vec::new(),
+        added: Vec::new(),
+        removed: Vec::new(),
+        repos: Vec::new(),
+        skipped_repos: Vec::new(),
+        local_files: local_files.to_vec(),
+        state_digest: String::new(),
+        unchanged: false,
+    };
+    if !plan.requested.is_empty() || !origin.requested_local.is_empty() {
+        resolve(sysroot, &repo, origin, options, &mut plan)?;
     }
+    let current_packages: BTreeSet<&str> =
+        current.layer.packages.iter().map(String::as_str).collect();
+    plan.added = plan
+        .packages
+        .iter()
+        .filter(|p| !current_packages.contains(p.nevra.to_string().as_str()))
+        .cloned()
+        .collect();
+    let new_set: BTreeSet<String> = plan.packages.iter().map(|p| p.nevra.to_string()).collect();
+    plan.removed = current
+        .layer
+        .packages
+        .iter()
+        .filter(|nevra| !new_set.contains(*nevra))
+        .filter_map(|nevra| Nevra::parse(nevra))
+        .collect();
+    plan.state_digest = state_digest(base_commit, origin, &plan.packages);
+    plan.unchanged = plan.state_digest == current.state_digest;
+    Ok(plan)
+}
 
-    // Local packages take part in resolution through their cached RPM heads.
-    let scratch = crate::scratch::create(&repo, "plan")?;
+/// The deployment an operation builds on, as planning compares with it.
+#[derive(Debug)]
+pub struct Current {
+    pub layer: DeploymentLayer,
+    /// The state digest of its layer (for a plain deployment: of nothing layered on itself).
+    pub state_digest: String,
+}
+
+impl Current {
+    /// Reads the layer and state digest of `commit`.
+    pub fn of_commit(repo: &ostree::Repo, commit: &str) -> Result<Self> {
+        let (variant, _) = repo
+            .load_commit(commit)
+            .with_context(|| format!("Loading commit {commit}"))?;
+        let metadata = glib::VariantDict::new(Some(&variant.child_value(0)));
+        let layer = DeploymentLayer::from_metadata(commit, &metadata);
+        let state_digest = metadata
+            .lookup::<String>(META_STATE_DIGEST)
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| state_digest(&layer.base_commit, &Origin::new(""), &[]));
+        Ok(Current {
+            layer,
+            state_digest,
+        })
+    }
+}
+
+/// sha512 over what the layered tree is a function of: the base, the request (local packages by
+/// digest), the packages whose scripts are skipped, the resolved packages.
+fn state_digest(base_commit: &str, origin: &Origin, packages: &[PlannedPackage]) -> String {
+    let mut hasher = sha2::Sha512::new();
+    hasher.update(base_commit.as_bytes());
+    for request in &origin.requested {
+        hasher.update(b"\nrequest ");
+        hasher.update(request.as_bytes());
+    }
+    for sha256 in origin.requested_local.values() {
+        hasher.update(b"\nlocal ");
+        hasher.update(sha256.as_bytes());
+    }
+    for name in &origin.skip_scripts {
+        hasher.update(b"\nskip-scripts ");
+        hasher.update(name.as_bytes());
+    }
+    let mut nevras: Vec<String> = packages.iter().map(|p| p.nevra.to_string()).collect();
+    nevras.sort();
+    for nevra in nevras {
+        hasher.update(b"\npackage ");
+        hasher.update(nevra.as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// Resolves the request of `origin` into `plan.packages`, with the repos it used.
+fn resolve(
+    sysroot: &Sysroot,
+    repo: &ostree::Repo,
+    origin: &Origin,
+    options: &RepoOptions,
+    plan: &mut InstallPlan,
+) -> Result<()> {
+    // Local packages take part in resolution through their RPM heads: the file named now, or the
+    // head kept in the package cache.
+    let scratch = crate::scratch::create(repo, "plan")?;
     let mut local_heads = Vec::new();
     for (nevra, sha256) in &origin.requested_local {
+        if let Some(file) = plan.local_files.iter().find(|f| f.sha256 == *sha256) {
+            local_heads.push(file.path.clone());
+            continue;
+        }
         let cached = Nevra::parse(nevra)
-            .map(|n| import::lookup(&repo, &n))
+            .map(|n| import::lookup_local(repo, &n, sha256))
             .transpose()?
             .flatten()
-            .filter(|cached| cached.sha256 == *sha256)
             .ok_or_else(|| {
                 UserError::new(format!("local package {nevra} is not in the package cache"))
                     .hint("install it again from its .rpm file, or uninstall it")
             })?;
         let head = scratch.path().join(format!("{nevra}.rpm"));
-        std::fs::write(&head, import::head(&repo, &cached.commit)?)?;
+        std::fs::write(&head, import::head(repo, &cached.commit)?)?;
         local_heads.push(head);
     }
 
@@ -338,19 +295,19 @@ pub fn plan(
     let sync = sync_metadata(
         sysroot,
         options,
-        base_commit,
+        &plan.base_commit,
         &fetcher,
-        !requested.is_empty(),
+        !plan.requested.is_empty(),
     )?;
     crate::log_phase("metadata", started);
     // resolve() checks each request on its own before solving, so an error names the one at fault.
-    let all: Vec<String> = requested.iter().cloned().collect();
+    let all: Vec<String> = plan.requested.iter().cloned().collect();
     let resolve = |with_filelists: bool| -> Result<Vec<PlannedPackage>> {
         let mut resolver = build_resolver(
             sysroot,
             &local_heads,
-            &repo,
-            &layer.base_commit,
+            repo,
+            &plan.base_commit,
             &sync.repos,
             with_filelists,
         )?;
@@ -360,34 +317,14 @@ pub fn plan(
     // on (/usr/bin, /etc, ...), and filelists cost more to load than everything else together. Only a
     // path that primary does not know brings in the filelists.
     let started = std::time::Instant::now();
-    let packages = match resolve(false) {
+    plan.packages = match resolve(false) {
         Err(err) if needs_filelists(&err) => resolve(true)?,
         other => other?,
     };
     crate::log_phase("solve", started);
-    let current_packages: BTreeSet<&str> = layer.packages.iter().map(String::as_str).collect();
-    let added = packages
-        .iter()
-        .filter(|p| !current_packages.contains(p.nevra.to_string().as_str()))
-        .cloned()
-        .collect();
-    let new_set: BTreeSet<String> = packages.iter().map(|p| p.nevra.to_string()).collect();
-    let removed = layer
-        .packages
-        .iter()
-        .filter(|nevra| !new_set.contains(*nevra))
-        .filter_map(|nevra| Nevra::parse(nevra))
-        .collect();
-
-    Ok(InstallPlan {
-        base_commit: layer.base_commit,
-        requested,
-        packages,
-        added,
-        removed,
-        repos: sync.repos,
-        skipped_repos: sync.skipped,
-    })
+    plan.repos = sync.repos;
+    plan.skipped_repos = sync.skipped;
+    Ok(())
 }
 
 /// A resolver over the base rpmdb and the repos' metadata, with or without filelists.

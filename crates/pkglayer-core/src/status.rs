@@ -35,6 +35,8 @@ pub struct DeploymentStatus {
     pub origin: String,
     pub requested_packages: Vec<String>,
     pub requested_local_packages: Vec<String>,
+    /// Requests the base satisfies (rpm-ostree's InactiveRequests): kept, layering nothing.
+    pub inactive_requests: Vec<String>,
     /// Layered packages (NEVRAs) in this deployment.
     pub packages: Vec<String>,
     pub version: Option<String>,
@@ -71,6 +73,7 @@ pub fn status(sysroot: &Sysroot) -> Result<Status> {
                 origin: origin.refspec.clone(),
                 requested_packages: origin.requested.iter().cloned().collect(),
                 requested_local_packages: origin.requested_local.keys().cloned().collect(),
+                inactive_requests: layer.inactive_requests,
                 packages: layer.packages,
                 version: lookup::<String>(&metadata, "version"),
                 timestamp: ostree::commit_get_timestamp(&commit),

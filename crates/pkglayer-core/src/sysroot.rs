@@ -295,11 +295,15 @@ impl Sysroot {
         Ok(SysrootLock { sysroot: self })
     }
 
-    /// Writes a new deployment list (all stateroots), then prunes what is no longer referenced.
+    /// Writes a new deployment list (all stateroots). The caller releases what the deployments no
+    /// longer use ([`crate::retention::release`]), which also prunes the repo.
     #[context("Writing the deployment list")]
     pub(crate) fn write_deployments(&self, deployments: &[ostree::Deployment]) -> Result<()> {
+        let opts = ostree::SysrootWriteDeploymentsOpts {
+            do_postclean: false,
+        };
         self.ostree
-            .write_deployments(deployments, gio::Cancellable::NONE)?;
+            .write_deployments_with_options(deployments, &opts, gio::Cancellable::NONE)?;
         self.reload()
     }
 

@@ -1,6 +1,7 @@
 //! Test support for pkglayer, built only from real components.
 //!
-//! - [`TestPackage`]: RPMs built in-process with the `rpm` crate;
+//! - [`TestPackage`]: RPMs built in-process with the `rpm` crate (also in the old v3-signature
+//!   format, [`TestPackage::write_v3_to`]);
 //! - [`Vendor`]: an archive-mode OSTree repo with base OS trees made of those RPMs (real rpmdb);
 //! - [`create_repo`] and [`RepoServer`]: rpm-md repos by createrepo_c, served over HTTP on 127.0.0.1;
 //! - [`TestSysroot`]: a sysroot made with real `ostree admin`, deployed from the vendor, with helpers
@@ -8,6 +9,7 @@
 
 mod command;
 mod host;
+mod legacy;
 mod package;
 mod repo;
 mod server;

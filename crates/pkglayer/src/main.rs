@@ -12,11 +12,10 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Parser;
-use pkglayer_core::base::{self, BaseFetch};
-use pkglayer_core::layer::{self, ApplyOptions};
+use pkglayer_core::base;
 use pkglayer_core::plan::{self, RepoOptions};
 use pkglayer_core::repo::{Fetcher, Freshness};
-use pkglayer_core::{Origin, Sysroot, cache, deploy, rpmdb, status};
+use pkglayer_core::{Sysroot, deploy, operation, rpmdb, status};
 
 use cli::{Cli, Command, DbCommand, TransactionArgs, UpgradeArgs};
 
@@ -30,6 +29,8 @@ fn main() -> ExitCode {
     init_logging(&cli);
     match run(&cli) {
         Ok(code) => code,
+        // A reader that closed the pipe (`status --json | head -1`) wants no more: end quietly.
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
             if let Some(hint) = pkglayer_core::error::hint_of(&err) {
@@ -38,6 +39,20 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        let kind = cause
+            .downcast_ref::<std::io::Error>()
+            .map(std::io::Error::kind)
+            .or_else(|| {
+                cause
+                    .downcast_ref::<serde_json::Error>()
+                    .and_then(serde_json::Error::io_error_kind)
+            });
+        kind == Some(std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn init_logging(cli: &Cli) {
@@ -58,126 +73,79 @@ fn init_logging(cli: &Cli) {
         .init();
 }
 
-/// Exit status for "nothing changed" under `--unchanged-exit-77`.
+/// Exit status for "nothing changed" under `--unchanged-exit-77`, and for `upgrade --check` when
+/// no update is available (rpm-ostree's convention).
 const EXIT_UNCHANGED: u8 = 77;
 
-/// A change of the layer: the request it leads to, the base it goes on, and how to carry it out.
-struct Transaction<'a> {
-    origin: Origin,
-    base_commit: String,
-    args: &'a TransactionArgs,
-    allow_inactive: bool,
-    /// Ask every repo for new metadata even while the cached copy is fresh (upgrade).
-    refresh_metadata: bool,
-    apply: ApplyOptions,
+/// The core's options for a transaction, from the command line.
+fn transaction_options(args: &TransactionArgs, download_only: bool) -> operation::Options {
+    operation::Options {
+        reposdir: args.repos.reposdir.clone(),
+        dry_run: args.dry_run,
+        cache_only: args.cache_only,
+        download_only,
+    }
 }
 
-/// Plans the layer for the transaction's request, prints it, and (unless a dry run) applies it.
-fn run_transaction(sysroot: &Sysroot, transaction: &Transaction, quiet: bool) -> Result<ExitCode> {
-    let args = transaction.args;
-    let options = RepoOptions {
-        reposdir: args.repos.reposdir.clone(),
-        freshness: if args.cache_only {
-            Freshness::CacheOnly
-        } else if transaction.refresh_metadata {
-            Freshness::Refresh
-        } else {
-            Freshness::WhileFresh
-        },
-        allow_inactive: transaction.allow_inactive,
-    };
-    let plan = plan::plan(
-        sysroot,
-        &transaction.origin,
-        &transaction.base_commit,
-        &options,
-    )?;
-    render::skipped_repos(&plan.skipped_repos);
-    let mut out = std::io::stdout().lock();
+/// Prints a transaction's plan and outcome (or with `--json`, one JSON document); returns the exit
+/// status.
+fn render_transaction(
+    out: &mut impl Write,
+    report: &operation::Report,
+    args: &TransactionArgs,
+) -> Result<ExitCode> {
+    render::skipped_repos(&report.plan.skipped_repos);
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &render::install_plan_json(&plan))?;
+        serde_json::to_writer_pretty(&mut *out, &render::transaction_json(report))?;
         writeln!(out)?;
     } else {
-        render::install_plan(&mut out, &plan)?;
-    }
-    if args.dry_run {
-        if plan.added.is_empty() && plan.removed.is_empty() && !args.json {
-            writeln!(out, "No change.")?;
+        render::install_plan(out, &report.plan)?;
+        match &report.outcome {
+            Some(outcome) => render::outcome(out, outcome)?,
+            None if report.plan.unchanged => writeln!(out, "No change.")?,
+            None => {}
         }
-        return Ok(ExitCode::SUCCESS);
     }
-    let progress = progress::for_terminal(quiet, args.json);
-    let outcome = layer::apply(
-        sysroot,
-        &plan,
-        &transaction.origin,
-        transaction.apply,
-        progress.as_ref(),
-    )?;
-    let unchanged = matches!(outcome, layer::Outcome::NoChange);
-    if !args.json {
-        render::outcome(&mut out, &outcome)?;
-    }
-    Ok(if unchanged && args.unchanged_exit_77 {
+    Ok(if report.unchanged() && args.unchanged_exit_77 {
         ExitCode::from(EXIT_UNCHANGED)
     } else {
         ExitCode::SUCCESS
     })
 }
 
-/// `upgrade`: the newest base from the remote, the request resolved again on it.
+/// `upgrade`: the newest base and layered packages; `--check` exits 77 when there is nothing newer.
 fn upgrade(sysroot: &Sysroot, args: &UpgradeArgs, quiet: bool) -> Result<ExitCode> {
-    let origin = sysroot.origin(&sysroot.latest())?;
-    let fetch = if args.transaction.cache_only {
-        BaseFetch::Local
-    } else if args.check {
-        BaseFetch::CommitOnly
+    let options = transaction_options(&args.transaction, args.download_only);
+    let progress = progress::for_terminal(quiet, args.transaction.json);
+    let report = operation::upgrade(sysroot, args.check, &options, progress.as_ref())?;
+    let mut out = std::io::stdout().lock();
+    if args.transaction.json {
+        serde_json::to_writer_pretty(&mut out, &render::upgrade_json(&report))?;
+        writeln!(out)?;
     } else {
-        BaseFetch::Pull
-    };
-    let repo = sysroot.repo();
-    let current = base::current_base(sysroot)?;
-    let newest = base::newest_base(sysroot, &origin, fetch)?;
-    let version = |commit: &str| -> Result<String> {
-        Ok(base::version_of(&repo, commit)?.unwrap_or_else(|| commit[..12].to_string()))
-    };
-    {
-        let mut out = std::io::stdout().lock();
-        if newest == current {
-            writeln!(
-                out,
-                "Base {}: up to date ({})",
-                origin.refspec,
-                version(&current)?
-            )?;
-        } else {
-            writeln!(
-                out,
-                "Base {}: {} -> {} ({newest})",
-                origin.refspec,
-                version(&current)?,
-                version(&newest)?
-            )?;
+        render::base_change(&mut out, &report.base)?;
+        if let Some(transaction) = &report.transaction {
+            let args = TransactionArgs {
+                unchanged_exit_77: false,
+                ..args.transaction.clone()
+            };
+            render_transaction(&mut out, transaction, &args)?;
         }
     }
-    if args.check && newest != current {
-        // Only the new commit object is here; its packages resolve once the base is pulled.
-        return Ok(ExitCode::SUCCESS);
-    }
-    let mut transaction_args = args.transaction.clone();
-    transaction_args.dry_run |= args.check;
-    let transaction = Transaction {
-        origin,
-        base_commit: newest,
-        args: &transaction_args,
-        allow_inactive: false,
-        // Like rpm-ostree, an upgrade asks every repo whether it changed (a repomd.xml each).
-        refresh_metadata: true,
-        apply: ApplyOptions {
-            download_only: args.download_only,
-        },
+    let unchanged = if args.check {
+        !report.update_available()
+    } else {
+        args.transaction.unchanged_exit_77
+            && report
+                .transaction
+                .as_ref()
+                .is_some_and(operation::Report::unchanged)
     };
-    run_transaction(sysroot, &transaction, quiet)
+    Ok(if unchanged {
+        ExitCode::from(EXIT_UNCHANGED)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// What `db diff` compares without arguments: booted -> pending, or rollback -> current.
@@ -210,37 +178,28 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             }
         }
         Command::Install(args) => {
-            let repos = RepoOptions {
-                reposdir: args.transaction.repos.reposdir.clone(),
-                freshness: Freshness::WhileFresh,
+            let request = operation::InstallRequest {
+                packages: args.packages.clone(),
+                idempotent: args.idempotent,
                 allow_inactive: args.allow_inactive,
+                skip_scripts: args.skip_scripts.clone(),
             };
-            let mut origin = plan::request_with(&sysroot, &args.packages, args.idempotent, &repos)?;
-            origin
-                .skip_scripts
-                .extend(args.skip_scripts.iter().cloned());
-            let transaction = Transaction {
-                origin,
-                base_commit: base::current_base(&sysroot)?,
-                args: &args.transaction,
-                allow_inactive: args.allow_inactive,
-                refresh_metadata: false,
-                apply: ApplyOptions {
-                    download_only: args.download_only,
-                },
-            };
-            return run_transaction(&sysroot, &transaction, cli.quiet);
+            let options = transaction_options(&args.transaction, args.download_only);
+            let progress = progress::for_terminal(cli.quiet, args.transaction.json);
+            let report = operation::install(&sysroot, &request, &options, progress.as_ref())?;
+            return render_transaction(&mut out, &report, &args.transaction);
         }
         Command::Uninstall(args) => {
-            let transaction = Transaction {
-                origin: plan::request_without(&sysroot, &args.packages, args.all)?,
-                base_commit: base::current_base(&sysroot)?,
-                args: &args.transaction,
-                allow_inactive: false,
-                refresh_metadata: false,
-                apply: ApplyOptions::default(),
-            };
-            return run_transaction(&sysroot, &transaction, cli.quiet);
+            let options = transaction_options(&args.transaction, false);
+            let progress = progress::for_terminal(cli.quiet, args.transaction.json);
+            let report = operation::uninstall(
+                &sysroot,
+                &args.packages,
+                args.all,
+                &options,
+                progress.as_ref(),
+            )?;
+            return render_transaction(&mut out, &report, &args.transaction);
         }
         Command::Upgrade(args) => return upgrade(&sysroot, args, cli.quiet),
         Command::RefreshMd(args) => {
@@ -259,7 +218,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             render::refreshed(&mut out, &report)?;
         }
         Command::Rollback => {
-            let target = deploy::rollback(&sysroot)?;
+            let target = operation::rollback(&sysroot)?;
             writeln!(
                 out,
                 "Deployment {} is the default again; it boots next.",
@@ -267,16 +226,16 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             )?;
         }
         Command::Cleanup(args) => {
-            let request = deploy::CleanupRequest {
+            let request = operation::CleanupRequest {
                 pending: args.pending,
                 rollback: args.rollback,
             };
             if args.pending || args.rollback {
-                let outcome = deploy::cleanup(&sysroot, request)?;
+                let outcome = operation::cleanup(&sysroot, request)?;
                 render::cleanup(&mut out, &outcome)?;
             }
             if args.cache {
-                let outcome = cache::clean(&sysroot)?;
+                let outcome = operation::clean_cache(&sysroot)?;
                 writeln!(
                     out,
                     "Removed {} cached packages, {} script results, {} cache entries and {} scratch \

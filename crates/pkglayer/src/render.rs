@@ -4,6 +4,7 @@ use std::io::{self, Write};
 
 use pkglayer_core::deploy::CleanupOutcome;
 use pkglayer_core::layer::Outcome;
+use pkglayer_core::operation;
 use pkglayer_core::plan::InstallPlan;
 use pkglayer_core::repo::SyncReport;
 use pkglayer_core::rpmdb::PackageDiff;
@@ -56,8 +57,17 @@ fn deployment_block(out: &mut impl Write, d: &DeploymentStatus, verbose: bool) -
     if d.pinned {
         field(out, "Pinned", "yes")?;
     }
-    if !d.requested_packages.is_empty() {
-        field(out, "LayeredPackages", &d.requested_packages.join(" "))?;
+    let active: Vec<&str> = d
+        .requested_packages
+        .iter()
+        .filter(|p| !d.inactive_requests.contains(p))
+        .map(String::as_str)
+        .collect();
+    if !active.is_empty() {
+        field(out, "LayeredPackages", &active.join(" "))?;
+    }
+    if !d.inactive_requests.is_empty() {
+        field(out, "InactiveRequests", &d.inactive_requests.join(" "))?;
     }
     if !d.requested_local_packages.is_empty() {
         field(out, "LocalPackages", &d.requested_local_packages.join(" "))?;
@@ -178,6 +188,65 @@ pub fn install_plan_json(plan: &InstallPlan) -> serde_json::Value {
             "fetched": r.fetched,
         })).collect::<Vec<_>>(),
     })
+}
+
+/// A transaction as one JSON document: the plan, and what came of it (`null` for a dry run).
+pub fn transaction_json(report: &operation::Report) -> serde_json::Value {
+    let mut json = install_plan_json(&report.plan);
+    json["unchanged"] = report.unchanged().into();
+    json["outcome"] = match &report.outcome {
+        None => serde_json::Value::Null,
+        Some(Outcome::NoChange) => serde_json::json!({ "kind": "no-change" }),
+        Some(Outcome::Downloaded { imported }) => {
+            serde_json::json!({ "kind": "downloaded", "downloaded": imported })
+        }
+        Some(Outcome::Deployed {
+            deployment,
+            commit,
+            downloaded,
+            reused,
+        }) => serde_json::json!({
+            "kind": "deployed",
+            "deployment": deployment,
+            "checksum": commit,
+            "downloaded": downloaded,
+            "reused": reused,
+        }),
+    };
+    json
+}
+
+/// An upgrade as one JSON document: the base found, and the transaction on it (if resolved).
+pub fn upgrade_json(report: &operation::UpgradeReport) -> serde_json::Value {
+    let base = &report.base;
+    serde_json::json!({
+        "origin": base.refspec,
+        "base-checksum": base.current,
+        "base-version": base.current_version,
+        "newest-base-checksum": base.newest,
+        "newest-base-version": base.newest_version,
+        "update-available": report.update_available(),
+        "transaction": report.transaction.as_ref().map(transaction_json),
+    })
+}
+
+/// One line: whether the base is up to date, or which version it moves to.
+pub fn base_change(out: &mut impl Write, base: &operation::BaseChange) -> io::Result<()> {
+    let version = |commit: &str, version: &Option<String>| {
+        version.clone().unwrap_or_else(|| commit[..12].to_string())
+    };
+    let current = version(&base.current, &base.current_version);
+    if base.is_update() {
+        writeln!(
+            out,
+            "Base {}: {current} -> {} ({})",
+            base.refspec,
+            version(&base.newest, &base.newest_version),
+            base.newest
+        )
+    } else {
+        writeln!(out, "Base {}: up to date ({current})", base.refspec)
+    }
 }
 
 /// What applying the transaction did.

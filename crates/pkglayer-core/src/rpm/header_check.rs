@@ -15,16 +15,27 @@ const MAX_DATA: usize = 256 * 1024 * 1024;
 /// Highest index entry type rpm defines (`RPM_I18NSTRING_TYPE`).
 const MAX_TYPE: u32 = 9;
 
-/// Checks the lead and both headers of the RPM (or RPM head) in `bytes`.
-pub fn check(bytes: &[u8]) -> Result<()> {
+/// Where the parts of an RPM file are, as byte offsets into it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// Start of the main header: what the legacy MD5 digest and size cover begins here.
+    pub header_start: usize,
+    /// End of the main header, where the payload begins (the end of an RPM head).
+    pub header_end: usize,
+}
+
+/// Checks the lead and both headers of the RPM (or RPM head) in `bytes`; returns where they are.
+pub fn check(bytes: &[u8]) -> Result<Layout> {
     ensure!(bytes.len() >= LEAD_SIZE, "shorter than an RPM lead");
     ensure!(bytes[..4] == [0xed, 0xab, 0xee, 0xdb], "no RPM lead magic");
-    let mut at = LEAD_SIZE;
     // The signature header is padded to a multiple of 8 bytes; the main header is not.
-    let signature_end = check_header(bytes, at, "signature")?;
-    at = signature_end.next_multiple_of(8);
-    check_header(bytes, at, "main")?;
-    Ok(())
+    let signature_end = check_header(bytes, LEAD_SIZE, "signature")?;
+    let header_start = signature_end.next_multiple_of(8);
+    let header_end = check_header(bytes, header_start, "main")?;
+    Ok(Layout {
+        header_start,
+        header_end,
+    })
 }
 
 /// Checks the header starting at `at`; returns where it ends.
@@ -109,12 +120,16 @@ mod tests {
     }
 
     #[test]
-    fn accepts_a_sound_head() {
-        check(&head(
-            &[(1000, 6, 0, 1), (1001, 4, 4, 1)],
-            b"abc\0\0\0\0\x07",
-        ))
-        .unwrap();
+    fn accepts_a_sound_head_and_says_where_its_header_is() {
+        let bytes = head(&[(1000, 6, 0, 1), (1001, 4, 4, 1)], b"abc\0\0\0\0\x07");
+        // Lead, then two headers of 16 + 2 * 16 + 8 bytes (the first needs no padding).
+        assert_eq!(
+            check(&bytes).unwrap(),
+            Layout {
+                header_start: LEAD_SIZE + 56,
+                header_end: bytes.len(),
+            }
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The package cache: each RPM imported once into the sysroot's repo as its own parentless commit.
 //!
 //! The ref is `pkglayer/pkg/<name>/<evr>.<arch>` (bytes outside `[A-Za-z0-9.-]` escaped as `_XX`, `_`
-//! as `__`). The commit's tree is the payload with OSTree's path rules applied, and its metadata keeps
+//! as `__`) for a package from a repo, `pkglayer/local/<sha256 of the file>` for a local one. The commit's tree is the payload with OSTree's path rules applied, and its metadata keeps
 //! what later steps need without the RPM file: the RPM's lead, signature and header ("head", enough
 //! for `rpm --justdb`), the sha256 of the file, the NEVRA, and the repo it came from.
 //!
@@ -21,6 +21,7 @@ use ostree::glib::prelude::*;
 use sha2::Digest;
 
 use super::Nevra;
+use super::digests::DigestError;
 use crate::error::UserError;
 
 /// Commit metadata keys of a cached package.
@@ -119,6 +120,14 @@ pub fn cache_ref(nevra: &Nevra) -> String {
     )
 }
 
+/// The cache ref of a local package: the sha256 of its file.
+pub fn local_ref(sha256: &str) -> String {
+    format!("{LOCAL_REFS}{sha256}")
+}
+
+/// The ref namespace of local packages.
+pub const LOCAL_REFS: &str = "pkglayer/local/";
+
 /// `[A-Za-z0-9.-]` as is, `_` as `__`, every other byte as `_XX`.
 fn escape_ref_component(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -145,6 +154,22 @@ pub fn lookup(repo: &ostree::Repo, nevra: &Nevra) -> Result<Option<CachedPackage
     }))
 }
 
+/// The cached local package whose file has digest `sha256`, if it was imported before.
+pub fn lookup_local(
+    repo: &ostree::Repo,
+    nevra: &Nevra,
+    sha256: &str,
+) -> Result<Option<CachedPackage>> {
+    let Some(commit) = repo.resolve_rev(&local_ref(sha256), true)? else {
+        return Ok(None);
+    };
+    Ok(Some(CachedPackage {
+        nevra: nevra.clone(),
+        sha256: sha256.to_string(),
+        commit: commit.to_string(),
+    }))
+}
+
 /// The RPM head (lead, signature, header) stored with a cached package.
 pub fn head(repo: &ostree::Repo, commit: &str) -> Result<Vec<u8>> {
     commit_metadata(repo, commit)?
@@ -166,24 +191,26 @@ pub fn import_rpm(
     owners: &Owners,
     origin: &PackageOrigin,
 ) -> Result<CachedPackage> {
-    super::header_check::check(bytes).context("not a readable RPM")?;
+    let layout = super::header_check::check(bytes).context("not a readable RPM")?;
     let package = ::rpm::Package::parse(&mut Cursor::new(bytes)).context("not a readable RPM")?;
     let header = &package.metadata;
     let nevra = Nevra::of_header(header)?;
     if let Some(expected) = expected.filter(|e| **e != nevra) {
         bail!("the file holds {nevra}, not {expected}");
     }
-    // Header and payload digests: a file altered after it was built is refused, whatever the repo
-    // metadata says of it.
-    package.verify_digests().map_err(|err| {
-        UserError::new(format!(
-            "the RPM of {nevra} is corrupt or was tampered with: {err}"
+    // The RPM's own digests: a file altered after it was built is refused, whatever the repo
+    // metadata says of it. Only a digest it carries and fails is a sign of that.
+    super::digests::verify(bytes, layout, &package).map_err(|err| match err {
+        DigestError::Mismatch(why) => UserError::new(format!(
+            "the RPM of {nevra} is corrupt or was tampered with: {why}"
         ))
-        .hint("nothing was imported; report it to the repository's owner")
+        .hint("nothing was imported; report it to the repository's owner"),
+        DigestError::Missing => UserError::new(format!(
+            "the RPM of {nevra} carries no digest of its header, so nothing tells whether it is intact"
+        ))
+        .hint("nothing was imported; rebuild the package with rpmbuild, which records its digests"),
     })?;
-    let mut cursor = Cursor::new(bytes);
-    ::rpm::PackageMetadata::parse(&mut cursor)?;
-    let head = &bytes[..cursor.position() as usize];
+    let head = &bytes[..layout.header_end];
     let sha256 = hex::encode(sha2::Sha256::digest(bytes));
 
     repo.prepare_transaction(gio::Cancellable::NONE)?;
@@ -208,7 +235,13 @@ pub fn import_rpm(
             0,
             gio::Cancellable::NONE,
         )?;
-        repo.transaction_set_ref(None, &cache_ref(&nevra), Some(&commit));
+        // A local package is its file: two builds with one NEVRA are two packages.
+        let ref_name = if origin.repo == crate::solver::LOCAL_REPO {
+            local_ref(&sha256)
+        } else {
+            cache_ref(&nevra)
+        };
+        repo.transaction_set_ref(None, &ref_name, Some(&commit));
         repo.commit_transaction(gio::Cancellable::NONE)?;
         Ok(commit.to_string())
     });

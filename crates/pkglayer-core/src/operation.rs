@@ -1,0 +1,322 @@
+//! The verbs that change the next boot, each one transaction: take the sysroot lock, load the
+//! deployments and the origin, plan, apply, and return what happened for the caller to render.
+//!
+//! The state is loaded only once the lock is held: an operation that waited for another one builds
+//! on what that one deployed, so two operations run at once both take effect. Dry runs take no lock
+//! and write nothing but caches.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::base::{self, BaseFetch};
+use crate::error::UserError;
+use crate::layer::{self, ApplyOptions, Outcome};
+use crate::origin::Origin;
+use crate::plan::{self, Current, InstallPlan, RepoOptions};
+use crate::progress::Progress;
+use crate::repo::Freshness;
+use crate::request;
+use crate::sysroot::{Sysroot, SysrootLock};
+
+pub use crate::deploy::{CleanupOutcome, CleanupRequest, cleanup, rollback};
+pub use crate::retention::{Released, clean as clean_cache};
+
+/// How a transaction runs, whatever it changes.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// A directory of `*.repo` files instead of the deployment's `/etc/yum.repos.d`.
+    pub reposdir: Option<PathBuf>,
+    /// Plan and report; change nothing (no lock, no import, no deployment).
+    pub dry_run: bool,
+    /// Never open a connection: cached metadata, packages and base only.
+    pub cache_only: bool,
+    /// Fetch and import what the transaction needs; deploy nothing.
+    pub download_only: bool,
+}
+
+/// What `install` adds to the request.
+#[derive(Debug, Clone, Default)]
+pub struct InstallRequest {
+    /// Names, provides, file paths, or paths of local `*.rpm` files.
+    pub packages: Vec<String>,
+    /// Accept packages that are already requested.
+    pub idempotent: bool,
+    /// Accept packages the base already provides (recorded as inactive requests).
+    pub allow_inactive: bool,
+    /// Packages whose scripts and file triggers never run.
+    pub skip_scripts: Vec<String>,
+}
+
+/// What a transaction planned and what came of it.
+#[derive(Debug)]
+pub struct Report {
+    pub plan: InstallPlan,
+    /// `None` for a dry run.
+    pub outcome: Option<Outcome>,
+}
+
+impl Report {
+    /// Whether the transaction left (or, dry, would leave) the next boot as it was.
+    pub fn unchanged(&self) -> bool {
+        match &self.outcome {
+            None => self.plan.unchanged,
+            Some(outcome) => !matches!(outcome, Outcome::Deployed { .. }),
+        }
+    }
+}
+
+/// The base an upgrade found.
+#[derive(Debug, Clone)]
+pub struct BaseChange {
+    /// What the origin follows.
+    pub refspec: String,
+    /// The base under the deployment the upgrade builds on.
+    pub current: String,
+    pub current_version: Option<String>,
+    /// The newest commit of the refspec.
+    pub newest: String,
+    pub newest_version: Option<String>,
+}
+
+impl BaseChange {
+    pub fn is_update(&self) -> bool {
+        self.current != self.newest
+    }
+}
+
+/// What `upgrade` found and did.
+#[derive(Debug)]
+pub struct UpgradeReport {
+    pub base: BaseChange,
+    /// The layer on the newest base; `None` for `--check` when only the new base's commit object
+    /// was fetched (its packages resolve once the base is pulled).
+    pub transaction: Option<Report>,
+}
+
+impl UpgradeReport {
+    /// Whether anything newer was found: a base, or (same base) newer layered packages.
+    pub fn update_available(&self) -> bool {
+        self.base.is_update() || self.transaction.as_ref().is_some_and(|t| !t.plan.unchanged)
+    }
+}
+
+/// The state a transaction starts from, loaded under the lock (or for a dry run, without it).
+struct Start<'a> {
+    _lock: Option<SysrootLock<'a>>,
+    origin: Origin,
+    current: Current,
+}
+
+impl<'a> Start<'a> {
+    fn load(sysroot: &'a Sysroot, options: &Options) -> Result<Self> {
+        let lock = if options.dry_run {
+            None
+        } else {
+            let lock = sysroot.lock()?;
+            crate::failpoint::hit("after-lock");
+            // Another operation may have deployed while we waited: build on what is there now.
+            sysroot.reload()?;
+            Some(lock)
+        };
+        let latest = sysroot.latest();
+        Ok(Start {
+            origin: sysroot.origin(&latest)?,
+            current: Current::of_commit(&sysroot.repo(), &latest.csum())?,
+            _lock: lock,
+        })
+    }
+
+    fn lock(&self) -> &SysrootLock<'a> {
+        self._lock
+            .as_ref()
+            .expect("only a dry run has no lock, and it applies nothing")
+    }
+}
+
+/// `install`: the request plus `request.packages`, layered on the current base.
+pub fn install(
+    sysroot: &Sysroot,
+    request: &InstallRequest,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<Report> {
+    let start = Start::load(sysroot, options)?;
+    let repos = repo_options(options, Freshness::WhileFresh);
+    let (mut origin, local_files) = request::with_packages(
+        sysroot,
+        &start.current.layer,
+        start.origin.clone(),
+        &request.packages,
+        request.idempotent,
+        &repos,
+    )?;
+    origin
+        .skip_scripts
+        .extend(request.skip_scripts.iter().cloned());
+    let mut may_be_inactive = start.origin.requested.clone();
+    if request.allow_inactive {
+        may_be_inactive.extend(request.packages.iter().cloned());
+    }
+    let base = start.current.layer.base_commit.clone();
+    transact(
+        sysroot,
+        &start,
+        origin,
+        &base,
+        &repos,
+        &local_files,
+        &may_be_inactive,
+        options,
+        progress,
+    )
+}
+
+/// `uninstall`: the request without `names` (or without anything, with `all`).
+pub fn uninstall(
+    sysroot: &Sysroot,
+    names: &[String],
+    all: bool,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<Report> {
+    let start = Start::load(sysroot, options)?;
+    let origin = request::without_packages(
+        sysroot,
+        &start.current.layer,
+        start.origin.clone(),
+        names,
+        all,
+    )?;
+    let repos = repo_options(options, Freshness::WhileFresh);
+    let base = start.current.layer.base_commit.clone();
+    let may_be_inactive = start.origin.requested.clone();
+    transact(
+        sysroot,
+        &start,
+        origin,
+        &base,
+        &repos,
+        &[],
+        &may_be_inactive,
+        options,
+        progress,
+    )
+}
+
+/// `upgrade`: the vendor's newest base and the newest layered packages, in one deployment. With
+/// `check`, only says whether there is one (fetching just the new base's commit object).
+pub fn upgrade(
+    sysroot: &Sysroot,
+    check: bool,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<UpgradeReport> {
+    let options = Options {
+        dry_run: options.dry_run || check,
+        ..options.clone()
+    };
+    let start = Start::load(sysroot, &options)?;
+    if let Some(state) = &start.origin.unconfigured_state {
+        return Err(UserError::new(state.clone())
+            .hint("the host must be set up (registered) before it can upgrade")
+            .into());
+    }
+    let fetch = if options.cache_only {
+        BaseFetch::Local
+    } else if check {
+        BaseFetch::CommitOnly
+    } else {
+        BaseFetch::Pull
+    };
+    let repo = sysroot.repo();
+    let current = start.current.layer.base_commit.clone();
+    let newest = base::newest_base(sysroot, &start.origin, fetch)?;
+    let base = BaseChange {
+        refspec: start.origin.refspec.clone(),
+        current_version: base::version_of(&repo, &current)?,
+        newest_version: base::version_of(&repo, &newest)?,
+        current,
+        newest,
+    };
+    base::refuse_older(&repo, &base.current, &base.newest, &base.refspec)?;
+    if check && base.is_update() {
+        return Ok(UpgradeReport {
+            base,
+            transaction: None,
+        });
+    }
+    // Like rpm-ostree, an upgrade asks every repo whether it changed (a repomd.xml each).
+    let repos = repo_options(&options, Freshness::Refresh);
+    let may_be_inactive = start.origin.requested.clone();
+    let transaction = transact(
+        sysroot,
+        &start,
+        start.origin.clone(),
+        &base.newest,
+        &repos,
+        &[],
+        &may_be_inactive,
+        &options,
+        progress,
+    )?;
+    Ok(UpgradeReport {
+        base,
+        transaction: Some(transaction),
+    })
+}
+
+/// Plans `origin`'s request on `base_commit` and, unless a dry run, applies it.
+#[allow(clippy::too_many_arguments)]
+fn transact(
+    sysroot: &Sysroot,
+    start: &Start,
+    origin: Origin,
+    base_commit: &str,
+    repos: &RepoOptions,
+    local_files: &[request::LocalFile],
+    may_be_inactive: &BTreeSet<String>,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<Report> {
+    let repos = RepoOptions {
+        allow_inactive: !may_be_inactive.is_empty(),
+        ..repos.clone()
+    };
+    let plan = plan::plan(
+        sysroot,
+        &origin,
+        &start.current,
+        base_commit,
+        &repos,
+        local_files,
+    )?;
+    if options.dry_run {
+        return Ok(Report {
+            plan,
+            outcome: None,
+        });
+    }
+    let apply = ApplyOptions {
+        download_only: options.download_only,
+        cache_only: options.cache_only,
+    };
+    let outcome = layer::apply(sysroot, start.lock(), &plan, &origin, apply, progress)?;
+    Ok(Report {
+        plan,
+        outcome: Some(outcome),
+    })
+}
+
+fn repo_options(options: &Options, freshness: Freshness) -> RepoOptions {
+    RepoOptions {
+        reposdir: options.reposdir.clone(),
+        freshness: if options.cache_only {
+            Freshness::CacheOnly
+        } else {
+            freshness
+        },
+        allow_inactive: false,
+    }
+}

@@ -1,0 +1,225 @@
+//! What the repo and the caches keep over a host's life.
+//!
+//! A layered deployment's commit does not reference its base (libostree's prune does not follow
+//! parents), and the vendor's ref moves on with every pull: without a ref of its own, the base a
+//! deployment layers on would be pruned and no operation could derive a layer from it again. So every
+//! base a deployment uses is pinned by a ref `pkglayer/base/<commit>`, and released when none does.
+//!
+//! After every operation that changes the deployment list, what no deployment needs any more is
+//! released: cached packages no deployment layers or requests, base rpmdb copies, solver caches of old
+//! metadata, and all but the newest script results. The repo's size then follows the deployments,
+//! not the host's age. `cleanup --cache` releases everything that can go.
+
+use std::collections::HashSet;
+
+use anyhow::{Context, Result};
+use fn_error_context::context;
+use ostree::gio;
+
+use crate::plan::deployment_layer;
+use crate::rpm::Nevra;
+use crate::rpm::import::{LOCAL_REFS, cache_ref, local_ref};
+use crate::sysroot::{Sysroot, SysrootLock};
+
+/// The ref namespace of the package cache.
+const PACKAGE_REFS: &str = "pkglayer/pkg/";
+/// The ref namespace of pinned base commits.
+const BASE_REFS: &str = "pkglayer/base/";
+/// Script results kept after an operation, newest first: enough for an uninstall followed by the
+/// same install again, bounded whatever the host's age.
+const KEPT_SCRIPT_RESULTS: usize = 4;
+
+/// How much to release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// After an operation: what no deployment needs; the newest script results and downloads in
+    /// progress stay.
+    Unused,
+    /// `cleanup --cache`: also every script result, downloads and interrupted operations' scratch.
+    Everything,
+}
+
+/// What was released.
+#[derive(Debug, Default)]
+pub struct Released {
+    /// Package cache refs dropped (their objects go with the repo prune).
+    pub packages: usize,
+    /// Files and folders removed from the stateroot's cache folder.
+    pub cache_entries: usize,
+    /// Kept script results dropped (scripts run again next time).
+    pub script_results: usize,
+    /// Scratch directories of interrupted operations removed.
+    pub scratch: usize,
+    /// Base commits no deployment layers on any more.
+    pub bases: usize,
+}
+
+/// The ref that keeps `commit` in the repo while a deployment layers on it.
+pub(crate) fn base_ref(commit: &str) -> String {
+    format!("{BASE_REFS}{commit}")
+}
+
+/// Pins `commit` as a base a deployment is about to use.
+pub(crate) fn pin_base(repo: &ostree::Repo, commit: &str) -> Result<()> {
+    repo.set_ref_immediate(
+        None,
+        &base_ref(commit),
+        Some(commit),
+        gio::Cancellable::NONE,
+    )
+    .with_context(|| format!("Pinning base commit {commit}"))
+}
+
+/// `cleanup --cache`: releases everything no deployment uses, under the sysroot lock.
+#[context("Cleaning up the package cache")]
+pub fn clean(sysroot: &Sysroot) -> Result<Released> {
+    let lock = sysroot.lock()?;
+    sysroot.reload()?;
+    release(sysroot, &lock, Scope::Everything)
+}
+
+/// Pins the base of every deployment (all stateroots), releases what `scope` says no deployment
+/// needs, then lets libostree prune the repo and remove deployment directories no list names.
+#[context("Releasing what no deployment uses")]
+pub(crate) fn release(sysroot: &Sysroot, _lock: &SysrootLock, scope: Scope) -> Result<Released> {
+    let repo = sysroot.repo();
+    let mut keep_packages = HashSet::new();
+    let mut keep_bases = HashSet::new();
+    for deployment in sysroot.ostree().deployments() {
+        let layer = deployment_layer(&repo, &deployment.csum())?;
+        if layer.base_commit != deployment.csum().as_str() {
+            keep_bases.insert(layer.base_commit);
+        }
+        keep_packages.extend(
+            layer
+                .packages
+                .iter()
+                .filter_map(|n| Nevra::parse(n))
+                .map(|n| cache_ref(&n)),
+        );
+        if let Some(keyfile) = deployment.origin()
+            && let Ok(origin) = crate::origin::Origin::parse(&keyfile.to_data())
+        {
+            keep_packages.extend(origin.requested_local.values().map(|sha| local_ref(sha)));
+        }
+    }
+
+    let mut released = Released::default();
+    for base in &keep_bases {
+        pin_base(&repo, base)?;
+    }
+    let mut script_results = Vec::new();
+    let refs = repo.list_refs(None, gio::Cancellable::NONE)?;
+    for (name, commit) in &refs {
+        let drop = if let Some(base) = name.strip_prefix(BASE_REFS) {
+            let unused = !keep_bases.contains(base);
+            released.bases += usize::from(unused);
+            unused
+        } else if name.starts_with(PACKAGE_REFS) || name.starts_with(LOCAL_REFS) {
+            let unused = !keep_packages.contains(name.as_str());
+            released.packages += usize::from(unused);
+            unused
+        } else if name.starts_with(crate::scripts::RESULT_REFS) {
+            script_results.push((name.as_str(), commit.as_str()));
+            false
+        } else {
+            false
+        };
+        if drop {
+            repo.set_ref_immediate(None, name, None, gio::Cancellable::NONE)?;
+        }
+    }
+    let kept_results = match scope {
+        Scope::Unused => KEPT_SCRIPT_RESULTS,
+        Scope::Everything => 0,
+    };
+    for name in newest_last(&repo, script_results)?
+        .into_iter()
+        .rev()
+        .skip(kept_results)
+    {
+        repo.set_ref_immediate(None, &name, None, gio::Cancellable::NONE)?;
+        released.script_results += 1;
+    }
+
+    released.cache_entries = release_cache_folder(sysroot, &keep_bases, scope)?;
+    if scope == Scope::Everything {
+        released.scratch = crate::scratch::remove_stale(&repo)?;
+    }
+    // libostree's cleanup removes deployment directories no deployment list names (an interrupted
+    // deploy) and prunes objects no ref and no deployment reaches.
+    sysroot.ostree().cleanup(gio::Cancellable::NONE)?;
+    Ok(released)
+}
+
+/// The script result refs, oldest first (by commit time).
+fn newest_last(repo: &ostree::Repo, results: Vec<(&str, &str)>) -> Result<Vec<String>> {
+    let mut dated = Vec::with_capacity(results.len());
+    for (name, commit) in results {
+        let (variant, _) = repo.load_commit(commit)?;
+        dated.push((ostree::commit_get_timestamp(&variant), name.to_string()));
+    }
+    dated.sort();
+    Ok(dated.into_iter().map(|(_, name)| name).collect())
+}
+
+/// Removes base rpmdb copies of bases no deployment uses, solver caches of metadata that is no longer
+/// current, and (everything) download leftovers; returns how many entries went.
+fn release_cache_folder(
+    sysroot: &Sysroot,
+    keep_bases: &HashSet<String>,
+    scope: Scope,
+) -> Result<usize> {
+    let cache = sysroot.cache_dir();
+    let current_repomd: HashSet<String> = std::fs::read_dir(cache.join("repomd-v1"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let text = std::fs::read(entry.path().join("repomd.xml")).ok()?;
+            crate::repo::repomd::ChecksumAlgorithm::Sha256
+                .digest(&text[..])
+                .ok()
+        })
+        .collect();
+    let doomed = |folder: &str, keep: &dyn Fn(&str) -> bool| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(cache.join(folder))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|entry| !keep(&entry.file_name().to_string_lossy()))
+            .map(|entry| entry.path())
+            .collect()
+    };
+    let mut remove = Vec::new();
+    // A plain deployment is its own base; its rpmdb copy stays while it is deployed.
+    let deployed: HashSet<String> = sysroot
+        .ostree()
+        .deployments()
+        .iter()
+        .map(|d| d.csum().to_string())
+        .collect();
+    remove.extend(doomed("base-v1", &|name| {
+        keep_bases.contains(name) || deployed.contains(name)
+    }));
+    remove.extend(doomed("solv-v1", &|name| {
+        current_repomd
+            .iter()
+            .any(|checksum| name.contains(checksum.as_str()))
+    }));
+    if scope == Scope::Everything {
+        remove.extend(doomed("packages-v1", &|_| false));
+        remove.extend(doomed("repomd-v1", &|name| {
+            !name.starts_with(".staging") && !name.ends_with(".old")
+        }));
+    }
+    for path in &remove {
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(path)
+        } else {
+            std::fs::remove_file(path)
+        };
+        removed.with_context(|| format!("Removing {}", path.display()))?;
+    }
+    Ok(remove.len())
+}
