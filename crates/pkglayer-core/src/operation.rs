@@ -272,7 +272,7 @@ pub fn upgrade(
 fn transact(
     sysroot: &Sysroot,
     start: &Start,
-    origin: Origin,
+    mut origin: Origin,
     base_commit: &str,
     repos: &RepoOptions,
     local_files: &[request::LocalFile],
@@ -280,18 +280,17 @@ fn transact(
     options: &Options,
     progress: &dyn Progress,
 ) -> Result<Report> {
-    let repos = RepoOptions {
-        allow_inactive: !may_be_inactive.is_empty(),
-        ..repos.clone()
-    };
     let plan = plan::plan(
         sysroot,
         &origin,
         &start.current,
         base_commit,
-        &repos,
+        repos,
         local_files,
+        may_be_inactive,
     )?;
+    // The plan may replace obsoleted requests by what obsoletes them.
+    origin.requested = plan.requested.clone();
     if options.dry_run {
         return Ok(Report {
             plan,
@@ -317,6 +316,5 @@ fn repo_options(options: &Options, freshness: Freshness) -> RepoOptions {
         } else {
             freshness
         },
-        allow_inactive: false,
     }
 }

@@ -19,7 +19,7 @@ use crate::repo::{self, Fetcher, Freshness, RepoConfig, RepoMetadata, RepoVars};
 use crate::request::LocalFile;
 use crate::rpm::Nevra;
 use crate::rpm::import;
-use crate::solver::{PlannedPackage, RepoSource, Resolver, SolveError};
+use crate::solver::{PlannedPackage, RepoSource, Request, Resolution, Resolver, SolveError};
 use crate::sysroot::Sysroot;
 
 /// Cache folder for base rpmdb copies and their `.solv`, keyed by base commit.
@@ -33,8 +33,6 @@ pub struct RepoOptions {
     /// A directory of `*.repo` files instead of the deployment's `/etc/yum.repos.d`.
     pub reposdir: Option<PathBuf>,
     pub freshness: Freshness,
-    /// Accept requests the base already satisfies (they are recorded, and layer nothing).
-    pub allow_inactive: bool,
 }
 
 /// The outcome of planning an install.
@@ -48,6 +46,8 @@ pub struct InstallPlan {
     pub requested_local: BTreeMap<String, String>,
     /// Requests the base satisfies: kept, layering nothing.
     pub inactive_requests: Vec<String>,
+    /// Requests whose package another one obsoletes, and what replaces them in the request.
+    pub replaced_requests: Vec<(String, Nevra)>,
     /// Every package of the resulting layer, sorted.
     pub packages: Vec<PlannedPackage>,
     /// Packages of the layer that the current deployment does not have.
@@ -155,7 +155,8 @@ pub fn sync_metadata(
 
 /// Plans the layer for `origin`'s request on `base_commit` (the current base, or for an upgrade the
 /// newest one), compared with `current` (the layer of the deployment the operation builds on).
-/// `local_files` are local RPMs named by this operation, not yet in the package cache.
+/// `local_files` are local RPMs named by this operation, not yet in the package cache; requests in
+/// `may_be_inactive` may be satisfied by the base (they are kept and layer nothing), others may not.
 #[context("Planning the transaction")]
 pub fn plan(
     sysroot: &Sysroot,
@@ -164,6 +165,7 @@ pub fn plan(
     base_commit: &str,
     options: &RepoOptions,
     local_files: &[LocalFile],
+    may_be_inactive: &BTreeSet<String>,
 ) -> Result<InstallPlan> {
     let repo = sysroot.repo();
     let requested = origin.requested.clone();
@@ -172,6 +174,7 @@ pub fn plan(
         requested,
         requested_local: origin.requested_local.clone(),
         inactive_requests: Vec::new(),
+        replaced_requests: Vec::new(),
         packages: Vec::new(),
         added: Vec::new(),
         removed: Vec::new(),
@@ -182,7 +185,7 @@ pub fn plan(
         unchanged: false,
     };
     if !plan.requested.is_empty() || !origin.requested_local.is_empty() {
-        resolve(sysroot, &repo, origin, options, &mut plan)?;
+        resolve(sysroot, &repo, origin, options, may_be_inactive, &mut plan)?;
     }
     let current_packages: BTreeSet<&str> =
         current.layer.packages.iter().map(String::as_str).collect();
@@ -200,7 +203,7 @@ pub fn plan(
         .filter(|nevra| !new_set.contains(*nevra))
         .filter_map(|nevra| Nevra::parse(nevra))
         .collect();
-    plan.state_digest = state_digest(base_commit, origin, &plan.packages);
+    plan.state_digest = state_digest(base_commit, &plan.requested, origin, &plan.packages);
     plan.unchanged = plan.state_digest == current.state_digest;
     Ok(plan)
 }
@@ -225,7 +228,9 @@ impl Current {
             .lookup::<String>(META_STATE_DIGEST)
             .ok()
             .flatten()
-            .unwrap_or_else(|| state_digest(&layer.base_commit, &Origin::new(""), &[]));
+            .unwrap_or_else(|| {
+                state_digest(&layer.base_commit, &BTreeSet::new(), &Origin::new(""), &[])
+            });
         Ok(Current {
             layer,
             state_digest,
@@ -235,10 +240,15 @@ impl Current {
 
 /// sha512 over what the layered tree is a function of: the base, the request (local packages by
 /// digest), the packages whose scripts are skipped, the resolved packages.
-fn state_digest(base_commit: &str, origin: &Origin, packages: &[PlannedPackage]) -> String {
+fn state_digest(
+    base_commit: &str,
+    requested: &BTreeSet<String>,
+    origin: &Origin,
+    packages: &[PlannedPackage],
+) -> String {
     let mut hasher = sha2::Sha512::new();
     hasher.update(base_commit.as_bytes());
-    for request in &origin.requested {
+    for request in requested {
         hasher.update(b"\nrequest ");
         hasher.update(request.as_bytes());
     }
@@ -265,6 +275,7 @@ fn resolve(
     repo: &ostree::Repo,
     origin: &Origin,
     options: &RepoOptions,
+    may_be_inactive: &BTreeSet<String>,
     plan: &mut InstallPlan,
 ) -> Result<()> {
     // Local packages take part in resolution through their RPM heads: the file named now, or the
@@ -301,8 +312,12 @@ fn resolve(
     )?;
     crate::log_phase("metadata", started);
     // resolve() checks each request on its own before solving, so an error names the one at fault.
-    let all: Vec<String> = plan.requested.iter().cloned().collect();
-    let resolve = |with_filelists: bool| -> Result<Vec<PlannedPackage>> {
+    let requests: Vec<Request> = plan
+        .requested
+        .iter()
+        .map(|spec| Request::new(spec.clone(), may_be_inactive.contains(spec)))
+        .collect();
+    let resolve = |with_filelists: bool| -> Result<Resolution> {
         let mut resolver = build_resolver(
             sysroot,
             &local_heads,
@@ -311,16 +326,29 @@ fn resolve(
             &sync.repos,
             with_filelists,
         )?;
-        resolver.resolve(&all, false, options.allow_inactive)
+        resolver.resolve_requests(&requests, false)
     };
     // Like dnf5, start from primary metadata alone: it lists the files other packages usually depend
     // on (/usr/bin, /etc, ...), and filelists cost more to load than everything else together. Only a
     // path that primary does not know brings in the filelists.
     let started = std::time::Instant::now();
-    plan.packages = match resolve(false) {
+    let resolution = match resolve(false) {
         Err(err) if needs_filelists(&err) => resolve(true)?,
         other => other?,
     };
+    plan.packages = resolution.packages;
+    plan.inactive_requests = resolution
+        .inactive
+        .into_iter()
+        .map(|inactive| inactive.request)
+        .collect();
+    // As dnf does, a package another one obsoletes is replaced by it, and so is the request.
+    for obsoleted in resolution.obsoleted {
+        plan.requested.remove(&obsoleted.request);
+        plan.requested.insert(obsoleted.obsoleted_by.name.clone());
+        plan.replaced_requests
+            .push((obsoleted.request, obsoleted.obsoleted_by));
+    }
     crate::log_phase("solve", started);
     plan.repos = sync.repos;
     plan.skipped_repos = sync.skipped;

@@ -210,7 +210,6 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 } else {
                     Freshness::WhileFresh
                 },
-                allow_inactive: false,
             };
             let base = base::current_base(&sysroot)?;
             let report = plan::sync_metadata(&sysroot, &options, &base, &Fetcher::new(), true)?;

@@ -120,6 +120,20 @@ fn format_timestamp(seconds: u64) -> String {
 
 /// The transaction of an install, as a table with totals; nothing when no package changes.
 pub fn install_plan(out: &mut impl Write, plan: &InstallPlan) -> io::Result<()> {
+    for (request, by) in &plan.replaced_requests {
+        writeln!(
+            out,
+            "Request {request} replaced by {}: {by} obsoletes it.",
+            by.name
+        )?;
+    }
+    if !plan.inactive_requests.is_empty() {
+        writeln!(
+            out,
+            "Inactive requests (the base provides them): {}",
+            plan.inactive_requests.join(", ")
+        )?;
+    }
     if plan.added.is_empty() && plan.removed.is_empty() {
         return Ok(());
     }
@@ -177,6 +191,10 @@ pub fn install_plan_json(plan: &InstallPlan) -> serde_json::Value {
     serde_json::json!({
         "base-checksum": plan.base_commit,
         "requested-packages": plan.requested,
+        "inactive-requests": plan.inactive_requests,
+        "replaced-requests": plan.replaced_requests.iter().map(|(request, by)| {
+            serde_json::json!({ "request": request, "obsoleted-by": by.to_string() })
+        }).collect::<Vec<_>>(),
         "packages": plan.packages.iter().map(package).collect::<Vec<_>>(),
         "added": plan.added.iter().map(|p| p.nevra.to_string()).collect::<Vec<_>>(),
         "removed": plan.removed.iter().map(|n| n.to_string()).collect::<Vec<_>>(),

@@ -233,8 +233,11 @@ fn a_layered_package_the_vendor_adds_to_the_base_becomes_inactive_and_back() {
     publish_base(&h, "3", Vec::new());
     ok(&h.pkglayer(&["upgrade"]));
     assert_eq!(rpm_q(&h, "htop").unwrap(), format!("htop-3.2-1.{arch}"));
-    let status = ok(&h.pkglayer(&["status"]));
-    assert!(!status.contains("InactiveRequests"), "{status}");
+    let json: Value = serde_json::from_str(&ok(&h.pkglayer(&["status", "--json"]))).unwrap();
+    assert_eq!(
+        json["deployments"][0]["inactive-requests"],
+        serde_json::json!([])
+    );
     ok(&h.pkglayer(&["uninstall", "htop"]));
     assert!(rpm_q(&h, "htop").is_none());
 }
@@ -464,6 +467,34 @@ fn a_local_package_is_uninstalled_by_name_or_nevra_while_a_repo_has_it() {
         );
         assert!(rpm_q(&h, "hello").is_none(), "{spec}");
     }
+}
+
+#[test]
+fn a_layered_package_another_obsoletes_is_replaced_as_dnf_does() {
+    let h = host();
+    let arch = host_arch();
+    ok(&h.pkglayer(&["install", "htop"]));
+    // The repo publishes btop, which obsoletes htop and provides it (a rename).
+    let mut renamed = packages();
+    renamed.push(
+        TestPackage::new("btop", "1.0-1")
+            .obsoletes("htop")
+            .provides("htop")
+            .executable("/usr/bin/btop", "#!/bin/sh\necho btop\n"),
+    );
+    create_repo(&h.host.dir().join("www/repo"), &renamed, "gz").unwrap();
+    let out = ok(&h.pkglayer(&["upgrade"]));
+    assert!(
+        out.contains(&format!(
+            "Request htop replaced by btop: btop-1.0-1.{arch} obsoletes it."
+        )),
+        "{out}"
+    );
+    assert_eq!(requested(&h, 0), "requested=btop;");
+    assert!(rpm_q(&h, "htop").is_none());
+    assert_eq!(rpm_q(&h, "btop").unwrap(), format!("btop-1.0-1.{arch}"));
+    ok(&h.pkglayer(&["uninstall", "btop"]));
+    assert!(rpm_q(&h, "btop").is_none());
 }
 
 #[test]

@@ -3,6 +3,14 @@
 //! The installed set is the *base* commit's rpmdb, every base package locked: layering adds packages,
 //! it never changes or removes what the vendor shipped. Requests are matched the way dnf matches them
 //! (name, provide, file path, `name.arch`, `name-version`, NEVRA).
+//!
+//! Every operation resolves the whole request again on the base, so a layered package is never
+//! "installed" here: a request is what `dnf install` would make of it on the bare base. Two outcomes
+//! besides packages come back, for the caller to keep the request list true:
+//!
+//! - **inactive** requests, which the base already satisfies (the vendor may have added the package
+//!   to the image since it was requested);
+//! - **obsoleted** requests, whose package the repos replace with another one (`Obsoletes:`).
 
 #[allow(unsafe_code)]
 mod libsolv;
@@ -12,7 +20,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::rpm::Nevra;
-use libsolv::{Pool, SolvableInfo, SolveResult};
+use libsolv::{Matched, Pool, Selection, SolvableInfo, SolveResult};
 
 /// The repo name local RPM files get, as in dnf.
 pub const LOCAL_REPO: &str = "@commandline";
@@ -29,6 +37,55 @@ pub struct PlannedPackage {
     pub location: Option<String>,
     /// The RPM's checksum in the repo metadata: algorithm (`sha256`, …) and hex.
     pub checksum: Option<(String, String)>,
+}
+
+/// One requested package spec, and whether the base may already satisfy it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// As the user typed it: a name, a provide, a path, `name.arch`, `name-version`, NEVRA, or
+    /// `name OP version`.
+    pub spec: String,
+    /// Whether it may be *inactive* (satisfied by the base, layering nothing). Requests already in
+    /// the origin before an operation always may: the vendor's new base can absorb them. A new one
+    /// only when the user allows it (`--allow-inactive`); otherwise it is likely a mistake.
+    pub may_be_inactive: bool,
+}
+
+impl Request {
+    pub fn new(spec: impl Into<String>, may_be_inactive: bool) -> Self {
+        Request {
+            spec: spec.into(),
+            may_be_inactive,
+        }
+    }
+}
+
+/// What a resolution decided.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resolution {
+    /// Every package to layer, sorted by NEVRA.
+    pub packages: Vec<PlannedPackage>,
+    /// Requests the base satisfies, in request order; they add nothing.
+    pub inactive: Vec<InactiveRequest>,
+    /// Requests whose package is replaced by an obsoleting one, in request order. The caller should
+    /// request the replacement by name instead (`foo` becomes `bar`), as `dnf upgrade` moves to it.
+    pub obsoleted: Vec<ObsoletedRequest>,
+}
+
+/// A request the base already satisfies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InactiveRequest {
+    pub request: String,
+    /// The base package that satisfies it: one it names, or one that obsoletes what it names.
+    pub base_package: Nevra,
+}
+
+/// A request met by a package that obsoletes the package it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObsoletedRequest {
+    pub request: String,
+    /// The package layered for it instead; it is in [`Resolution::packages`].
+    pub obsoleted_by: Nevra,
 }
 
 /// A repo's metadata as the resolver reads it.
@@ -152,60 +209,148 @@ impl Resolver {
         Ok(())
     }
 
-    /// The packages to install so that every request is satisfied, base packages untouched.
-    /// Weak dependencies (Recommends) are followed unless `ignore_weak`, as dnf does by default. A
-    /// request the base already satisfies is an error, or with `allow_inactive` simply satisfied.
-    pub fn resolve(
+    /// Resolves `requests` on the base: the packages to layer so that each is satisfied, base
+    /// packages untouched, and which requests are inactive or obsoleted. Weak dependencies
+    /// (Recommends) are followed unless `ignore_weak`, as dnf does by default.
+    ///
+    /// As `dnf install` does, a request that is a bare package name may be met by a package that
+    /// obsoletes the newest of the packages of that name (best repo priority first; dnf5's rule, so
+    /// that a split that obsoleted an old version does not win over the current one): the solver
+    /// prefers the obsoleting package and falls back to the named one when the obsoleting one cannot
+    /// be installed. Obsoletes match names and versions, not provides, and only installable packages
+    /// (right architecture, not excluded) count. An obsoleting base package makes the request
+    /// inactive, as dnf finds it "already installed".
+    ///
+    /// Errors ([`SolveError`]): a request that matches nothing, a request the base satisfies that
+    /// may not be inactive, and a transaction that cannot be satisfied.
+    pub fn resolve_requests(
         &mut self,
-        requests: &[String],
+        requests: &[Request],
         ignore_weak: bool,
-        allow_inactive: bool,
-    ) -> Result<Vec<PlannedPackage>> {
+    ) -> Result<Resolution> {
         if !self.prepared {
             self.pool.prepare();
             self.prepared = true;
         }
-        let mut selections = Vec::new();
+        let mut inactive = Vec::new();
+        // Each active request with what it selected and the packages that obsolete those.
+        let mut active: Vec<(&Request, Selection, Vec<libsolv_sys::Id>)> = Vec::new();
         for request in requests {
-            let (matches, selection) = self.pool.select(request)?;
-            if let Some(base) = matches.iter().find(|s| s.installed) {
-                if allow_inactive {
-                    continue;
+            let selection = self.pool.select(&request.spec)?;
+            let obsoleters = match selection.matched {
+                Matched::Name => {
+                    let available: Vec<_> = selection
+                        .solvables
+                        .iter()
+                        .copied()
+                        .filter(|&id| !self.pool.is_installed(id))
+                        .collect();
+                    self.pool.obsoleters(&self.pool.latest(&available))
                 }
-                return Err(SolveError::AlreadyInBase {
-                    request: request.clone(),
-                    package: to_nevra(base).to_string(),
+                Matched::Provide | Matched::Other => Vec::new(),
+            };
+            let in_base = selection
+                .solvables
+                .iter()
+                .chain(&obsoleters)
+                .find(|&&id| self.pool.is_installed(id));
+            if let Some(&base) = in_base {
+                let base_package = to_nevra(&self.pool.info(base));
+                if !request.may_be_inactive {
+                    return Err(SolveError::AlreadyInBase {
+                        request: request.spec.clone(),
+                        package: base_package.to_string(),
+                    }
+                    .into());
                 }
-                .into());
+                inactive.push(InactiveRequest {
+                    request: request.spec.clone(),
+                    base_package,
+                });
+                continue;
             }
-            if matches.is_empty() {
+            if selection.solvables.is_empty() {
                 return Err(SolveError::NotFound {
-                    request: request.clone(),
+                    request: request.spec.clone(),
                 }
                 .into());
             }
-            selections.push(selection);
+            // As dnf's selector: the named packages and their obsoleters in one job.
+            let selection = if obsoleters.is_empty() {
+                selection
+            } else {
+                self.pool.widen(selection, &obsoleters)
+            };
+            active.push((request, selection, obsoleters));
         }
-        match self
+
+        let selections: Vec<&Selection> = active.iter().map(|(_, s, _)| s).collect();
+        let installed = match self
             .pool
             .solve_install(&selections, &self.local, ignore_weak)
         {
-            SolveResult::Problems(problems) => Err(SolveError::Unsatisfiable { problems }.into()),
-            SolveResult::Install(packages) => {
-                let mut planned: Vec<PlannedPackage> = packages
-                    .iter()
-                    .map(|s| PlannedPackage {
-                        nevra: to_nevra(s),
-                        repo: s.repo.clone(),
-                        download_size: s.download_size,
-                        install_size: s.install_size,
-                        location: s.location.clone(),
-                        checksum: s.checksum.clone(),
-                    })
-                    .collect();
-                planned.sort_by(|a, b| a.nevra.cmp(&b.nevra));
-                Ok(planned)
+            SolveResult::Problems(problems) => {
+                return Err(SolveError::Unsatisfiable { problems }.into());
             }
+            SolveResult::Install(installed) => installed,
+        };
+
+        let obsoleted = active
+            .iter()
+            .filter_map(|(request, selection, obsoleters)| {
+                let by = self.obsoleted_by(request, selection, obsoleters, &installed)?;
+                Some(ObsoletedRequest {
+                    request: request.spec.clone(),
+                    obsoleted_by: to_nevra(&self.pool.info(by)),
+                })
+            })
+            .collect();
+        let mut packages: Vec<PlannedPackage> = installed
+            .iter()
+            .map(|&id| {
+                let s = self.pool.info(id);
+                PlannedPackage {
+                    nevra: to_nevra(&s),
+                    repo: s.repo,
+                    download_size: s.download_size,
+                    install_size: s.install_size,
+                    location: s.location,
+                    checksum: s.checksum,
+                }
+            })
+            .collect();
+        packages.sort_by(|a, b| a.nevra.cmp(&b.nevra));
+        Ok(Resolution {
+            packages,
+            inactive,
+            obsoleted,
+        })
+    }
+
+    /// The package that meets `request` in the transaction `installed` while obsoleting what the
+    /// request names: one of its `obsoleters` chosen over the named packages, or for a bare provide
+    /// that no package has as its name, the provider chosen when it obsoletes that name (the usual
+    /// rename: `Provides: foo` and `Obsoletes: foo` once foo is gone from the repos).
+    fn obsoleted_by(
+        &self,
+        request: &Request,
+        selection: &Selection,
+        obsoleters: &[libsolv_sys::Id],
+        installed: &[libsolv_sys::Id],
+    ) -> Option<libsolv_sys::Id> {
+        let chosen = |id: &libsolv_sys::Id| installed.contains(id);
+        let named = selection
+            .solvables
+            .iter()
+            .filter(|id| !obsoleters.contains(id))
+            .find(|id| chosen(id));
+        match (named, selection.matched) {
+            (None, _) => obsoleters.iter().copied().find(chosen),
+            (Some(&provider), Matched::Provide) => self
+                .pool
+                .obsoletes_name(provider, &request.spec)
+                .then_some(provider),
+            (Some(_), Matched::Name | Matched::Other) => None,
         }
     }
 }
