@@ -104,7 +104,7 @@ impl UpgradeReport {
 
 /// The state a transaction starts from, loaded under the lock (or for a dry run, without it).
 struct Start<'a> {
-    _lock: Option<SysrootLock<'a>>,
+    lock: Option<SysrootLock<'a>>,
     origin: Origin,
     current: Current,
 }
@@ -124,12 +124,12 @@ impl<'a> Start<'a> {
         Ok(Start {
             origin: sysroot.origin(&latest)?,
             current: Current::of_commit(&sysroot.repo(), &latest.csum())?,
-            _lock: lock,
+            lock,
         })
     }
 
     fn lock(&self) -> &SysrootLock<'a> {
-        self._lock
+        self.lock
             .as_ref()
             .expect("only a dry run has no lock, and it applies nothing")
     }
@@ -159,18 +159,13 @@ pub fn install(
     if request.allow_inactive {
         may_be_inactive.extend(request.packages.iter().cloned());
     }
-    let base = start.current.layer.base_commit.clone();
-    transact(
-        sysroot,
-        &start,
+    let change = Change {
         origin,
-        &base,
-        &repos,
-        &local_files,
-        &may_be_inactive,
-        options,
-        progress,
-    )
+        base_commit: start.current.layer.base_commit.clone(),
+        local_files,
+        may_be_inactive,
+    };
+    transact(sysroot, &start, change, &repos, options, progress)
 }
 
 /// `uninstall`: the request without `names` (or without anything, with `all`).
@@ -189,20 +184,14 @@ pub fn uninstall(
         names,
         all,
     )?;
-    let repos = repo_options(options, Freshness::WhileFresh);
-    let base = start.current.layer.base_commit.clone();
-    let may_be_inactive = start.origin.requested.clone();
-    transact(
-        sysroot,
-        &start,
+    let change = Change {
         origin,
-        &base,
-        &repos,
-        &[],
-        &may_be_inactive,
-        options,
-        progress,
-    )
+        base_commit: start.current.layer.base_commit.clone(),
+        local_files: Vec::new(),
+        may_be_inactive: start.origin.requested.clone(),
+    };
+    let repos = repo_options(options, Freshness::WhileFresh);
+    transact(sysroot, &start, change, &repos, options, progress)
 }
 
 /// `upgrade`: the vendor's newest base and the newest layered packages, in one deployment. With
@@ -249,47 +238,56 @@ pub fn upgrade(
     }
     // Like rpm-ostree, an upgrade asks every repo whether it changed (a repomd.xml each).
     let repos = repo_options(&options, Freshness::Refresh);
-    let may_be_inactive = start.origin.requested.clone();
-    let transaction = transact(
-        sysroot,
-        &start,
-        start.origin.clone(),
-        &base.newest,
-        &repos,
-        &[],
-        &may_be_inactive,
-        &options,
-        progress,
-    )?;
+    let change = Change {
+        origin: start.origin.clone(),
+        base_commit: base.newest.clone(),
+        local_files: Vec::new(),
+        may_be_inactive: start.origin.requested.clone(),
+    };
+    let transaction = transact(sysroot, &start, change, &repos, &options, progress)?;
     Ok(UpgradeReport {
         base,
         transaction: Some(transaction),
     })
 }
 
-/// Plans `origin`'s request on `base_commit` and, unless a dry run, applies it.
-#[allow(clippy::too_many_arguments)]
+/// What a transaction asks for: a request on a base.
+struct Change {
+    /// The origin after the operation (its request).
+    origin: Origin,
+    base_commit: String,
+    /// Local RPM files this operation names, imported when it is applied.
+    local_files: Vec<request::LocalFile>,
+    /// Requests the base may satisfy: those made before (a new base may absorb them), and new
+    /// ones with `--allow-inactive`.
+    may_be_inactive: BTreeSet<String>,
+}
+
+/// Plans the change and, unless a dry run, applies it.
 fn transact(
     sysroot: &Sysroot,
     start: &Start,
-    mut origin: Origin,
-    base_commit: &str,
+    change: Change,
     repos: &RepoOptions,
-    local_files: &[request::LocalFile],
-    may_be_inactive: &BTreeSet<String>,
     options: &Options,
     progress: &dyn Progress,
 ) -> Result<Report> {
+    let Change {
+        mut origin,
+        base_commit,
+        local_files,
+        may_be_inactive,
+    } = change;
     let plan = plan::plan(
         sysroot,
         &origin,
         &start.current,
-        base_commit,
+        &base_commit,
         repos,
-        local_files,
-        may_be_inactive,
+        &local_files,
+        &may_be_inactive,
     )?;
-    // The plan may replace obsoleted requests by what obsoletes them.
+    // The plan replaces obsoleted requests by what obsoletes them.
     origin.requested = plan.requested.clone();
     if options.dry_run {
         return Ok(Report {
