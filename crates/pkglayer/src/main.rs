@@ -103,7 +103,7 @@ fn render_transaction(
         match &report.outcome {
             Some(outcome) => render::outcome(out, outcome)?,
             None if report.plan.unchanged => writeln!(out, "No change.")?,
-            None => {}
+            None => writeln!(out, "Dry run: nothing was changed.")?,
         }
     }
     Ok(if report.unchanged() && args.unchanged_exit_77 {
