@@ -126,13 +126,11 @@ fn ensure_cached(
             cached.push(Some(local_package(&repo, plan, package, &owners)?));
             continue;
         }
-        match import::lookup(&repo, &package.nevra)? {
-            Some(hit) if matches_metadata(&hit, package) => cached.push(Some(hit)),
-            _ => {
-                cached.push(None);
-                missing.push(index);
-            }
+        let hit = cached_copy(&repo, package)?;
+        if hit.is_none() {
+            missing.push(index);
         }
+        cached.push(hit);
     }
     if missing.is_empty() {
         return Ok((cached.into_iter().flatten().collect(), 0));
@@ -284,7 +282,15 @@ fn check_free_space(folder: &Path, needed: u64) -> Result<()> {
     .into())
 }
 
-/// A cached package stands for a planned one when the repo's sha256 (if it gives one) matches.
+/// The package cache's copy of a planned repo package, if it has one: the NEVRA imported before,
+/// with the sha256 the repo's metadata gives (if it gives one).
+pub(crate) fn cached_copy(
+    repo: &ostree::Repo,
+    package: &PlannedPackage,
+) -> Result<Option<CachedPackage>> {
+    Ok(import::lookup(repo, &package.nevra)?.filter(|hit| matches_metadata(hit, package)))
+}
+
 fn matches_metadata(cached: &CachedPackage, planned: &PlannedPackage) -> bool {
     match &planned.checksum {
         Some((algorithm, hex)) if algorithm == "sha256" => cached.sha256 == *hex,

@@ -3,7 +3,7 @@
 //! Planning writes nothing but caches: repo metadata, the base rpmdb copy and `.solv` files under the
 //! stateroot's `/var/cache/pkglayer`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -15,17 +15,23 @@ use sha2::Digest;
 use crate::compose::{META_BASE_COMMIT, META_INACTIVE_REQUESTS, META_PACKAGES, META_STATE_DIGEST};
 use crate::error::UserError;
 use crate::origin::Origin;
+use crate::repo::filelists::{self, FileKind};
 use crate::repo::{self, Fetcher, Freshness, RepoConfig, RepoMetadata, RepoVars};
 use crate::request::LocalFile;
 use crate::rpm::Nevra;
 use crate::rpm::import;
-use crate::solver::{PlannedPackage, RepoSource, Request, Resolution, Resolver, SolveError};
+use crate::solver::{
+    LOCAL_REPO, PlannedPackage, RepoSource, Request, Resolution, Resolver, SolveError,
+};
 use crate::sysroot::Sysroot;
 
 /// Cache folder for base rpmdb copies and their `.solv`, keyed by base commit.
 const BASE_CACHE_FOLDER: &str = "base-v1";
 /// Cache folder for repo `.solv` files, keyed by repomd checksum.
 const SOLV_CACHE_FOLDER: &str = "solv-v1";
+
+/// Paths a refusal names per package (the rest are counted): enough to see what is wrong.
+const SHOWN_PATHS: usize = 3;
 
 /// Where repo configuration comes from and how fresh metadata must be.
 #[derive(Debug, Clone)]
@@ -157,6 +163,8 @@ pub fn sync_metadata(
 /// newest one), compared with `current` (the layer of the deployment the operation builds on).
 /// `local_files` are local RPMs named by this operation, not yet in the package cache; requests in
 /// `may_be_inactive` may be satisfied by the base (they are kept and layer nothing), others may not.
+/// A package to download whose file list has a path no OSTree tree can hold is refused here,
+/// before any download (`refuse_unplaceable_files`).
 #[context("Planning the transaction")]
 pub fn plan(
     sysroot: &Sysroot,
@@ -186,6 +194,7 @@ pub fn plan(
     };
     if !plan.requested.is_empty() || !origin.requested_local.is_empty() {
         resolve(sysroot, &repo, origin, options, may_be_inactive, &mut plan)?;
+        refuse_unplaceable_files(&repo, &plan)?;
     }
     let current_packages: BTreeSet<&str> =
         current.layer.packages.iter().map(String::as_str).collect();
@@ -355,6 +364,97 @@ fn resolve(
     Ok(())
 }
 
+/// Refuses the plan when a package it would download ships, by its repo's filelists, a path that
+/// has no place in an OSTree tree (`/tmp`, `/home`, `/srv`…: [`import::place`] gives it none). The
+/// import refuses such a package too, but only once it is downloaded; the metadata tells now, and
+/// dry runs see the same refusal as real runs.
+///
+/// Like the import, ghost files are left out (they are not in the payload), and directories count.
+/// Files under `/var` and `/run` are left to the import: filelists do not tell a file (refused
+/// there) from a symlink (allowed, as a tmpfiles.d line). Paths two new packages share are not
+/// judged either: filelists carry no digests and identical files are legal, so compose decides.
+///
+/// Only packages the package cache lacks are looked at (those in it passed the import), so when
+/// nothing is to be downloaded no filelists are read. A repo without filelists is not checked.
+fn refuse_unplaceable_files(repo: &ostree::Repo, plan: &InstallPlan) -> Result<()> {
+    let mut to_download: BTreeMap<&str, HashSet<Nevra>> = BTreeMap::new();
+    for package in &plan.packages {
+        if needs_download(repo, package)? {
+            to_download
+                .entry(&package.repo)
+                .or_default()
+                .insert(package.nevra.clone());
+        }
+    }
+    let mut refusals = Vec::new();
+    for (id, wanted) in to_download {
+        let Some(path) = plan
+            .repos
+            .iter()
+            .find(|r| r.id == id)
+            .and_then(|r| r.filelists.as_deref())
+        else {
+            continue;
+        };
+        let started = std::time::Instant::now();
+        let lists = filelists::open(path)
+            .and_then(|xml| filelists::read(xml, &wanted))
+            .map_err(|err| {
+                UserError::new(format!(
+                    "the metadata of repo {id} is malformed: {}: {err:#}",
+                    path.display()
+                ))
+                .hint("`pkglayer refresh-md --force` fetches it again; if that does not help, the repo itself is broken")
+            })?;
+        crate::log_phase("filelists", started);
+        let mut lists: Vec<_> = lists.into_iter().collect();
+        lists.sort_by(|a, b| a.0.cmp(&b.0));
+        for (nevra, files) in lists {
+            let outside: Vec<&str> = files
+                .iter()
+                .filter(|f| f.kind != FileKind::Ghost && import::place(&f.path).is_none())
+                .map(|f| f.path.as_str())
+                .collect();
+            if outside.is_empty() {
+                continue;
+            }
+            refusals.push(format!(
+                "package {nevra} from repo {id} ships {}, outside the directories an OSTree image may hold",
+                list_paths(&outside)
+            ));
+        }
+    }
+    if refusals.is_empty() {
+        return Ok(());
+    }
+    Err(UserError::new(refusals.join("\n"))
+        .hint("nothing was downloaded; layered packages may only ship files under /usr, /etc, /opt, /boot (and directories or symlinks under /var and /run)")
+        .into())
+}
+
+/// `/a`, `/a and /b`, `/a, /b, /c and 4 more paths`: the first [`SHOWN_PATHS`], and how many more.
+fn list_paths(paths: &[&str]) -> String {
+    match paths {
+        [] => String::new(),
+        [only] => only.to_string(),
+        _ if paths.len() <= SHOWN_PATHS => {
+            let (last, first) = paths.split_last().expect("two or more");
+            format!("{} and {last}", first.join(", "))
+        }
+        _ => {
+            let more = paths.len() - SHOWN_PATHS;
+            let noun = if more == 1 { "path" } else { "paths" };
+            format!("{} and {more} more {noun}", paths[..SHOWN_PATHS].join(", "))
+        }
+    }
+}
+
+/// Whether applying the plan downloads `package`: a repo package the package cache lacks, or holds
+/// in another build than the repo's.
+fn needs_download(repo: &ostree::Repo, package: &PlannedPackage) -> Result<bool> {
+    Ok(package.repo != LOCAL_REPO && crate::layer::cached_copy(repo, package)?.is_none())
+}
+
 /// A resolver over the base rpmdb and the repos' metadata, with or without filelists.
 fn build_resolver(
     sysroot: &Sysroot,
@@ -429,4 +529,26 @@ fn add_base(
         std::fs::rename(&partial, &dir).with_context(|| format!("Creating {}", dir.display()))?;
     }
     resolver.add_base_rpmdb(&root, Some(&solv))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_name_the_first_paths_and_count_the_rest() {
+        let cases: [(&[&str], &str); 5] = [
+            (&["/tmp/a"], "/tmp/a"),
+            (&["/tmp/a", "/srv/b"], "/tmp/a and /srv/b"),
+            (&["/a", "/b", "/c"], "/a, /b and /c"),
+            (&["/a", "/b", "/c", "/d"], "/a, /b, /c and 1 more path"),
+            (
+                &["/a", "/b", "/c", "/d", "/e"],
+                "/a, /b, /c and 2 more paths",
+            ),
+        ];
+        for (paths, expected) in cases {
+            assert_eq!(list_paths(paths), expected);
+        }
+    }
 }

@@ -325,3 +325,73 @@ fn malformed_filelists_are_refused_when_needed() {
     assert!(err.contains("filelists.xml"), "{err}");
     assert_eq!(h.snapshot(), before);
 }
+
+/// A package with files an OSTree image cannot hold, one needing it, and one that is fine.
+fn stray_packages() -> Vec<TestPackage> {
+    vec![
+        TestPackage::new("good", "1.0-1").file("/usr/share/good/README", "fine\n"),
+        TestPackage::new("strays", "1.0-1")
+            .file("/usr/share/strays/README", "fine\n")
+            .file("/tmp/strays/cache", "gone at the next boot\n")
+            .dir("/srv/strays"),
+        TestPackage::new("needs-strays", "1.0-1").requires("strays"),
+    ]
+}
+
+#[test]
+fn files_outside_the_image_are_refused_before_downloading() {
+    let h = RepoHost::new(&base_packages("1"), |_| stray_packages());
+    let before = h.snapshot();
+    let refusal = format!("package strays-1.0-1.{} from repo test ships", host_arch());
+    let check = |err: &str| {
+        assert!(err.contains(&refusal), "{err}");
+        assert!(err.contains("/tmp/strays/cache"), "{err}");
+        assert!(err.contains("/srv/strays"), "a directory counts too: {err}");
+        assert!(
+            err.contains("outside the directories an OSTree image may hold"),
+            "{err}"
+        );
+        assert!(!err.contains("/usr/share/strays"), "{err}");
+    };
+
+    // The dry run predicts the real run's refusal, from the metadata alone.
+    check(&failure(&h.pkglayer(&["install", "--dry-run", "strays"])));
+    check(&failure(&h.pkglayer(&["install", "strays"])));
+    // A dependency is checked like a request.
+    check(&failure(&h.pkglayer(&["install", "needs-strays"])));
+    assert_eq!(
+        h.server.count(".rpm"),
+        0,
+        "nothing was downloaded: {:?}",
+        h.server.requests()
+    );
+    assert_eq!(h.snapshot(), before);
+
+    // The repo's other packages are fine.
+    support::ok(&h.pkglayer(&["install", "--dry-run", "good"]));
+}
+
+#[test]
+fn packages_in_the_cache_need_no_filelists() {
+    let h = RepoHost::new(&base_packages("1"), |_| stray_packages());
+    support::ok(&h.pkglayer(&["install", "--download-only", "good"]));
+    assert_eq!(h.server.count(".rpm"), 1);
+    // Broken in the cache: any read of it fails.
+    let cache = support::repo_cache_dir(&h.host.sysroot.path, "test");
+    let filelists = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.to_string_lossy().contains("filelists"))
+        .unwrap();
+    std::fs::write(&filelists, "not XML").unwrap();
+
+    // good is in the package cache: nothing to check, nothing read.
+    support::ok(&h.pkglayer(&["install", "--dry-run", "good"]));
+    // strays is not: its file list is needed, and unreadable.
+    let err = failure(&h.pkglayer(&["install", "--dry-run", "strays"]));
+    assert!(
+        err.contains("the metadata of repo test is malformed"),
+        "{err}"
+    );
+    assert!(err.contains("filelists"), "{err}");
+}

@@ -440,32 +440,26 @@ fn an_unconfigured_host_does_not_upgrade() {
 fn a_local_package_is_uninstalled_by_name_or_nevra_while_a_repo_has_it() {
     let h = host();
     let arch = host_arch();
-    // The repo has hello-1.0-1 too; the local build is another file with the same NEVRA.
-    let local = TestPackage::new("hello", "1.0-1")
-        .requires("libhello")
-        .executable("/usr/bin/hello", "#!/bin/sh\necho local hello\n")
+    // A local build of libhello-1.0-1, the NEVRA the repo has too, with other content.
+    let local = TestPackage::new("libhello", "1.0-1")
+        .file("/usr/lib64/libhello.so", "local libhello")
         .write_to(h.host.dir())
         .unwrap();
-    for spec in [format!("hello-1.0-1.{arch}"), "hello".to_string()] {
-        ok(&h.pkglayer(&["install", local.to_str().unwrap()]));
-        assert!(
-            h.host
-                .sysroot
-                .origin(0)
-                .unwrap()
-                .contains("requested-local=")
-        );
+    let library = || std::fs::read_to_string(h.newest().join("usr/lib64/libhello.so")).unwrap();
+    for spec in [format!("libhello-1.0-1.{arch}"), "libhello".to_string()] {
+        ok(&h.pkglayer(&["install", "--idempotent", local.to_str().unwrap()]));
+        // hello needs libhello: the local build satisfies it.
+        ok(&h.pkglayer(&["install", "--idempotent", "hello"]));
+        assert_eq!(library(), "local libhello", "{spec}");
+
+        // Without the local request, hello still needs libhello: now the repo's build.
         let out = ok(&h.pkglayer(&["uninstall", &spec]));
         assert!(!out.contains("No change."), "{spec}: {out}");
         assert!(
-            !h.host
-                .sysroot
-                .origin(0)
-                .unwrap()
-                .contains("requested-local="),
+            !h.host.sysroot.origin(0).unwrap().contains("requested-local="),
             "{spec}"
         );
-        assert!(rpm_q(&h, "hello").is_none(), "{spec}");
+        assert_eq!(library(), "libhello 1", "{spec}");
     }
 }
 

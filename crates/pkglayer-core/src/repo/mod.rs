@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod fetch;
+pub mod filelists;
 pub mod metadata;
 pub mod mirrors;
 pub mod repomd;

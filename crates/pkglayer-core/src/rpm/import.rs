@@ -261,15 +261,16 @@ pub fn import_rpm(
 
 /// Where a payload path goes in the tree.
 #[derive(Debug, PartialEq, Eq)]
-enum Placement {
+pub(crate) enum Placement {
     /// At this path (relative, no leading slash).
     Tree(String),
     /// Not in the tree: a tmpfiles.d line recreates it at boot.
     Tmpfiles,
 }
 
-/// Applies the path rules to an absolute payload path.
-fn place(path: &str) -> Option<Placement> {
+/// Applies the path rules to an absolute payload path. Planning applies them too, to the repo's
+/// file lists, to refuse a package before downloading it.
+pub(crate) fn place(path: &str) -> Option<Placement> {
     let relative = path.trim_start_matches('/');
     let (top, rest) = relative.split_once('/').unwrap_or((relative, ""));
     let join = |prefix: &str| {
