@@ -456,7 +456,11 @@ fn a_local_package_is_uninstalled_by_name_or_nevra_while_a_repo_has_it() {
         let out = ok(&h.pkglayer(&["uninstall", &spec]));
         assert!(!out.contains("No change."), "{spec}: {out}");
         assert!(
-            !h.host.sysroot.origin(0).unwrap().contains("requested-local="),
+            !h.host
+                .sysroot
+                .origin(0)
+                .unwrap()
+                .contains("requested-local="),
             "{spec}"
         );
         assert_eq!(library(), "libhello 1", "{spec}");
