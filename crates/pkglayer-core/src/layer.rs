@@ -51,8 +51,6 @@ pub enum Outcome {
 pub struct ApplyOptions {
     /// Fetch and import only.
     pub download_only: bool,
-    /// Never open a connection: every package must be in the package cache already.
-    pub cache_only: bool,
 }
 
 /// Applies `plan` with `origin` (the origin the new deployment gets). The caller holds the sysroot
@@ -71,7 +69,7 @@ pub fn apply(
     }
     let repo = sysroot.repo();
     let started = Instant::now();
-    let (cached, downloaded) = ensure_cached(sysroot, plan, options.cache_only, progress)?;
+    let (cached, downloaded) = ensure_cached(sysroot, plan, progress)?;
     crate::log_phase("fetch+import", started);
     if options.download_only {
         return Ok(Outcome::Downloaded {
@@ -114,7 +112,6 @@ pub fn apply(
 fn ensure_cached(
     sysroot: &Sysroot,
     plan: &InstallPlan,
-    cache_only: bool,
     progress: &dyn Progress,
 ) -> Result<(Vec<CachedPackage>, usize)> {
     let repo = sysroot.repo();
@@ -134,18 +131,6 @@ fn ensure_cached(
     }
     if missing.is_empty() {
         return Ok((cached.into_iter().flatten().collect(), 0));
-    }
-    if cache_only {
-        let names: Vec<String> = missing
-            .iter()
-            .map(|&i| plan.packages[i].nevra.to_string())
-            .collect();
-        return Err(crate::error::UserError::new(format!(
-            "--cache-only: not in the package cache: {}",
-            names.join(", ")
-        ))
-        .hint("fetch them first with --download-only, or leave out -C/--cache-only")
-        .into());
     }
 
     let folder = sysroot.cache_dir().join(DOWNLOAD_FOLDER);

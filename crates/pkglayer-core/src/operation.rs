@@ -297,7 +297,6 @@ fn transact(
     }
     let apply = ApplyOptions {
         download_only: options.download_only,
-        cache_only: options.cache_only,
     };
     let outcome = layer::apply(sysroot, start.lock(), &plan, &origin, apply, progress)?;
     Ok(Report {

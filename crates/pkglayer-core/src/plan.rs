@@ -194,6 +194,9 @@ pub fn plan(
     };
     if !plan.requested.is_empty() || !origin.requested_local.is_empty() {
         resolve(sysroot, &repo, origin, options, may_be_inactive, &mut plan)?;
+        if options.freshness == Freshness::CacheOnly {
+            refuse_uncached(&repo, &plan)?;
+        }
         refuse_unplaceable_files(&repo, &plan)?;
     }
     let current_packages: BTreeSet<&str> =
@@ -362,6 +365,26 @@ fn resolve(
     plan.repos = sync.repos;
     plan.skipped_repos = sync.skipped;
     Ok(())
+}
+
+/// With `-C/--cache-only`, refuses the plan when a package is not in the package cache: no
+/// connection is ever opened, and the dry run says so too.
+fn refuse_uncached(repo: &ostree::Repo, plan: &InstallPlan) -> Result<()> {
+    let mut missing = Vec::new();
+    for package in &plan.packages {
+        if needs_download(repo, package)? {
+            missing.push(package.nevra.to_string());
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(UserError::new(format!(
+        "--cache-only: not in the package cache: {}",
+        missing.join(", ")
+    ))
+    .hint("fetch them first with --download-only, or leave out -C/--cache-only")
+    .into())
 }
 
 /// Refuses the plan when a package it would download ships, by its repo's filelists, a path that

@@ -263,6 +263,12 @@ fn cache_only_never_opens_a_connection() {
     ok(&h.pkglayer(&["refresh-md"]));
     let requests = h.server.requests().len();
     let before = h.snapshot();
+    // The dry run predicts it.
+    let err = failure(&h.pkglayer(&["install", "--dry-run", "-C", "hello"]));
+    assert!(
+        err.contains("--cache-only: not in the package cache"),
+        "{err}"
+    );
     let err = failure(&h.pkglayer(&["install", "-C", "hello"]));
     assert!(
         err.contains(&format!(
