@@ -546,10 +546,21 @@ fn add_base(
     let root = dir.join("root");
     let solv = dir.join("rpmdb.solv");
     if !solv.exists() && !root.exists() {
-        let partial = dir.with_extension("partial");
-        let _ = std::fs::remove_dir_all(&partial);
-        crate::rpmdb::checkout_rpmdb(repo, base_commit, &partial.join("root"))?;
-        std::fs::rename(&partial, &dir).with_context(|| format!("Creating {}", dir.display()))?;
+        // Dry runs take no lock: another process may be making the same copy. Each works in a
+        // folder of its own; the first rename wins and the others' copies go.
+        let folder = sysroot.cache_dir().join(BASE_CACHE_FOLDER);
+        std::fs::create_dir_all(&folder)
+            .with_context(|| format!("Creating {}", folder.display()))?;
+        let partial = tempfile::Builder::new()
+            .prefix(".partial-")
+            .tempdir_in(&folder)
+            .with_context(|| format!("Creating a folder in {}", folder.display()))?;
+        crate::rpmdb::checkout_rpmdb(repo, base_commit, &partial.path().join("root"))?;
+        if let Err(err) = std::fs::rename(partial.path(), &dir)
+            && !root.exists()
+        {
+            return Err(err).with_context(|| format!("Creating {}", dir.display()));
+        }
     }
     resolver.add_base_rpmdb(&root, Some(&solv))
 }

@@ -199,8 +199,12 @@ fn release_cache_folder(
         .iter()
         .map(|d| d.csum().to_string())
         .collect();
+    // `.partial-*` folders are copies in the making (an operation without the lock: a dry run);
+    // only `cleanup --cache` removes them, as leftovers of interrupted runs.
     remove.extend(doomed("base-v1", &|name| {
-        keep_bases.contains(name) || deployed.contains(name)
+        keep_bases.contains(name)
+            || deployed.contains(name)
+            || (scope == Scope::Unused && name.starts_with(".partial-"))
     }));
     remove.extend(doomed("solv-v1", &|name| {
         current_repomd
