@@ -36,6 +36,13 @@ fn main_repo() -> Vec<TestPackage> {
         TestPackage::new("kernel-breaker", "1.0-1").conflicts("kernel-core"),
         TestPackage::new("needs-base", "1.0-1").requires("setup >= 2"),
         TestPackage::new("needs-newer-base", "1.0-1").requires("setup >= 99"),
+        // Renames: dnf installs what obsoletes the package asked for.
+        TestPackage::new("oldname", "1.0-1"),
+        TestPackage::new("newname", "2.0-1")
+            .obsoletes("oldname")
+            .provides("oldname"),
+        TestPackage::new("legacy", "1.0-1"),
+        TestPackage::new("modern", "1.0-1").obsoletes("legacy"),
     ]
 }
 
@@ -58,6 +65,8 @@ const SCENARIOS: &[&[&str]] = &[
     &["tool"],
     &["mailer"],
     &["needs-base"],
+    &["oldname"],
+    &["legacy"],
     &["needs-newer-base"],
     &["needs-missing"],
     &["nonesuch"],
