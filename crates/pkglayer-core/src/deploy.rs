@@ -10,7 +10,7 @@ use ostree::gio;
 use crate::error::UserError;
 use crate::origin::Origin;
 use crate::plan::deployment_layer;
-use crate::retention::{self, Scope};
+use crate::retention;
 use crate::sysroot::{Sysroot, SysrootLock};
 
 /// Deploys `commit` with `origin` as the new default of the stateroot.
@@ -51,7 +51,7 @@ pub fn deploy_commit(
         gio::Cancellable::NONE,
     )?;
     sysroot.reload()?;
-    retention::release(sysroot, lock, Scope::Unused)?;
+    retention::release_after_change(sysroot, lock);
     Ok(deployment)
 }
 
@@ -77,7 +77,7 @@ pub fn rollback(sysroot: &Sysroot) -> Result<ostree::Deployment> {
     deployments.retain(|d| !d.equal(&target));
     deployments.insert(0, target.clone());
     sysroot.write_deployments(&deployments)?;
-    retention::release(sysroot, &lock, Scope::Unused)?;
+    retention::release_after_change(sysroot, &lock);
     Ok(target)
 }
 
@@ -120,7 +120,7 @@ pub fn cleanup(sysroot: &Sysroot, request: CleanupRequest) -> Result<CleanupOutc
     let mut deployments = sysroot.ostree().deployments();
     deployments.retain(|d| !doomed.iter().any(|gone| gone.equal(d)));
     sysroot.write_deployments(&deployments)?;
-    retention::release(sysroot, &lock, Scope::Unused)?;
+    retention::release_after_change(sysroot, &lock);
     outcome.removed = doomed.iter().map(deployment_id).collect();
     Ok(outcome)
 }

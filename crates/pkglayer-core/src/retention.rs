@@ -78,6 +78,15 @@ pub fn clean(sysroot: &Sysroot) -> Result<Released> {
     release(sysroot, &lock, Scope::Everything)
 }
 
+/// After the deployment list changed: releases what no deployment uses. The change is done by then,
+/// so a failure here is a warning, not the operation's failure; the next operation (or `cleanup
+/// --cache`) releases it.
+pub(crate) fn release_after_change(sysroot: &Sysroot, lock: &SysrootLock) {
+    if let Err(err) = release(sysroot, lock, Scope::Unused) {
+        tracing::warn!("{err:#}; `pkglayer cleanup --cache` tries again");
+    }
+}
+
 /// Pins the base of every deployment (all stateroots), releases what `scope` says no deployment
 /// needs, then lets libostree prune the repo and remove deployment directories no list names.
 #[context("Releasing what no deployment uses")]
