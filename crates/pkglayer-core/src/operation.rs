@@ -90,8 +90,8 @@ impl BaseChange {
 #[derive(Debug)]
 pub struct UpgradeReport {
     pub base: BaseChange,
-    /// The layer on the newest base; `None` for `--check` when only the new base's commit object
-    /// was fetched (its packages resolve once the base is pulled).
+    /// The layer on the newest base; `None` for `--check` and dry runs when only the new base's
+    /// commit object was fetched (its packages resolve once the base is pulled).
     pub transaction: Option<Report>,
 }
 
@@ -212,9 +212,11 @@ pub fn upgrade(
             .hint("the host must be set up (registered) before it can upgrade")
             .into());
     }
+    // A dry run (and `--check`) fetches only the new base's commit object: enough to say what it
+    // is, without downloading an OS it was told not to deploy.
     let fetch = if options.cache_only {
         BaseFetch::Local
-    } else if check {
+    } else if options.dry_run {
         BaseFetch::CommitOnly
     } else {
         BaseFetch::Pull
@@ -230,7 +232,7 @@ pub fn upgrade(
         newest,
     };
     base::refuse_older(&repo, &base.current, &base.newest, &base.refspec)?;
-    if check && base.is_update() {
+    if fetch == BaseFetch::CommitOnly && base.is_update() {
         return Ok(UpgradeReport {
             base,
             transaction: None,

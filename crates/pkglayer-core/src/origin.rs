@@ -43,7 +43,8 @@ pub struct Origin {
     pub refspec: String,
     /// Packages requested from repositories: names, provides or file paths, as the user typed them.
     pub requested: BTreeSet<String>,
-    /// Local RPMs, NEVRA -> sha256 of the RPM file (imported into the package cache at request time).
+    /// Local RPMs, NEVRA -> sha256 of the RPM file (imported into the package cache by the operation
+    /// that names the file).
     pub requested_local: BTreeMap<String, String>,
     /// Names of packages whose scripts and file triggers never run (pkglayer's own group).
     pub skip_scripts: BTreeSet<String>,

@@ -268,7 +268,13 @@ fn state_digest(
         hasher.update(b"\nlocal ");
         hasher.update(sha256.as_bytes());
     }
-    for name in &origin.skip_scripts {
+    // Only names of packages in the layer change the tree: a name left over from a package since
+    // uninstalled must not make every later plan look like a change.
+    for name in origin
+        .skip_scripts
+        .iter()
+        .filter(|name| packages.iter().any(|p| p.nevra.name == **name))
+    {
         hasher.update(b"\nskip-scripts ");
         hasher.update(name.as_bytes());
     }
@@ -354,10 +360,16 @@ fn resolve(
         .into_iter()
         .map(|inactive| inactive.request)
         .collect();
-    // As dnf does, a package another one obsoletes is replaced by it, and so is the request.
+    // As dnf does, a package another one obsoletes is replaced by it, and so is the request (a
+    // local package that obsoletes it is requested already, as a local one).
     for obsoleted in resolution.obsoleted {
         plan.requested.remove(&obsoleted.request);
-        plan.requested.insert(obsoleted.obsoleted_by.name.clone());
+        if !origin
+            .requested_local
+            .contains_key(&obsoleted.obsoleted_by.to_string())
+        {
+            plan.requested.insert(obsoleted.obsoleted_by.name.clone());
+        }
         plan.replaced_requests
             .push((obsoleted.request, obsoleted.obsoleted_by));
     }

@@ -106,9 +106,11 @@ pub(crate) fn release(sysroot: &Sysroot, _lock: &SysrootLock, scope: Scope) -> R
                 .filter_map(|n| Nevra::parse(n))
                 .map(|n| cache_ref(&n)),
         );
-        if let Some(keyfile) = deployment.origin()
-            && let Ok(origin) = crate::origin::Origin::parse(&keyfile.to_data())
-        {
+        // An origin that does not parse stops the release: its local packages must not go.
+        if let Some(keyfile) = deployment.origin() {
+            let origin = crate::origin::Origin::parse(&keyfile.to_data()).with_context(|| {
+                format!("Reading the origin of deployment {}", deployment.csum())
+            })?;
             keep_packages.extend(origin.requested_local.values().map(|sha| local_ref(sha)));
         }
     }

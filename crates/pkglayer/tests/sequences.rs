@@ -376,6 +376,37 @@ fn upgrade_check_exit_status_and_json_stdout() {
 }
 
 #[test]
+fn upgrade_dry_run_fetches_only_the_new_base_commit() {
+    let h = host();
+    let v2 = publish_base(&h, "2", Vec::new());
+    let out = ok(&h.pkglayer(&["upgrade", "--dry-run"]));
+    assert!(out.contains(&format!("Base vendor:{}: 1 -> 2", base_ref())), "{out}");
+    assert_eq!(h.deployments(), vec![h.host.base_v1.clone()]);
+    // The commit object is here; its tree is not.
+    let tree = Command::new("ostree")
+        .arg(h.host.sysroot.repo_arg())
+        .args(["ls", &v2, "/usr"])
+        .output()
+        .unwrap();
+    assert!(!tree.status.success(), "the new base was pulled whole");
+    ok(&h.pkglayer(&["upgrade"]));
+    assert_eq!(h.deployments()[0], v2);
+}
+
+#[test]
+fn a_skipped_script_left_over_from_an_uninstall_changes_nothing() {
+    let h = host();
+    ok(&h.pkglayer(&["install", "--skip-scripts", "hello", "hello"]));
+    ok(&h.pkglayer(&["uninstall", "hello"]));
+    assert!(h.host.sysroot.origin(0).unwrap().contains("skip-scripts=hello;"));
+    let deployments = h.deployments();
+    assert_eq!(h.pkglayer(&["upgrade", "--check"]).status.code(), Some(77));
+    let out = ok(&h.pkglayer(&["upgrade"]));
+    assert!(out.contains("No change."), "{out}");
+    assert_eq!(h.deployments(), deployments);
+}
+
+#[test]
 fn a_closed_stdout_ends_quietly() {
     let h = host();
     let (reader, writer) = std::io::pipe().unwrap();
