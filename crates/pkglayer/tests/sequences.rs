@@ -380,7 +380,10 @@ fn upgrade_dry_run_fetches_only_the_new_base_commit() {
     let h = host();
     let v2 = publish_base(&h, "2", Vec::new());
     let out = ok(&h.pkglayer(&["upgrade", "--dry-run"]));
-    assert!(out.contains(&format!("Base vendor:{}: 1 -> 2", base_ref())), "{out}");
+    assert!(
+        out.contains(&format!("Base vendor:{}: 1 -> 2", base_ref())),
+        "{out}"
+    );
     assert_eq!(h.deployments(), vec![h.host.base_v1.clone()]);
     // The commit object is here; its tree is not.
     let tree = Command::new("ostree")
@@ -398,7 +401,13 @@ fn a_skipped_script_left_over_from_an_uninstall_changes_nothing() {
     let h = host();
     ok(&h.pkglayer(&["install", "--skip-scripts", "hello", "hello"]));
     ok(&h.pkglayer(&["uninstall", "hello"]));
-    assert!(h.host.sysroot.origin(0).unwrap().contains("skip-scripts=hello;"));
+    assert!(
+        h.host
+            .sysroot
+            .origin(0)
+            .unwrap()
+            .contains("skip-scripts=hello;")
+    );
     let deployments = h.deployments();
     assert_eq!(h.pkglayer(&["upgrade", "--check"]).status.code(), Some(77));
     let out = ok(&h.pkglayer(&["upgrade"]));
