@@ -69,7 +69,7 @@ pub fn apply(
     }
     let repo = sysroot.repo();
     let started = Instant::now();
-    let (cached, downloaded) = ensure_cached(sysroot, plan, progress)?;
+    let (cached, downloaded) = ensure_cached(sysroot, plan, origin, progress)?;
     crate::log_phase("fetch+import", started);
     if options.download_only {
         return Ok(Outcome::Downloaded {
@@ -112,6 +112,7 @@ pub fn apply(
 fn ensure_cached(
     sysroot: &Sysroot,
     plan: &InstallPlan,
+    origin: &Origin,
     progress: &dyn Progress,
 ) -> Result<(Vec<CachedPackage>, usize)> {
     let repo = sysroot.repo();
@@ -120,7 +121,7 @@ fn ensure_cached(
     let mut missing = Vec::new();
     for (index, package) in plan.packages.iter().enumerate() {
         if package.repo == LOCAL_REPO {
-            cached.push(Some(local_package(&repo, plan, package, &owners)?));
+            cached.push(Some(local_package(&repo, plan, origin, package, &owners)?));
             continue;
         }
         let hit = cached_copy(&repo, package)?;
@@ -175,25 +176,25 @@ fn ensure_cached(
 fn local_package(
     repo: &ostree::Repo,
     plan: &InstallPlan,
+    origin: &Origin,
     package: &PlannedPackage,
     owners: &Owners,
 ) -> Result<CachedPackage> {
     let nevra = package.nevra.to_string();
-    let sha256 = plan
+    let sha256 = origin
         .requested_local
         .get(&nevra)
         .with_context(|| format!("local package {nevra} is not requested"))?;
     if let Some(cached) = import::lookup_local(repo, &package.nevra, sha256)? {
         return Ok(cached);
     }
-    match plan.local_files.iter().find(|f| f.sha256 == *sha256) {
-        Some(file) => import_local(repo, file, owners),
-        None => Err(crate::error::UserError::new(format!(
-            "local package {nevra} is not in the package cache"
-        ))
-        .hint("install it again from its .rpm file, or uninstall it")
-        .into()),
-    }
+    // Planning found it cached or named by this operation, under the same lock.
+    let file = plan
+        .local_files
+        .iter()
+        .find(|f| f.sha256 == *sha256)
+        .with_context(|| format!("local package {nevra} is neither cached nor named now"))?;
+    import_local(repo, file, owners)
 }
 
 /// Imports a local RPM named by this operation into the package cache.

@@ -48,8 +48,6 @@ pub struct InstallPlan {
     pub base_commit: String,
     /// The whole request after this operation (what the origin will say).
     pub requested: BTreeSet<String>,
-    /// Local packages requested after this operation: NEVRA -> sha256 of the file.
-    pub requested_local: BTreeMap<String, String>,
     /// Requests the base satisfies: kept, layering nothing.
     pub inactive_requests: Vec<String>,
     /// Requests whose package another one obsoletes, and what replaces them in the request.
@@ -105,11 +103,18 @@ impl DeploymentLayer {
 
 /// Reads what a deployment's commit says about its layer; a plain commit is its own base.
 pub fn deployment_layer(repo: &ostree::Repo, commit: &str) -> Result<DeploymentLayer> {
+    Ok(DeploymentLayer::from_metadata(
+        commit,
+        &commit_metadata(repo, commit)?,
+    ))
+}
+
+/// The metadata dictionary of `commit`.
+fn commit_metadata(repo: &ostree::Repo, commit: &str) -> Result<glib::VariantDict> {
     let (variant, _) = repo
         .load_commit(commit)
         .with_context(|| format!("Loading commit {commit}"))?;
-    let metadata = glib::VariantDict::new(Some(&variant.child_value(0)));
-    Ok(DeploymentLayer::from_metadata(commit, &metadata))
+    Ok(glib::VariantDict::new(Some(&variant.child_value(0))))
 }
 
 /// The repos configured for the current deployment, with `$releasever` from `base_commit`.
@@ -180,7 +185,6 @@ pub fn plan(
     let mut plan = InstallPlan {
         base_commit: base_commit.to_string(),
         requested,
-        requested_local: origin.requested_local.clone(),
         inactive_requests: Vec::new(),
         replaced_requests: Vec::new(),
         packages: Vec::new(),
@@ -194,10 +198,16 @@ pub fn plan(
     };
     if !plan.requested.is_empty() || !origin.requested_local.is_empty() {
         resolve(sysroot, &repo, origin, options, may_be_inactive, &mut plan)?;
-        if options.freshness == Freshness::CacheOnly {
-            refuse_uncached(&repo, &plan)?;
+        let mut to_download = Vec::new();
+        for package in &plan.packages {
+            if needs_download(&repo, package)? {
+                to_download.push(package);
+            }
         }
-        refuse_unplaceable_files(&repo, &plan)?;
+        if options.freshness == Freshness::CacheOnly {
+            refuse_uncached(&to_download)?;
+        }
+        refuse_unplaceable_files(&plan, &to_download)?;
     }
     let current_packages: BTreeSet<&str> =
         current.layer.packages.iter().map(String::as_str).collect();
@@ -231,10 +241,7 @@ pub struct Current {
 impl Current {
     /// Reads the layer and state digest of `commit`.
     pub fn of_commit(repo: &ostree::Repo, commit: &str) -> Result<Self> {
-        let (variant, _) = repo
-            .load_commit(commit)
-            .with_context(|| format!("Loading commit {commit}"))?;
-        let metadata = glib::VariantDict::new(Some(&variant.child_value(0)));
+        let metadata = commit_metadata(repo, commit)?;
         let layer = DeploymentLayer::from_metadata(commit, &metadata);
         let state_digest = metadata
             .lookup::<String>(META_STATE_DIGEST)
@@ -381,16 +388,11 @@ fn resolve(
 
 /// With `-C/--cache-only`, refuses the plan when a package is not in the package cache: no
 /// connection is ever opened, and the dry run says so too.
-fn refuse_uncached(repo: &ostree::Repo, plan: &InstallPlan) -> Result<()> {
-    let mut missing = Vec::new();
-    for package in &plan.packages {
-        if needs_download(repo, package)? {
-            missing.push(package.nevra.to_string());
-        }
-    }
-    if missing.is_empty() {
+fn refuse_uncached(to_download: &[&PlannedPackage]) -> Result<()> {
+    if to_download.is_empty() {
         return Ok(());
     }
+    let missing: Vec<String> = to_download.iter().map(|p| p.nevra.to_string()).collect();
     Err(UserError::new(format!(
         "--cache-only: not in the package cache: {}",
         missing.join(", ")
@@ -411,18 +413,16 @@ fn refuse_uncached(repo: &ostree::Repo, plan: &InstallPlan) -> Result<()> {
 ///
 /// Only packages the package cache lacks are looked at (those in it passed the import), so when
 /// nothing is to be downloaded no filelists are read. A repo without filelists is not checked.
-fn refuse_unplaceable_files(repo: &ostree::Repo, plan: &InstallPlan) -> Result<()> {
-    let mut to_download: BTreeMap<&str, HashSet<Nevra>> = BTreeMap::new();
-    for package in &plan.packages {
-        if needs_download(repo, package)? {
-            to_download
-                .entry(&package.repo)
-                .or_default()
-                .insert(package.nevra.clone());
-        }
+fn refuse_unplaceable_files(plan: &InstallPlan, to_download: &[&PlannedPackage]) -> Result<()> {
+    let mut by_repo: BTreeMap<&str, HashSet<Nevra>> = BTreeMap::new();
+    for package in to_download {
+        by_repo
+            .entry(&package.repo)
+            .or_default()
+            .insert(package.nevra.clone());
     }
     let mut refusals = Vec::new();
-    for (id, wanted) in to_download {
+    for (id, wanted) in by_repo {
         let Some(path) = plan
             .repos
             .iter()

@@ -14,6 +14,7 @@ use crate::error::UserError;
 use crate::origin::Origin;
 use crate::plan::{DeploymentLayer, RepoOptions, load_repos};
 use crate::repo;
+use crate::repo::signature::RpmKeyring;
 use crate::rpm::Nevra;
 use crate::sysroot::Sysroot;
 
@@ -41,10 +42,18 @@ pub fn with_packages(
     repos: &RepoOptions,
 ) -> Result<(Origin, Vec<LocalFile>)> {
     let mut local = Vec::new();
+    // Built once, for the first local file: `None` inside when no gpgcheck repo has keys at hand.
+    let mut keyring: Option<Option<RpmKeyring>> = None;
     for request in new {
         let path = Path::new(request);
         if request.ends_with(".rpm") && path.is_file() {
-            check_local_signature(sysroot, layer, repos, path)?;
+            let keyring = match keyring {
+                Some(ref built) => built,
+                None => keyring.insert(local_keyring(sysroot, layer, repos)?),
+            };
+            if let Some(keyring) = keyring {
+                check_local_signature(keyring, path)?;
+            }
             let file = read_local_rpm(path)?;
             let nevra = file.nevra.to_string();
             let earlier = origin
@@ -81,13 +90,12 @@ fn read_local_rpm(path: &Path) -> Result<LocalFile> {
     })
 }
 
-/// Refuses a local RPM that the keys of the `gpgcheck=1` repos at hand do not vouch for.
-fn check_local_signature(
+/// The keys of the `gpgcheck=1` repos at hand (cached with their metadata, or `file://`), if any.
+fn local_keyring(
     sysroot: &Sysroot,
     layer: &DeploymentLayer,
     repos: &RepoOptions,
-    path: &Path,
-) -> Result<()> {
+) -> Result<Option<RpmKeyring>> {
     let mut keys = Vec::new();
     for config in load_repos(sysroot, repos, &layer.base_commit)?
         .iter()
@@ -107,9 +115,13 @@ fn check_local_signature(
         }
     }
     if keys.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
-    let keyring = repo::signature::RpmKeyring::new(&keys)?;
+    Ok(Some(RpmKeyring::new(&keys)?))
+}
+
+/// Refuses a local RPM that `keyring` does not vouch for.
+fn check_local_signature(keyring: &RpmKeyring, path: &Path) -> Result<()> {
     if let Err(why) = keyring.check(path)? {
         return Err(UserError::new(format!("local package {} {why}", path.display()))
             .hint("local packages are checked against the keys of the repos with gpgcheck=1; sign it with one of them")
