@@ -4,9 +4,9 @@ use anyhow::{Context, Result};
 use fn_error_context::context;
 use ostree::gio;
 
+use crate::commit_metadata::{CommitInfo, DeploymentLayer};
 use crate::error::UserError;
 use crate::origin::Origin;
-use crate::plan::deployment_layer;
 use crate::sysroot::Sysroot;
 
 /// How `upgrade` gets the newest base.
@@ -22,7 +22,7 @@ pub enum BaseFetch {
 
 /// The base commit under the latest deployment.
 pub fn current_base(sysroot: &Sysroot) -> Result<String> {
-    Ok(deployment_layer(&sysroot.repo(), &sysroot.latest().csum())?.base_commit)
+    Ok(DeploymentLayer::read(&sysroot.repo(), &sysroot.latest().csum())?.base_commit)
 }
 
 /// The newest commit of the origin's refspec, pulled from its remote as `fetch` says.
@@ -61,28 +61,27 @@ pub fn refuse_older(repo: &ostree::Repo, current: &str, newest: &str, refspec: &
     if current == newest {
         return Ok(());
     }
-    let timestamp = |commit: &str| -> Result<u64> {
-        let (variant, _) = repo
-            .load_commit(commit)
-            .with_context(|| format!("Loading commit {commit}"))?;
-        Ok(ostree::commit_get_timestamp(&variant))
-    };
-    let (then, now) = (timestamp(current)?, timestamp(newest)?);
+    let (current_info, newest_info) = (
+        CommitInfo::load(repo, current)?,
+        CommitInfo::load(repo, newest)?,
+    );
+    let (then, now) = (current_info.timestamp(), newest_info.timestamp());
     if now >= then {
         return Ok(());
     }
-    let describe = |commit: &str, time: u64| -> Result<String> {
-        let version = version_of(repo, commit)?.unwrap_or_else(|| commit[..12].to_string());
+    let describe = |commit: &str, info: &CommitInfo| -> String {
+        let version = info.version().unwrap_or_else(|| commit[..12].to_string());
+        let time = info.timestamp();
         let date = chrono::DateTime::from_timestamp(time as i64, 0)
             .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
             .unwrap_or_else(|| time.to_string());
-        Ok(format!("{version} ({date})"))
+        format!("{version} ({date})")
     };
     Err(UserError::new(format!(
         "{refspec} now points at {}, older than the deployed base {}: the target is older than \
          the current deployment",
-        describe(newest, now)?,
-        describe(current, then)?
+        describe(newest, &newest_info),
+        describe(current, &current_info)
     ))
     .hint("upgrade never goes back; if the vendor withdrew a release, wait for the next one, or `pkglayer rollback` to an earlier deployment")
     .into())
@@ -90,7 +89,5 @@ pub fn refuse_older(repo: &ostree::Repo, current: &str, newest: &str, refspec: &
 
 /// The `version` metadata of a commit, if it has one.
 pub fn version_of(repo: &ostree::Repo, commit: &str) -> Result<Option<String>> {
-    let (variant, _) = repo.load_commit(commit)?;
-    let metadata = ostree::glib::VariantDict::new(Some(&variant.child_value(0)));
-    Ok(metadata.lookup::<String>("version").ok().flatten())
+    Ok(CommitInfo::load(repo, commit)?.version())
 }

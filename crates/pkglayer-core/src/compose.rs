@@ -6,28 +6,19 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
-use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use fn_error_context::context;
 use ostree::gio;
 use ostree::gio::prelude::*;
-use ostree::glib;
 
 use crate::command::CommandExt;
+use crate::commit_metadata::{CachedPackageInfo, CommitInfo, LayerRecord};
 use crate::error::UserError;
+use crate::package_cache::{self, CachedPackage};
 use crate::rpm::Nevra;
-use crate::rpm::import::{self, CachedPackage};
 use crate::scripts::{self, LayeredPackage};
 use crate::users::{self, Kind};
-
-/// Commit metadata keys of a layered commit (status, plan and layer read them back).
-pub const META_BASE_COMMIT: &str = "pkglayer.base-commit";
-pub const META_PACKAGES: &str = "pkglayer.packages";
-pub const META_REQUESTED: &str = "pkglayer.requested";
-pub const META_STATE_DIGEST: &str = "pkglayer.state-digest";
-/// Requests the base satisfies, so they layer nothing (rpm-ostree's inactive requests).
-pub const META_INACTIVE_REQUESTS: &str = "pkglayer.inactive-requests";
 
 /// What the layered commit is made of.
 pub struct Layer<'a> {
@@ -48,8 +39,7 @@ pub struct Layer<'a> {
 #[context("Composing the layered tree")]
 pub fn compose(repo: &ostree::Repo, layer: &Layer) -> Result<String> {
     let scratch = crate::scratch::create(repo, "compose")?;
-    let (base_variant, _) = repo.load_commit(layer.base_commit)?;
-    let base_metadata = glib::VariantDict::new(Some(&base_variant.child_value(0)));
+    let base_version = CommitInfo::load(repo, layer.base_commit)?.version();
 
     repo.prepare_transaction(gio::Cancellable::NONE)?;
     let result = (|| -> Result<String> {
@@ -66,7 +56,7 @@ pub fn compose(repo: &ostree::Repo, layer: &Layer) -> Result<String> {
         let heads = layer
             .packages
             .iter()
-            .map(|p| import::head(repo, &p.commit))
+            .map(|p| package_cache::head(repo, &p.commit))
             .collect::<Result<Vec<_>>>()?;
         let tree = users_and_scripts(repo, layer, &heads, tree, &db_root, &dbpath)?;
         write_rpmdb(
@@ -83,21 +73,19 @@ pub fn compose(repo: &ostree::Repo, layer: &Layer) -> Result<String> {
         let root = root
             .downcast::<ostree::RepoFile>()
             .expect("write_mtree returns a RepoFile");
-        let metadata = glib::VariantDict::new(None);
-        if let Some(version) = base_metadata.lookup::<String>("version").ok().flatten() {
-            metadata.insert("version", version);
-        }
-        metadata.insert(META_BASE_COMMIT, layer.base_commit.to_string());
-        metadata.insert(META_REQUESTED, layer.requested.to_vec());
-        metadata.insert(META_INACTIVE_REQUESTS, layer.inactive_requests.to_vec());
-        let nevras: Vec<String> = layer.packages.iter().map(|p| p.nevra.to_string()).collect();
-        metadata.insert(META_PACKAGES, nevras);
-        metadata.insert(META_STATE_DIGEST, layer.state_digest.to_string());
+        let record = LayerRecord {
+            base_commit: layer.base_commit,
+            version: base_version,
+            requested: layer.requested,
+            inactive_requests: layer.inactive_requests,
+            packages: layer.packages.iter().map(|p| &p.nevra).collect(),
+            state_digest: layer.state_digest,
+        };
         let commit = repo.write_commit(
             Some(layer.base_commit),
             Some("pkglayer: layered packages"),
             None,
-            Some(&metadata.end()),
+            Some(&record.to_variant()),
             &root,
             gio::Cancellable::NONE,
         )?;
@@ -220,14 +208,8 @@ fn apply_owners(
     accounts: &users::Accounts,
 ) -> Result<()> {
     for package in layer.packages {
-        let (variant, _) = repo.load_commit(&package.commit)?;
-        let metadata = glib::VariantDict::new(Some(&variant.child_value(0)));
-        let owners: Vec<import::NamedOwner> = metadata
-            .lookup(import::META_OWNERS)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        for (path, user, group) in owners {
+        for owner in CachedPackageInfo::load(repo, &package.commit)?.owners() {
+            let (path, user, group) = (owner.path, owner.user, owner.group);
             let missing = |kind: &str, name: &str| -> anyhow::Error {
                 UserError::new(format!(
                     "package {} ships /{path} owned by {kind} {name}, which neither the base nor \
@@ -324,11 +306,7 @@ fn write_rpmdb(
         files.push(path);
     }
     if !files.is_empty() {
-        Command::new("rpm")
-            .arg("--root")
-            .arg(root)
-            .arg("--dbpath")
-            .arg(format!("/{dbpath}"))
+        crate::rpm::tools::rpm_in_root(root, dbpath)
             .args(["-i", "--justdb", "--nodeps", "--noscripts", "--notriggers"])
             .args([
                 "--nodigest",

@@ -7,9 +7,9 @@ use anyhow::Result;
 use fn_error_context::context;
 use ostree::gio;
 
+use crate::commit_metadata::DeploymentLayer;
 use crate::error::UserError;
 use crate::origin::Origin;
-use crate::plan::deployment_layer;
 use crate::retention;
 use crate::sysroot::{Sysroot, SysrootLock};
 
@@ -28,7 +28,7 @@ pub fn deploy_commit(
     origin: &Origin,
 ) -> Result<ostree::Deployment> {
     let ostree = sysroot.ostree();
-    let base = deployment_layer(&sysroot.repo(), commit)?.base_commit;
+    let base = DeploymentLayer::read(&sysroot.repo(), commit)?.base_commit;
     if base != commit {
         retention::pin_base(&sysroot.repo(), &base)?;
     }

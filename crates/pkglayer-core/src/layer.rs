@@ -14,20 +14,21 @@ use fn_error_context::context;
 
 use crate::compose::{self, Layer};
 use crate::deploy;
+use crate::layout::CacheFolder;
 use crate::origin::Origin;
+use crate::package_cache::{self, CachedPackage, PackageOrigin};
 use crate::plan::InstallPlan;
 use crate::progress::Progress;
-use crate::repo::signature::RpmKeyring;
-use crate::repo::{Checksum, Fetcher, RepoMetadata};
+use crate::repo::repomd::ChecksumAlgorithm;
+use crate::repo::signature::{RpmKeyring, Verdict};
+use crate::repo::{Fetcher, RepoMetadata};
 use crate::request::LocalFile;
-use crate::rpm::import::{self, CachedPackage, Owners, PackageOrigin};
 use crate::solver::{LOCAL_REPO, PlannedPackage};
 use crate::sysroot::{Sysroot, SysrootLock};
+use crate::users::Accounts;
 
 /// Downloads run this many at a time.
 const PARALLEL_DOWNLOADS: usize = 4;
-/// Where RPMs wait between download and import, under the cache root.
-const DOWNLOAD_FOLDER: &str = "packages-v1";
 
 /// What applying a plan did.
 #[derive(Debug)]
@@ -91,7 +92,7 @@ pub fn apply(
                 inactive_requests: &plan.inactive_requests,
                 state_digest: &plan.state_digest,
                 skip_scripts: &origin.skip_scripts,
-                id_allocations: &sysroot.state_dir().join(crate::users::ALLOCATIONS_FILE),
+                id_allocations: &sysroot.state().id_allocations(),
             },
         )?
     };
@@ -116,12 +117,14 @@ fn ensure_cached(
     progress: &dyn Progress,
 ) -> Result<(Vec<CachedPackage>, usize)> {
     let repo = sysroot.repo();
-    let owners = Owners::of_commit(&repo, &plan.base_commit)?;
+    let accounts = Accounts::of_commit(&repo, &plan.base_commit)?;
     let mut cached = Vec::with_capacity(plan.packages.len());
     let mut missing = Vec::new();
     for (index, package) in plan.packages.iter().enumerate() {
         if package.repo == LOCAL_REPO {
-            cached.push(Some(local_package(&repo, plan, origin, package, &owners)?));
+            cached.push(Some(local_package(
+                &repo, plan, origin, package, &accounts,
+            )?));
             continue;
         }
         let hit = cached_copy(&repo, package)?;
@@ -134,7 +137,7 @@ fn ensure_cached(
         return Ok((cached.into_iter().flatten().collect(), 0));
     }
 
-    let folder = sysroot.cache_dir().join(DOWNLOAD_FOLDER);
+    let folder = sysroot.cache().folder(CacheFolder::Downloads);
     std::fs::create_dir_all(&folder).with_context(|| format!("Creating {}", folder.display()))?;
     let wanted: Vec<&PlannedPackage> = missing.iter().map(|&i| &plan.packages[i]).collect();
     let total: u64 = wanted.iter().map(|p| p.download_size).sum();
@@ -158,11 +161,11 @@ fn ensure_cached(
             repo: package.repo.clone(),
             repo_checksum,
         };
-        cached[index] = Some(import::import_rpm(
+        cached[index] = Some(package_cache::import(
             &repo,
             &bytes,
             Some(&package.nevra),
-            &owners,
+            &accounts,
             &origin,
         )?);
         let _ = std::fs::remove_file(file);
@@ -178,14 +181,14 @@ fn local_package(
     plan: &InstallPlan,
     origin: &Origin,
     package: &PlannedPackage,
-    owners: &Owners,
+    accounts: &Accounts,
 ) -> Result<CachedPackage> {
     let nevra = package.nevra.to_string();
     let sha256 = origin
         .requested_local
         .get(&nevra)
         .with_context(|| format!("local package {nevra} is not requested"))?;
-    if let Some(cached) = import::lookup_local(repo, &package.nevra, sha256)? {
+    if let Some(cached) = package_cache::lookup_local(repo, &package.nevra, sha256)? {
         return Ok(cached);
     }
     // Planning found it cached or named by this operation, under the same lock.
@@ -194,19 +197,23 @@ fn local_package(
         .iter()
         .find(|f| f.sha256 == *sha256)
         .with_context(|| format!("local package {nevra} is neither cached nor named now"))?;
-    import_local(repo, file, owners)
+    import_local(repo, file, accounts)
 }
 
 /// Imports a local RPM named by this operation into the package cache.
 #[context("Importing local package {}", file.path.display())]
-fn import_local(repo: &ostree::Repo, file: &LocalFile, owners: &Owners) -> Result<CachedPackage> {
+fn import_local(
+    repo: &ostree::Repo,
+    file: &LocalFile,
+    accounts: &Accounts,
+) -> Result<CachedPackage> {
     let bytes =
         std::fs::read(&file.path).with_context(|| format!("Reading {}", file.path.display()))?;
     let origin = PackageOrigin {
         repo: LOCAL_REPO.to_string(),
         repo_checksum: String::new(),
     };
-    let package = import::import_rpm(repo, &bytes, Some(&file.nevra), owners, &origin)?;
+    let package = package_cache::import(repo, &bytes, Some(&file.nevra), accounts, &origin)?;
     if package.sha256 != file.sha256 {
         bail!(
             "{} changed while pkglayer was reading it",
@@ -236,7 +243,7 @@ fn check_signatures(plan: &InstallPlan, indexes: &[usize], files: &[PathBuf]) ->
                     .with_context(|| format!("Loading the gpgkey of repo {}", repo.id))?,
             ),
         };
-        if let Err(why) = keyring.check(file)? {
+        if let Verdict::Untrusted(why) = keyring.check(file)? {
             let _ = std::fs::remove_file(file);
             return Err(crate::error::UserError::new(format!(
                 "package {} from repo {} {why}",
@@ -274,12 +281,14 @@ pub(crate) fn cached_copy(
     repo: &ostree::Repo,
     package: &PlannedPackage,
 ) -> Result<Option<CachedPackage>> {
-    Ok(import::lookup(repo, &package.nevra)?.filter(|hit| matches_metadata(hit, package)))
+    Ok(package_cache::lookup(repo, &package.nevra)?.filter(|hit| matches_metadata(hit, package)))
 }
 
 fn matches_metadata(cached: &CachedPackage, planned: &PlannedPackage) -> bool {
     match &planned.checksum {
-        Some((algorithm, hex)) if algorithm == "sha256" => cached.sha256 == *hex,
+        Some(checksum) if checksum.algorithm == ChecksumAlgorithm::Sha256 => {
+            cached.sha256 == checksum.hex
+        }
         _ => true,
     }
 }
@@ -348,7 +357,7 @@ fn download_one(
     let partial = folder.join(format!("{}.rpm.partial", package.nevra));
     let verify = |path: &Path| -> Result<()> {
         match &package.checksum {
-            Some((algorithm, hex)) => Checksum::new(algorithm, hex)?.verify_file(path),
+            Some(checksum) => checksum.verify_file(path),
             None => Ok(()),
         }
     };

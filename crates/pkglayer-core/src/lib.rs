@@ -11,15 +11,19 @@
 
 pub mod base;
 mod command;
+pub mod commit_metadata;
 pub mod compose;
 pub mod deploy;
 pub mod error;
 pub mod failpoint;
 pub mod layer;
+pub mod layout;
 pub mod operation;
 pub mod origin;
+pub mod package_cache;
 pub mod plan;
 pub mod progress;
+pub mod query;
 pub mod repo;
 pub mod request;
 pub mod retention;

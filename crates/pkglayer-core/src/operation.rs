@@ -14,9 +14,10 @@ use crate::base::{self, BaseFetch};
 use crate::error::UserError;
 use crate::layer::{self, ApplyOptions, Outcome};
 use crate::origin::Origin;
-use crate::plan::{self, Current, InstallPlan, RepoOptions};
+use crate::plan::{self, Current, InstallPlan};
 use crate::progress::Progress;
 use crate::repo::Freshness;
+use crate::repo::RepoOptions;
 use crate::request;
 use crate::sysroot::{Sysroot, SysrootLock};
 

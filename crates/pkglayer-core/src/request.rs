@@ -10,11 +10,12 @@ use anyhow::{Context, Result};
 use fn_error_context::context;
 use sha2::Digest;
 
+use crate::commit_metadata::DeploymentLayer;
 use crate::error::UserError;
+use crate::layout::CacheFolder;
 use crate::origin::Origin;
-use crate::plan::{DeploymentLayer, RepoOptions, load_repos};
-use crate::repo;
-use crate::repo::signature::RpmKeyring;
+use crate::repo::signature::{RpmKeyring, Verdict};
+use crate::repo::{self, RepoOptions, host::load_repos};
 use crate::rpm::Nevra;
 use crate::sysroot::Sysroot;
 
@@ -101,7 +102,8 @@ fn local_keyring(
         .iter()
         .filter(|r| r.enabled && r.gpgcheck)
     {
-        let cached = repo::metadata::cached_keys(&sysroot.cache_dir(), config);
+        let cached =
+            repo::metadata::cached_keys(&sysroot.cache().folder(CacheFolder::RepoMetadata), config);
         if cached.is_empty() {
             keys.extend(
                 config
@@ -122,7 +124,7 @@ fn local_keyring(
 
 /// Refuses a local RPM that `keyring` does not vouch for.
 fn check_local_signature(keyring: &RpmKeyring, path: &Path) -> Result<()> {
-    if let Err(why) = keyring.check(path)? {
+    if let Verdict::Untrusted(why) = keyring.check(path)? {
         return Err(UserError::new(format!("local package {} {why}", path.display()))
             .hint("local packages are checked against the keys of the repos with gpgcheck=1; sign it with one of them")
             .into());
@@ -175,11 +177,7 @@ fn not_requested(
     origin: &Origin,
     name: &str,
 ) -> Result<UserError> {
-    let layered_dependency = layer
-        .packages
-        .iter()
-        .filter_map(|p| Nevra::parse(p))
-        .find(|p| p.name == name);
+    let layered_dependency = layer.packages.iter().find(|p| p.name == name);
     if let Some(nevra) = layered_dependency {
         return Ok(UserError::new(format!(
             "{name} was not requested: {nevra} is layered as a dependency of what was"

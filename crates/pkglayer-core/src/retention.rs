@@ -16,15 +16,10 @@ use anyhow::{Context, Result};
 use fn_error_context::context;
 use ostree::gio;
 
-use crate::plan::deployment_layer;
-use crate::rpm::Nevra;
-use crate::rpm::import::{LOCAL_REFS, cache_ref, local_ref};
+use crate::commit_metadata::{CommitInfo, DeploymentLayer};
+use crate::layout::{CacheFolder, refs};
 use crate::sysroot::{Sysroot, SysrootLock};
 
-/// The ref namespace of the package cache.
-const PACKAGE_REFS: &str = "pkglayer/pkg/";
-/// The ref namespace of pinned base commits.
-const BASE_REFS: &str = "pkglayer/base/";
 /// Script results kept after an operation, newest first: enough for an uninstall followed by the
 /// same install again, bounded whatever the host's age.
 const KEPT_SCRIPT_RESULTS: usize = 4;
@@ -54,16 +49,11 @@ pub struct Released {
     pub bases: usize,
 }
 
-/// The ref that keeps `commit` in the repo while a deployment layers on it.
-pub(crate) fn base_ref(commit: &str) -> String {
-    format!("{BASE_REFS}{commit}")
-}
-
 /// Pins `commit` as a base a deployment is about to use.
 pub(crate) fn pin_base(repo: &ostree::Repo, commit: &str) -> Result<()> {
     repo.set_ref_immediate(
         None,
-        &base_ref(commit),
+        &refs::base(commit),
         Some(commit),
         gio::Cancellable::NONE,
     )
@@ -95,23 +85,22 @@ pub(crate) fn release(sysroot: &Sysroot, _lock: &SysrootLock, scope: Scope) -> R
     let mut keep_packages = HashSet::new();
     let mut keep_bases = HashSet::new();
     for deployment in sysroot.ostree().deployments() {
-        let layer = deployment_layer(&repo, &deployment.csum())?;
+        let layer = DeploymentLayer::read(&repo, &deployment.csum())?;
         if layer.base_commit != deployment.csum().as_str() {
             keep_bases.insert(layer.base_commit);
         }
-        keep_packages.extend(
-            layer
-                .packages
-                .iter()
-                .filter_map(|n| Nevra::parse(n))
-                .map(|n| cache_ref(&n)),
-        );
+        keep_packages.extend(layer.packages.iter().map(refs::package));
         // An origin that does not parse stops the release: its local packages must not go.
         if let Some(keyfile) = deployment.origin() {
             let origin = crate::origin::Origin::parse(&keyfile.to_data()).with_context(|| {
                 format!("Reading the origin of deployment {}", deployment.csum())
             })?;
-            keep_packages.extend(origin.requested_local.values().map(|sha| local_ref(sha)));
+            keep_packages.extend(
+                origin
+                    .requested_local
+                    .values()
+                    .map(|sha| refs::local_package(sha)),
+            );
         }
     }
 
@@ -122,15 +111,15 @@ pub(crate) fn release(sysroot: &Sysroot, _lock: &SysrootLock, scope: Scope) -> R
     let mut script_results = Vec::new();
     let refs = repo.list_refs(None, gio::Cancellable::NONE)?;
     for (name, commit) in &refs {
-        let drop = if let Some(base) = name.strip_prefix(BASE_REFS) {
+        let drop = if let Some(base) = name.strip_prefix(refs::BASES) {
             let unused = !keep_bases.contains(base);
             released.bases += usize::from(unused);
             unused
-        } else if name.starts_with(PACKAGE_REFS) || name.starts_with(LOCAL_REFS) {
+        } else if name.starts_with(refs::PACKAGES) || name.starts_with(refs::LOCAL_PACKAGES) {
             let unused = !keep_packages.contains(name.as_str());
             released.packages += usize::from(unused);
             unused
-        } else if name.starts_with(crate::scripts::RESULT_REFS) {
+        } else if name.starts_with(refs::SCRIPT_RESULTS) {
             script_results.push((name.as_str(), commit.as_str()));
             false
         } else {
@@ -167,8 +156,10 @@ pub(crate) fn release(sysroot: &Sysroot, _lock: &SysrootLock, scope: Scope) -> R
 fn newest_last(repo: &ostree::Repo, results: Vec<(&str, &str)>) -> Result<Vec<String>> {
     let mut dated = Vec::with_capacity(results.len());
     for (name, commit) in results {
-        let (variant, _) = repo.load_commit(commit)?;
-        dated.push((ostree::commit_get_timestamp(&variant), name.to_string()));
+        dated.push((
+            CommitInfo::load(repo, commit)?.timestamp(),
+            name.to_string(),
+        ));
     }
     dated.sort();
     Ok(dated.into_iter().map(|(_, name)| name).collect())
@@ -181,20 +172,21 @@ fn release_cache_folder(
     keep_bases: &HashSet<String>,
     scope: Scope,
 ) -> Result<usize> {
-    let cache = sysroot.cache_dir();
-    let current_repomd: HashSet<String> = std::fs::read_dir(cache.join("repomd-v1"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let text = std::fs::read(entry.path().join("repomd.xml")).ok()?;
-            crate::repo::repomd::ChecksumAlgorithm::Sha256
-                .digest(&text[..])
-                .ok()
-        })
-        .collect();
-    let doomed = |folder: &str, keep: &dyn Fn(&str) -> bool| -> Vec<std::path::PathBuf> {
-        std::fs::read_dir(cache.join(folder))
+    let cache = sysroot.cache();
+    let current_repomd: HashSet<String> =
+        std::fs::read_dir(cache.folder(CacheFolder::RepoMetadata))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| {
+                let text = std::fs::read(entry.path().join("repomd.xml")).ok()?;
+                crate::repo::repomd::ChecksumAlgorithm::Sha256
+                    .digest(&text[..])
+                    .ok()
+            })
+            .collect();
+    let doomed = |folder: CacheFolder, keep: &dyn Fn(&str) -> bool| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(cache.folder(folder))
             .into_iter()
             .flatten()
             .flatten()
@@ -212,19 +204,19 @@ fn release_cache_folder(
         .collect();
     // `.partial-*` folders are copies in the making (an operation without the lock: a dry run);
     // only `cleanup --cache` removes them, as leftovers of interrupted runs.
-    remove.extend(doomed("base-v1", &|name| {
+    remove.extend(doomed(CacheFolder::BaseRpmdb, &|name| {
         keep_bases.contains(name)
             || deployed.contains(name)
             || (scope == Scope::Unused && name.starts_with(".partial-"))
     }));
-    remove.extend(doomed("solv-v1", &|name| {
+    remove.extend(doomed(CacheFolder::Solv, &|name| {
         current_repomd
             .iter()
             .any(|checksum| name.contains(checksum.as_str()))
     }));
     if scope == Scope::Everything {
-        remove.extend(doomed("packages-v1", &|_| false));
-        remove.extend(doomed("repomd-v1", &|name| {
+        remove.extend(doomed(CacheFolder::Downloads, &|_| false));
+        remove.extend(doomed(CacheFolder::RepoMetadata, &|name| {
             !name.starts_with(".staging") && !name.ends_with(".old")
         }));
     }

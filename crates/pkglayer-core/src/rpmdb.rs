@@ -107,9 +107,7 @@ pub fn finalize(dbdir: &Path) -> Result<()> {
 
 /// Lists the packages of the database in `dbdir` with the real `rpm`.
 fn query_packages(dbdir: &Path) -> Result<Vec<Nevra>> {
-    let output = std::process::Command::new("rpm")
-        .arg("--dbpath")
-        .arg(dbdir)
+    let output = crate::rpm::tools::rpm_on_database(dbdir)
         .args(["-qa", "--qf", QUERYFORMAT])
         .run_capture()?;
     let mut packages = output

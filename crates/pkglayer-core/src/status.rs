@@ -3,13 +3,12 @@
 //! The JSON form uses rpm-ostree's key names where the meaning is the same, so scripts written for
 //! `rpm-ostree status --json` keep working.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use fn_error_context::context;
-use ostree::glib;
 use serde::Serialize;
 
+use crate::commit_metadata::{CommitInfo, DeploymentLayer};
 use crate::deploy::deployment_id;
-use crate::plan::DeploymentLayer;
 use crate::sysroot::{Role, Sysroot};
 
 #[derive(Debug, Serialize)]
@@ -59,11 +58,8 @@ pub fn status(sysroot: &Sysroot) -> Result<Status> {
         .map(|deployment| {
             let origin = sysroot.origin(deployment)?;
             let checksum = deployment.csum().to_string();
-            let (commit, _) = repo
-                .load_commit(&checksum)
-                .with_context(|| format!("Loading commit {checksum}"))?;
-            let metadata = glib::VariantDict::new(Some(&commit.child_value(0)));
-            let layer = DeploymentLayer::from_metadata(&checksum, &metadata);
+            let info = CommitInfo::load(&repo, &checksum)?;
+            let layer = DeploymentLayer::of(&checksum, &info);
             let role = sysroot.role(deployment);
             Ok(DeploymentStatus {
                 id: format!("{}-{}", deployment.osname(), deployment_id(deployment)),
@@ -74,9 +70,9 @@ pub fn status(sysroot: &Sysroot) -> Result<Status> {
                 requested_packages: origin.requested.iter().cloned().collect(),
                 requested_local_packages: origin.requested_local.keys().cloned().collect(),
                 inactive_requests: layer.inactive_requests,
-                packages: layer.packages,
-                version: lookup::<String>(&metadata, "version"),
-                timestamp: ostree::commit_get_timestamp(&commit),
+                packages: layer.packages.iter().map(|n| n.to_string()).collect(),
+                version: info.version(),
+                timestamp: info.timestamp(),
                 booted: role == Role::Booted,
                 pending: role == Role::Pending,
                 rollback: role == Role::Rollback,
@@ -90,8 +86,4 @@ pub fn status(sysroot: &Sysroot) -> Result<Status> {
         deployments,
         transaction: None,
     })
-}
-
-fn lookup<T: glib::variant::FromVariant>(dict: &glib::VariantDict, key: &str) -> Option<T> {
-    dict.lookup::<T>(key).ok().flatten()
 }

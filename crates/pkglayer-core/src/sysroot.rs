@@ -13,6 +13,7 @@ use ostree::gio;
 use ostree::glib;
 
 use crate::error::UserError;
+use crate::layout::{Cache, State};
 use crate::origin::Origin;
 
 /// An opened, loaded sysroot with the stateroot we work in.
@@ -182,20 +183,22 @@ impl Sysroot {
 
     /// The stateroot's cache (`/var/cache/pkglayer` as the deployments see it): repo metadata, base
     /// rpmdb copies, solver caches. Shared by all deployments of the stateroot, kept across upgrades.
-    pub fn cache_dir(&self) -> PathBuf {
-        self.path
-            .join("ostree/deploy")
-            .join(&self.stateroot)
-            .join("var/cache/pkglayer")
+    pub fn cache(&self) -> Cache {
+        Cache::new(self.stateroot_var().join("cache/pkglayer"))
     }
 
     /// The stateroot's state (`/var/lib/pkglayer` as the deployments see it): what must outlive any
     /// cache cleanup, such as the user and group IDs layering gave out.
-    pub fn state_dir(&self) -> PathBuf {
+    pub fn state(&self) -> State {
+        State::new(self.stateroot_var().join("lib/pkglayer"))
+    }
+
+    /// The stateroot's `/var`, shared by its deployments.
+    fn stateroot_var(&self) -> PathBuf {
         self.path
             .join("ostree/deploy")
             .join(&self.stateroot)
-            .join("var/lib/pkglayer")
+            .join("var")
     }
 
     /// The deployment's checked-out tree.

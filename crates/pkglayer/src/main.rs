@@ -12,10 +12,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Parser;
-use pkglayer_core::base;
-use pkglayer_core::plan::{self, RepoOptions};
-use pkglayer_core::repo::{Fetcher, Freshness};
-use pkglayer_core::{Sysroot, deploy, operation, rpmdb, status};
+use pkglayer_core::repo::{Freshness, RepoOptions};
+use pkglayer_core::{Sysroot, deploy, operation, query, status};
 
 use cli::{Cli, Command, DbCommand, TransactionArgs, UpgradeArgs};
 
@@ -148,21 +146,6 @@ fn upgrade(sysroot: &Sysroot, args: &UpgradeArgs, quiet: bool) -> Result<ExitCod
     })
 }
 
-/// What `db diff` compares without arguments: booted -> pending, or rollback -> current.
-fn default_diff_pair(sysroot: &Sysroot) -> Result<(String, String)> {
-    let pair = match (sysroot.booted(), sysroot.pending()) {
-        (Some(booted), Some(pending)) => Some((booted, pending)),
-        _ => sysroot
-            .rollback()
-            .map(|rollback| (rollback, sysroot.current())),
-    };
-    let (from, to) = pair.ok_or_else(|| {
-        pkglayer_core::UserError::new("there is only one deployment to compare")
-            .hint("name two deployments or commits: `pkglayer db diff FROM TO`")
-    })?;
-    Ok((from.csum().to_string(), to.csum().to_string()))
-}
-
 fn run(cli: &Cli) -> Result<ExitCode> {
     let mut sysroot = Sysroot::open(&cli.sysroot, cli.stateroot.as_deref())?;
     sysroot.set_wait_for_lock(!cli.no_wait);
@@ -211,18 +194,13 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                     Freshness::WhileFresh
                 },
             };
-            let base = base::current_base(&sysroot)?;
-            let report = plan::sync_metadata(&sysroot, &options, &base, &Fetcher::new(), true)?;
+            let report = query::refresh_metadata(&sysroot, &options)?;
             render::skipped_repos(&report.skipped);
             render::refreshed(&mut out, &report)?;
         }
         Command::Rollback => {
             let target = operation::rollback(&sysroot)?;
-            writeln!(
-                out,
-                "Deployment {} is the default again; it boots next.",
-                deploy::deployment_id(&target)
-            )?;
+            render::rolled_back(&mut out, &deploy::deployment_id(&target))?;
         }
         Command::Cleanup(args) => {
             let request = operation::CleanupRequest {
@@ -234,45 +212,20 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 render::cleanup(&mut out, &outcome)?;
             }
             if args.cache {
-                let outcome = operation::clean_cache(&sysroot)?;
-                writeln!(
-                    out,
-                    "Removed {} cached packages, {} script results, {} cache entries and {} scratch \
-                     directories.",
-                    outcome.packages,
-                    outcome.script_results,
-                    outcome.cache_entries,
-                    outcome.scratch
-                )?;
+                render::cache_cleaned(&mut out, &operation::clean_cache(&sysroot)?)?;
             }
         }
         Command::Db(DbCommand::Diff(args)) => {
-            let (from, to) = match (&args.from, &args.to) {
-                (Some(from), Some(to)) => (
-                    sysroot.resolve_commit(Some(from))?,
-                    sysroot.resolve_commit(Some(to))?,
-                ),
-                (Some(from), None) => (
-                    sysroot.resolve_commit(Some(from))?,
-                    sysroot.latest().csum().to_string(),
-                ),
-                (None, _) => default_diff_pair(&sysroot)?,
-            };
-            let repo = sysroot.repo();
-            let diff = rpmdb::diff(
-                &rpmdb::packages_in_commit(&repo, &from)?,
-                &rpmdb::packages_in_commit(&repo, &to)?,
-            );
+            let diff = query::diff(&sysroot, args.from.as_deref(), args.to.as_deref())?;
             if args.json {
-                serde_json::to_writer_pretty(&mut out, &diff)?;
+                serde_json::to_writer_pretty(&mut out, &diff.diff)?;
                 writeln!(out)?;
             } else {
-                render::db_diff(&mut out, &from, &to, &diff)?;
+                render::db_diff(&mut out, &diff.from, &diff.to, &diff.diff)?;
             }
         }
         Command::Db(DbCommand::List(args)) => {
-            let commit = sysroot.resolve_commit(args.deployment.as_deref())?;
-            for nevra in rpmdb::packages_in_commit(&sysroot.repo(), &commit)? {
+            for nevra in query::packages(&sysroot, args.deployment.as_deref())? {
                 writeln!(out, "{nevra}")?;
             }
         }

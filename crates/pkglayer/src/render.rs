@@ -6,7 +6,7 @@ use pkglayer_core::deploy::CleanupOutcome;
 use pkglayer_core::layer::Outcome;
 use pkglayer_core::operation;
 use pkglayer_core::plan::InstallPlan;
-use pkglayer_core::repo::SyncReport;
+use pkglayer_core::repo::{SkippedRepo, SyncReport};
 use pkglayer_core::rpmdb::PackageDiff;
 use pkglayer_core::status::{DeploymentStatus, Status};
 
@@ -120,11 +120,12 @@ fn format_timestamp(seconds: u64) -> String {
 
 /// The transaction of an install, as a table with totals; nothing when no package changes.
 pub fn install_plan(out: &mut impl Write, plan: &InstallPlan) -> io::Result<()> {
-    for (request, by) in &plan.replaced_requests {
+    for replaced in &plan.replaced_requests {
+        let by = &replaced.obsoleted_by;
         writeln!(
             out,
-            "Request {request} replaced by {}: {by} obsoletes it.",
-            by.name
+            "Request {} replaced by {}: {by} obsoletes it.",
+            replaced.request, by.name
         )?;
     }
     if !plan.inactive_requests.is_empty() {
@@ -192,8 +193,11 @@ pub fn install_plan_json(plan: &InstallPlan) -> serde_json::Value {
         "base-checksum": plan.base_commit,
         "requested-packages": plan.requested,
         "inactive-requests": plan.inactive_requests,
-        "replaced-requests": plan.replaced_requests.iter().map(|(request, by)| {
-            serde_json::json!({ "request": request, "obsoleted-by": by.to_string() })
+        "replaced-requests": plan.replaced_requests.iter().map(|replaced| {
+            serde_json::json!({
+                "request": replaced.request,
+                "obsoleted-by": replaced.obsoleted_by.to_string(),
+            })
         }).collect::<Vec<_>>(),
         "packages": plan.packages.iter().map(package).collect::<Vec<_>>(),
         "added": plan.added.iter().map(|p| p.nevra.to_string()).collect::<Vec<_>>(),
@@ -312,9 +316,12 @@ pub fn refreshed(out: &mut impl Write, report: &SyncReport) -> io::Result<()> {
 }
 
 /// Repos skipped under skip_if_unavailable=1 are worth a warning even with -q off the log.
-pub fn skipped_repos(skipped: &[(String, String)]) {
-    for (id, reason) in skipped {
-        eprintln!("warning: skipped repo {id} (skip_if_unavailable=1): {reason}");
+pub fn skipped_repos(skipped: &[SkippedRepo]) {
+    for repo in skipped {
+        eprintln!(
+            "warning: skipped repo {} (skip_if_unavailable=1): {}",
+            repo.id, repo.reason
+        );
     }
 }
 
@@ -349,4 +356,21 @@ mod tests {
             assert_eq!(human_size(bytes), expected);
         }
     }
+}
+
+/// After `rollback`: which deployment boots next.
+pub fn rolled_back(out: &mut impl Write, deployment_id: &str) -> io::Result<()> {
+    writeln!(
+        out,
+        "Deployment {deployment_id} is the default again; it boots next."
+    )
+}
+
+/// After `cleanup --cache`: what went.
+pub fn cache_cleaned(out: &mut impl Write, released: &operation::Released) -> io::Result<()> {
+    writeln!(
+        out,
+        "Removed {} cached packages, {} script results, {} cache entries and {} scratch directories.",
+        released.packages, released.script_results, released.cache_entries, released.scratch
+    )
 }

@@ -1,6 +1,7 @@
 //! Fetching repo metadata into the cache, and reading it back.
 //!
-//! Each repo has a folder `repomd-v1/<id>-<hash of its URLs>/` under the cache root holding
+//! Each repo has a folder `<id>-<hash of its URLs>/` in the metadata cache folder
+//! ([`crate::layout::CacheFolder::RepoMetadata`]) holding
 //! `repomd.xml`, the metadata files it names (verified against its checksums), `mirrors` (the base
 //! URLs packages are fetched from) and a `fetched` stamp whose age is compared with `metadata_expire`.
 //! A fetch is assembled in scratch space and swapped in whole, so a failed or corrupt download leaves
@@ -19,10 +20,8 @@ use super::repomd::{Checksum, ChecksumAlgorithm, Repomd};
 use super::signature;
 use crate::error::UserError;
 
-/// Folder of the metadata cache under the cache root; the suffix changes with its layout.
 /// Where a repo's cache keeps its `gpgkey=` keys.
 const KEYS_FOLDER: &str = "keys";
-const CACHE_FOLDER: &str = "repomd-v1";
 /// Metadata kinds fetched: what the solver reads, plus updateinfo kept for later use.
 const KINDS: [&str; 3] = ["primary", "filelists", "updateinfo"];
 
@@ -68,27 +67,31 @@ pub struct RepoMetadata {
 pub struct SyncReport {
     pub repos: Vec<RepoMetadata>,
     /// Repos with `skip_if_unavailable=1` that failed: id and the reason.
-    pub skipped: Vec<(String, String)>,
+    pub skipped: Vec<SkippedRepo>,
 }
 
-/// Brings the metadata of every enabled repo into the cache under `cache_root`, in parallel.
+/// A repo with `skip_if_unavailable=1` whose metadata could not be had.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedRepo {
+    pub id: String,
+    /// What went wrong, as an error chain.
+    pub reason: String,
+}
+
+/// Brings the metadata of every enabled repo into the metadata cache `folder`, in parallel.
 pub fn sync_repos(
-    cache_root: &Path,
+    folder: &Path,
     repos: &[RepoConfig],
     freshness: Freshness,
     fetcher: &Fetcher,
 ) -> Result<SyncReport> {
-    let folder = cache_root.join(CACHE_FOLDER);
-    std::fs::create_dir_all(&folder)
+    std::fs::create_dir_all(folder)
         .with_context(|| format!("Creating the metadata cache {}", folder.display()))?;
     let enabled: Vec<&RepoConfig> = repos.iter().filter(|r| r.enabled).collect();
     let results: Vec<Result<RepoMetadata>> = std::thread::scope(|scope| {
         let handles: Vec<_> = enabled
             .iter()
-            .map(|repo| {
-                let folder = &folder;
-                scope.spawn(move || sync_one(folder, repo, freshness, fetcher))
-            })
+            .map(|repo| scope.spawn(move || sync_one(folder, repo, freshness, fetcher)))
             .collect();
         handles
             .into_iter()
@@ -101,7 +104,10 @@ pub fn sync_repos(
         match result {
             Ok(metadata) => report.repos.push(metadata),
             Err(err) if repo.skip_if_unavailable => {
-                report.skipped.push((repo.id.clone(), format!("{err:#}")));
+                report.skipped.push(SkippedRepo {
+                    id: repo.id.clone(),
+                    reason: format!("{err:#}"),
+                });
             }
             Err(err) => return Err(err),
         }
@@ -245,7 +251,9 @@ fn fetch_from_mirror(
                 &Transfer::of(repo),
             )
             .context("repo_gpgcheck=1, and the signature of repomd.xml cannot be fetched")?;
-        if let Err(why) = signature::check_detached(&keys, &repomd_path, &signature)? {
+        if let signature::Verdict::Untrusted(why) =
+            signature::check_detached(&keys, &repomd_path, &signature)?
+        {
             bail!("repomd.xml {why}");
         }
     }
@@ -318,9 +326,10 @@ fn fetch_keys(repo: &RepoConfig, dest: &Path, fetcher: &Fetcher) -> Result<Vec<P
     Ok(keys)
 }
 
-/// The `gpgkey=` keys cached with `repo`'s metadata under `cache_root` (none before its first sync).
-pub fn cached_keys(cache_root: &Path, repo: &RepoConfig) -> Vec<PathBuf> {
-    list_keys(&repo_dir(&cache_root.join(CACHE_FOLDER), repo).join(KEYS_FOLDER))
+/// The `gpgkey=` keys cached with `repo`'s metadata in the metadata cache `folder` (none before its
+/// first sync).
+pub fn cached_keys(folder: &Path, repo: &RepoConfig) -> Vec<PathBuf> {
+    list_keys(&repo_dir(folder, repo).join(KEYS_FOLDER))
 }
 
 /// The key files in `dir`, in order.

@@ -8,6 +8,17 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
+use crate::rpm::tools::rpmkeys;
+
+/// What a signature check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Signed by one of the keys.
+    Valid,
+    /// Not vouched for, in words that complete "the package …" (or "repomd.xml …").
+    Untrusted(String),
+}
+
 /// An rpm keyring (an rpm database of `gpg-pubkey` entries) holding a repo's keys.
 pub struct RpmKeyring {
     dir: tempfile::TempDir,
@@ -18,29 +29,22 @@ impl RpmKeyring {
     pub fn new(keys: &[PathBuf]) -> Result<Self> {
         let dir = tempfile::tempdir().context("Creating a keyring directory")?;
         import_each(keys, |key| {
-            let mut command = Command::new("rpmkeys");
-            command
-                .arg("--dbpath")
-                .arg(dir.path())
-                .arg("--import")
-                .arg(key);
+            let mut command = rpmkeys(dir.path());
+            command.arg("--import").arg(key);
             command
         })?;
         Ok(RpmKeyring { dir })
     }
 
-    /// Whether the RPM at `path` carries a valid signature by one of the keys. `Err` says what is
-    /// wrong in words that complete "the package …".
-    pub fn check(&self, path: &Path) -> Result<std::result::Result<(), String>> {
-        let output = Command::new("rpmkeys")
-            .arg("--dbpath")
-            .arg(self.dir.path())
+    /// Whether the RPM at `path` carries a valid signature by one of the keys.
+    pub fn check(&self, path: &Path) -> Result<Verdict> {
+        let output = rpmkeys(self.dir.path())
             .args(["-Kv", "--define", "_pkgverify_level signature"])
             .arg(path)
             .output()
             .context("running rpmkeys")?;
         if output.status.success() {
-            return Ok(Ok(()));
+            return Ok(Verdict::Valid);
         }
         let report = String::from_utf8_lossy(&output.stdout);
         let signatures: Vec<&str> = report
@@ -58,7 +62,7 @@ impl RpmKeyring {
         } else {
             format!("has a bad signature ({})", signatures.join("; "))
         };
-        Ok(Err(why))
+        Ok(Verdict::Untrusted(why))
     }
 }
 
@@ -82,11 +86,7 @@ fn import_each(keys: &[PathBuf], import: impl Fn(&Path) -> Command) -> Result<()
 
 /// Whether `signature` (an armored or binary detached signature) is a valid signature of `data` by
 /// one of `keys`, checked with `gpg` in a keyring made for the purpose.
-pub fn check_detached(
-    keys: &[PathBuf],
-    data: &Path,
-    signature: &Path,
-) -> Result<std::result::Result<(), String>> {
+pub fn check_detached(keys: &[PathBuf], data: &Path, signature: &Path) -> Result<Verdict> {
     let home = tempfile::tempdir().context("Creating a gpg home directory")?;
     let gpg = || {
         let mut command = Command::new("gpg");
@@ -109,7 +109,7 @@ pub fn check_detached(
         .context("running gpg")?;
     let status = String::from_utf8_lossy(&output.stdout);
     if output.status.success() && status.contains("[GNUPG:] GOODSIG") {
-        return Ok(Ok(()));
+        return Ok(Verdict::Valid);
     }
     let why = if status.contains("[GNUPG:] NO_PUBKEY") {
         "is signed with a key the repo's gpgkey does not hold"
@@ -118,5 +118,5 @@ pub fn check_detached(
     } else {
         "has no valid signature"
     };
-    Ok(Err(why.to_string()))
+    Ok(Verdict::Untrusted(why.to_string()))
 }

@@ -1,9 +1,11 @@
-//! RPM packages: identity, file capabilities, and import into the package cache.
+//! RPM packages: identity, integrity, and their payload as an OSTree tree.
 
 mod caps;
-mod digests;
+pub(crate) mod digests;
 pub mod header_check;
-pub mod import;
 mod nevra;
+pub(crate) mod payload;
+pub(crate) mod placement;
+pub(crate) mod tools;
 
 pub use nevra::Nevra;

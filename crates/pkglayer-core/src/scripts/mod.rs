@@ -29,8 +29,6 @@ use crate::rpm::Nevra;
 use sandbox::SupportFile;
 pub use triggers::FileTrigger;
 
-/// Ref namespace of script results: `pkglayer/scripts/<sha256 of the inputs>`.
-pub const RESULT_REFS: &str = "pkglayer/scripts/";
 /// Bumped when what goes into a result changes, so older results are not reused.
 const RESULT_FORMAT: &str = "pkglayer script result v1";
 
@@ -242,7 +240,7 @@ pub fn run(
     let root = root
         .downcast::<ostree::RepoFile>()
         .expect("write_mtree returns a RepoFile");
-    let result_ref = format!("{RESULT_REFS}{}", result_key(&root, scripts, support)?);
+    let result_ref = crate::layout::refs::script_result(&result_key(&root, scripts, support)?);
     if let Some(earlier) = repo.resolve_rev(&result_ref, true)? {
         tracing::info!(
             "the {} scripts ran on this very tree before; reusing their result",

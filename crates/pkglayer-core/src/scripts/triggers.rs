@@ -2,12 +2,12 @@
 //! base packages from the base's rpm database with the real `rpm`.
 
 use std::path::Path;
-use std::process::Command;
 
 use anyhow::{Context, Result};
 
 use super::{DEFAULT_INTERPRETER, Script, Slot};
 use crate::command::CommandExt;
+use crate::rpm::tools::rpm_in_root;
 
 /// rpm's priority for a file trigger that gives none (`-P`).
 const DEFAULT_PRIORITY: u32 = 1_000_000;
@@ -121,11 +121,7 @@ pub fn installed_triggers(root: &Path, dbpath: &str) -> Result<Vec<FileTrigger>>
         }
     }
     format.push(PACKAGE_END);
-    let output = Command::new("rpm")
-        .arg("--root")
-        .arg(root)
-        .arg("--dbpath")
-        .arg(format!("/{dbpath}"))
+    let output = rpm_in_root(root, dbpath)
         .args(["-qa", "--qf", &format])
         .run_capture()
         .context("Reading the base packages' file triggers")?;
@@ -134,11 +130,7 @@ pub fn installed_triggers(root: &Path, dbpath: &str) -> Result<Vec<FileTrigger>>
 
 /// Every path the packages in the rpm database at `root`/`dbpath` own.
 pub fn installed_files(root: &Path, dbpath: &str) -> Result<Vec<String>> {
-    let output = Command::new("rpm")
-        .arg("--root")
-        .arg(root)
-        .arg("--dbpath")
-        .arg(format!("/{dbpath}"))
+    let output = rpm_in_root(root, dbpath)
         .args(["-qa", "--qf", "[%{FILENAMES}\n]"])
         .run_capture()
         .context("Listing the base packages' files")?;

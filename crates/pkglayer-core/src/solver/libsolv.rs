@@ -68,11 +68,18 @@ pub struct SolvableInfo {
     pub checksum: Option<(String, String)>,
 }
 
-/// A solver answer: the packages to install (solvable ids, base packages left out), or problems in
-/// libsolv's sentences.
+/// A solver answer: the packages to install (solvable ids, base packages left out), or problems.
 pub enum SolveResult {
     Install(Vec<ffi::Id>),
-    Problems(Vec<String>),
+    Problems(Vec<Problem>),
+}
+
+/// One problem libsolv found, in its own sentence, and what its main rule says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub text: String,
+    /// The dependency nothing provides, when that is the problem.
+    pub nothing_provides: Option<String>,
 }
 
 /// What a request selects, from [`Pool::select`] (and maybe [`Pool::widen`]).
@@ -557,7 +564,7 @@ impl Pool {
             let problem_count = ffi::solver_solve(solver, &mut job.0);
             let result = if problem_count > 0 {
                 let problems = (1..=problem_count)
-                    .map(|problem| cstr_to_string(ffi::solver_problem2str(solver, problem)))
+                    .map(|problem| self.problem(solver, problem))
                     .collect();
                 SolveResult::Problems(problems)
             } else {
@@ -579,6 +586,31 @@ impl Pool {
             };
             ffi::solver_free(solver);
             result
+        }
+    }
+
+    /// Problem number `problem` of `solver`: libsolv's sentence for it, and the dependency nothing
+    /// provides when its main rule (the one that sentence describes) is of that kind.
+    ///
+    /// # Safety
+    /// `solver` is a live solver of this pool whose last solve found `problem`.
+    unsafe fn problem(&self, solver: *mut ffi::Solver, problem: ffi::Id) -> Problem {
+        // SAFETY: per the contract; the strings are copied before the solver goes.
+        unsafe {
+            let text = cstr_to_string(ffi::solver_problem2str(solver, problem));
+            let rule = ffi::solver_findproblemrule(solver, problem);
+            let (mut source, mut target, mut dep) = (0, 0, 0);
+            let kind = ffi::solver_ruleinfo(solver, rule, &mut source, &mut target, &mut dep);
+            let nothing_provides = matches!(
+                kind,
+                ffi::SOLVER_RULE_PKG_NOTHING_PROVIDES_DEP
+                    | ffi::SOLVER_RULE_JOB_NOTHING_PROVIDES_DEP
+            )
+            .then(|| cstr_to_string(ffi::pool_dep2str(self.ptr(), dep)));
+            Problem {
+                text,
+                nothing_provides,
+            }
         }
     }
 

@@ -19,7 +19,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
+use crate::error::UserError;
+use crate::repo::Checksum;
 use crate::rpm::Nevra;
+pub use libsolv::Problem;
 use libsolv::{Matched, Pool, Selection, SolvableInfo, SolveResult};
 
 /// The repo name local RPM files get, as in dnf.
@@ -35,8 +38,8 @@ pub struct PlannedPackage {
     pub install_size: u64,
     /// Path of the RPM relative to the repo's base URL.
     pub location: Option<String>,
-    /// The RPM's checksum in the repo metadata: algorithm (`sha256`, …) and hex.
-    pub checksum: Option<(String, String)>,
+    /// The RPM's checksum in the repo metadata.
+    pub checksum: Option<Checksum>,
 }
 
 /// One requested package spec, and whether the base may already satisfy it.
@@ -114,8 +117,8 @@ pub enum SolveError {
     NotFound { request: String },
     #[error("{request:?} is already provided by the base package {package}")]
     AlreadyInBase { request: String, package: String },
-    #[error("the request cannot be satisfied:\n  {}", problems.join("\n  "))]
-    Unsatisfiable { problems: Vec<String> },
+    #[error("the request cannot be satisfied:\n  {}", problems.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join("\n  "))]
+    Unsatisfiable { problems: Vec<Problem> },
 }
 
 impl SolveError {
@@ -307,18 +310,8 @@ impl Resolver {
             .collect();
         let mut packages: Vec<PlannedPackage> = installed
             .iter()
-            .map(|&id| {
-                let s = self.pool.info(id);
-                PlannedPackage {
-                    nevra: to_nevra(&s),
-                    repo: s.repo,
-                    download_size: s.download_size,
-                    install_size: s.install_size,
-                    location: s.location,
-                    checksum: s.checksum,
-                }
-            })
-            .collect();
+            .map(|&id| planned(self.pool.info(id)))
+            .collect::<Result<_>>()?;
         packages.sort_by(|a, b| a.nevra.cmp(&b.nevra));
         Ok(Resolution {
             packages,
@@ -403,6 +396,32 @@ fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
         (Some(&p), Some(&c)) => p == c && glob_match(&pattern[1..], &text[1..]),
         _ => false,
     }
+}
+
+/// The package `s` as the transaction installs it. A checksum pkglayer cannot verify (sha1, md5 in
+/// old metadata) refuses it now: its download could never be checked.
+fn planned(s: SolvableInfo) -> Result<PlannedPackage> {
+    let nevra = to_nevra(&s);
+    let checksum = s
+        .checksum
+        .map(|(algorithm, hex)| {
+            Checksum::new(&algorithm, &hex).map_err(|err| {
+                UserError::new(format!(
+                    "repo {} gives {nevra} a checksum pkglayer cannot verify: {err:#}",
+                    s.repo
+                ))
+                .hint("pkglayer checks packages by sha256 or sha512; the repo's owner can regenerate its metadata with createrepo_c, which uses sha256")
+            })
+        })
+        .transpose()?;
+    Ok(PlannedPackage {
+        nevra,
+        repo: s.repo,
+        download_size: s.download_size,
+        install_size: s.install_size,
+        location: s.location,
+        checksum,
+    })
 }
 
 fn to_nevra(s: &SolvableInfo) -> Nevra {

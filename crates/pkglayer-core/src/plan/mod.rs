@@ -1,0 +1,181 @@
+//! Planning a layering operation (pipeline steps 1–4): which base, which repos, which packages, and
+//! whether the result differs from the current deployment.
+//!
+//! Planning writes nothing but caches: repo metadata, the base rpmdb copy and `.solv` files under the
+//! stateroot's `/var/cache/pkglayer`. [`resolve`] turns the request into packages; [`refusals`]
+//! turns a plan down before anything is downloaded.
+
+mod refusals;
+mod resolve;
+
+use std::collections::BTreeSet;
+
+use anyhow::Result;
+use fn_error_context::context;
+use sha2::Digest;
+
+use crate::commit_metadata::DeploymentLayer;
+use crate::origin::Origin;
+use crate::repo::{Freshness, RepoMetadata, RepoOptions, SkippedRepo};
+use crate::request::LocalFile;
+use crate::rpm::Nevra;
+use crate::solver::{LOCAL_REPO, ObsoletedRequest, PlannedPackage};
+use crate::sysroot::Sysroot;
+
+/// The outcome of planning an install.
+#[derive(Debug)]
+pub struct InstallPlan {
+    /// The vendor commit the layer goes on.
+    pub base_commit: String,
+    /// The whole request after this operation (what the origin will say).
+    pub requested: BTreeSet<String>,
+    /// Requests the base satisfies: kept, layering nothing.
+    pub inactive_requests: Vec<String>,
+    /// Requests whose package another one obsoletes, and what replaces them in the request.
+    pub replaced_requests: Vec<ObsoletedRequest>,
+    /// Every package of the resulting layer, sorted.
+    pub packages: Vec<PlannedPackage>,
+    /// Packages of the layer that the current deployment does not have.
+    pub added: Vec<PlannedPackage>,
+    /// Layered packages of the current deployment that the new layer drops.
+    pub removed: Vec<Nevra>,
+    pub repos: Vec<RepoMetadata>,
+    /// Repos skipped under `skip_if_unavailable=1`.
+    pub skipped_repos: Vec<SkippedRepo>,
+    /// Local RPM files this operation names; the transaction imports them into the package cache.
+    pub local_files: Vec<LocalFile>,
+    /// What the layered tree is a function of (see [`state_digest`]).
+    pub state_digest: String,
+    /// The layer would equal the current one: dry and real runs alike then change nothing.
+    pub unchanged: bool,
+}
+
+/// Plans the layer for `origin`'s request on `base_commit` (the current base, or for an upgrade the
+/// newest one), compared with `current` (the layer of the deployment the operation builds on).
+/// `local_files` are local RPMs named by this operation, not yet in the package cache; requests in
+/// `may_be_inactive` may be satisfied by the base (they are kept and layer nothing), others may not.
+/// A package to download whose file list has a path no OSTree tree can hold is refused here,
+/// before any download (`refuse_unplaceable_files`).
+#[context("Planning the transaction")]
+pub fn plan(
+    sysroot: &Sysroot,
+    origin: &Origin,
+    current: &Current,
+    base_commit: &str,
+    options: &RepoOptions,
+    local_files: &[LocalFile],
+    may_be_inactive: &BTreeSet<String>,
+) -> Result<InstallPlan> {
+    let repo = sysroot.repo();
+    let requested = origin.requested.clone();
+    let mut plan = InstallPlan {
+        base_commit: base_commit.to_string(),
+        requested,
+        inactive_requests: Vec::new(),
+        replaced_requests: Vec::new(),
+        packages: Vec::new(),
+        added: Vec::new(),
+        removed: Vec::new(),
+        repos: Vec::new(),
+        skipped_repos: Vec::new(),
+        local_files: local_files.to_vec(),
+        state_digest: String::new(),
+        unchanged: false,
+    };
+    if !plan.requested.is_empty() || !origin.requested_local.is_empty() {
+        resolve::resolve(sysroot, &repo, origin, options, may_be_inactive, &mut plan)?;
+        let mut to_download = Vec::new();
+        for package in &plan.packages {
+            if needs_download(&repo, package)? {
+                to_download.push(package);
+            }
+        }
+        if options.freshness == Freshness::CacheOnly {
+            refusals::refuse_uncached(&to_download)?;
+        }
+        refusals::refuse_unplaceable_files(&plan, &to_download)?;
+    }
+    let current_packages: BTreeSet<&Nevra> = current.layer.packages.iter().collect();
+    plan.added = plan
+        .packages
+        .iter()
+        .filter(|p| !current_packages.contains(&p.nevra))
+        .cloned()
+        .collect();
+    let new_set: BTreeSet<&Nevra> = plan.packages.iter().map(|p| &p.nevra).collect();
+    plan.removed = current
+        .layer
+        .packages
+        .iter()
+        .filter(|nevra| !new_set.contains(nevra))
+        .cloned()
+        .collect();
+    plan.state_digest = state_digest(base_commit, &plan.requested, origin, &plan.packages);
+    plan.unchanged = plan.state_digest == current.state_digest;
+    Ok(plan)
+}
+
+/// The deployment an operation builds on, as planning compares with it.
+#[derive(Debug)]
+pub struct Current {
+    pub layer: DeploymentLayer,
+    /// The state digest of its layer (for a plain deployment: of nothing layered on itself).
+    pub state_digest: String,
+}
+
+impl Current {
+    /// Reads the layer and state digest of `commit`.
+    pub fn of_commit(repo: &ostree::Repo, commit: &str) -> Result<Self> {
+        let layer = DeploymentLayer::read(repo, commit)?;
+        let state_digest = layer.state_digest.clone().unwrap_or_else(|| {
+            state_digest(&layer.base_commit, &BTreeSet::new(), &Origin::new(""), &[])
+        });
+        Ok(Current {
+            layer,
+            state_digest,
+        })
+    }
+}
+
+/// sha512 over what the layered tree is a function of: the base, the request (local packages by
+/// digest), the packages whose scripts are skipped, the resolved packages.
+fn state_digest(
+    base_commit: &str,
+    requested: &BTreeSet<String>,
+    origin: &Origin,
+    packages: &[PlannedPackage],
+) -> String {
+    let mut hasher = sha2::Sha512::new();
+    hasher.update(base_commit.as_bytes());
+    for request in requested {
+        hasher.update(b"\nrequest ");
+        hasher.update(request.as_bytes());
+    }
+    for sha256 in origin.requested_local.values() {
+        hasher.update(b"\nlocal ");
+        hasher.update(sha256.as_bytes());
+    }
+    // Only names of packages in the layer change the tree: a name left over from a package since
+    // uninstalled must not make every later plan look like a change.
+    for name in origin
+        .skip_scripts
+        .iter()
+        .filter(|name| packages.iter().any(|p| p.nevra.name == **name))
+    {
+        hasher.update(b"\nskip-scripts ");
+        hasher.update(name.as_bytes());
+    }
+    let mut nevras: Vec<String> = packages.iter().map(|p| p.nevra.to_string()).collect();
+    nevras.sort();
+    for nevra in nevras {
+        hasher.update(b"\npackage ");
+        hasher.update(nevra.as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// Whether applying the plan downloads `package`: a repo package the package cache lacks, or holds
+/// in another build than the repo's.
+fn needs_download(repo: &ostree::Repo, package: &PlannedPackage) -> Result<bool> {
+    Ok(package.repo != LOCAL_REPO && crate::layer::cached_copy(repo, package)?.is_none())
+}

@@ -1,0 +1,194 @@
+//! Resolving a request into packages: the base rpmdb (through a per-commit cache of its copy and
+//! `.solv`), local RPM heads and the repos' metadata in one libsolv pool.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use super::InstallPlan;
+use crate::error::UserError;
+use crate::layout::CacheFolder;
+use crate::origin::Origin;
+use crate::package_cache;
+use crate::repo::{Fetcher, RepoMetadata, RepoOptions};
+use crate::rpm::Nevra;
+use crate::solver::{RepoSource, Request, Resolution, Resolver, SolveError};
+use crate::sysroot::Sysroot;
+
+/// Resolves the request of `origin` into `plan.packages`, with the repos it used.
+pub(super) fn resolve(
+    sysroot: &Sysroot,
+    repo: &ostree::Repo,
+    origin: &Origin,
+    options: &RepoOptions,
+    may_be_inactive: &BTreeSet<String>,
+    plan: &mut InstallPlan,
+) -> Result<()> {
+    // Local packages take part in resolution through their RPM heads: the file named now, or the
+    // head kept in the package cache.
+    let scratch = crate::scratch::create(repo, "plan")?;
+    let mut local_heads = Vec::new();
+    for (nevra, sha256) in &origin.requested_local {
+        if let Some(file) = plan.local_files.iter().find(|f| f.sha256 == *sha256) {
+            local_heads.push(file.path.clone());
+            continue;
+        }
+        let cached = Nevra::parse(nevra)
+            .map(|n| package_cache::lookup_local(repo, &n, sha256))
+            .transpose()?
+            .flatten()
+            .ok_or_else(|| {
+                UserError::new(format!("local package {nevra} is not in the package cache"))
+                    .hint("install it again from its .rpm file, or uninstall it")
+            })?;
+        let head = scratch.path().join(format!("{nevra}.rpm"));
+        std::fs::write(&head, package_cache::head(repo, &cached.commit)?)?;
+        local_heads.push(head);
+    }
+
+    let started = std::time::Instant::now();
+    let fetcher = Fetcher::new();
+    // Local packages alone need no repo (their dependencies may all be in the base).
+    let sync = crate::repo::host::sync_metadata(
+        sysroot,
+        options,
+        &plan.base_commit,
+        &fetcher,
+        !plan.requested.is_empty(),
+    )?;
+    crate::log_phase("metadata", started);
+    // resolve() checks each request on its own before solving, so an error names the one at fault.
+    let requests: Vec<Request> = plan
+        .requested
+        .iter()
+        .map(|spec| Request::new(spec.clone(), may_be_inactive.contains(spec)))
+        .collect();
+    let resolve = |with_filelists: bool| -> Result<Resolution> {
+        let mut resolver = build_resolver(
+            sysroot,
+            &local_heads,
+            repo,
+            &plan.base_commit,
+            &sync.repos,
+            with_filelists,
+        )?;
+        resolver.resolve_requests(&requests, false)
+    };
+    // Like dnf5, start from primary metadata alone: it lists the files other packages usually depend
+    // on (/usr/bin, /etc, ...), and filelists cost more to load than everything else together. Only a
+    // path that primary does not know brings in the filelists.
+    let started = std::time::Instant::now();
+    let resolution = match resolve(false) {
+        Err(err) if needs_filelists(&err) => resolve(true)?,
+        other => other?,
+    };
+    plan.packages = resolution.packages;
+    plan.inactive_requests = resolution
+        .inactive
+        .into_iter()
+        .map(|inactive| inactive.request)
+        .collect();
+    // As dnf does, a package another one obsoletes is replaced by it, and so is the request (a
+    // local package that obsoletes it is requested already, as a local one).
+    for obsoleted in resolution.obsoleted {
+        plan.requested.remove(&obsoleted.request);
+        if !origin
+            .requested_local
+            .contains_key(&obsoleted.obsoleted_by.to_string())
+        {
+            plan.requested.insert(obsoleted.obsoleted_by.name.clone());
+        }
+        plan.replaced_requests.push(obsoleted);
+    }
+    crate::log_phase("solve", started);
+    plan.repos = sync.repos;
+    plan.skipped_repos = sync.skipped;
+    Ok(())
+}
+
+/// A resolver over the base rpmdb and the repos' metadata, with or without filelists.
+fn build_resolver(
+    sysroot: &Sysroot,
+    local_heads: &[PathBuf],
+    repo: &ostree::Repo,
+    base_commit: &str,
+    repos: &[RepoMetadata],
+    with_filelists: bool,
+) -> Result<Resolver> {
+    let mut resolver = Resolver::new(std::env::consts::ARCH);
+    add_base(&mut resolver, sysroot, repo, base_commit)?;
+    if !local_heads.is_empty() {
+        let paths: Vec<&Path> = local_heads.iter().map(PathBuf::as_path).collect();
+        resolver.add_local_rpms(&paths)?;
+    }
+    let solv_dir = sysroot.cache().folder(CacheFolder::Solv);
+    std::fs::create_dir_all(&solv_dir)
+        .with_context(|| format!("Creating {}", solv_dir.display()))?;
+    for metadata in repos {
+        let filelists = metadata.filelists.clone().filter(|_| with_filelists);
+        let suffix = if filelists.is_some() {
+            "-filelists"
+        } else {
+            ""
+        };
+        resolver.add_repo(&RepoSource {
+            id: metadata.id.clone(),
+            primary: metadata.primary.clone(),
+            solv_cache: Some(solv_dir.join(format!(
+                "{}-{}{suffix}.solv",
+                metadata.id, metadata.checksum
+            ))),
+            filelists,
+            priority: metadata.priority,
+            cost: metadata.cost,
+            exclude: metadata.exclude.clone(),
+            includepkgs: metadata.includepkgs.clone(),
+        })?;
+    }
+    Ok(resolver)
+}
+
+/// Whether a failed resolution could succeed with filelists: a path request or a path dependency
+/// that nothing in primary provides.
+fn needs_filelists(err: &anyhow::Error) -> bool {
+    match err.downcast_ref::<SolveError>() {
+        Some(SolveError::NotFound { request }) => request.starts_with('/'),
+        Some(SolveError::Unsatisfiable { problems }) => problems.iter().any(|p| {
+            p.nothing_provides
+                .as_deref()
+                .is_some_and(|dependency| dependency.starts_with('/'))
+        }),
+        _ => false,
+    }
+}
+
+/// Adds the base commit's rpmdb to the resolver, through a per-commit cache of its copy and `.solv`.
+fn add_base(
+    resolver: &mut Resolver,
+    sysroot: &Sysroot,
+    repo: &ostree::Repo,
+    base_commit: &str,
+) -> Result<()> {
+    let folder = sysroot.cache().folder(CacheFolder::BaseRpmdb);
+    let dir = folder.join(base_commit);
+    let root = dir.join("root");
+    let solv = dir.join("rpmdb.solv");
+    if !solv.exists() && !root.exists() {
+        // Dry runs take no lock: another process may be making the same copy. Each works in a
+        // folder of its own; the first rename wins and the others' copies go.
+        std::fs::create_dir_all(&folder)
+            .with_context(|| format!("Creating {}", folder.display()))?;
+        let partial = tempfile::Builder::new()
+            .prefix(".partial-")
+            .tempdir_in(&folder)
+            .with_context(|| format!("Creating a folder in {}", folder.display()))?;
+        crate::rpmdb::checkout_rpmdb(repo, base_commit, &partial.path().join("root"))?;
+        if let Err(err) = std::fs::rename(partial.path(), &dir)
+            && !root.exists()
+        {
+            return Err(err).with_context(|| format!("Creating {}", dir.display()));
+        }
+    }
+    resolver.add_base_rpmdb(&root, Some(&solv))
+}

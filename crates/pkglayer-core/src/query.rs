@@ -1,0 +1,69 @@
+//! The verbs that leave the deployments alone: the packages of a deployment, what changed between
+//! two, and refreshing repo metadata (which writes only the cache).
+
+use anyhow::Result;
+
+use crate::error::UserError;
+use crate::repo::{Fetcher, RepoOptions, SyncReport};
+use crate::rpm::Nevra;
+use crate::rpmdb::{self, PackageDiff};
+use crate::sysroot::Sysroot;
+
+/// The packages of the deployment or commit `spec` names (see [`Sysroot::resolve_commit`]; `None`
+/// is the current deployment), from its rpm database.
+pub fn packages(sysroot: &Sysroot, spec: Option<&str>) -> Result<Vec<Nevra>> {
+    let commit = sysroot.resolve_commit(spec)?;
+    rpmdb::packages_in_commit(&sysroot.repo(), &commit)
+}
+
+/// A package diff between two commits.
+#[derive(Debug)]
+pub struct CommitDiff {
+    pub from: String,
+    pub to: String,
+    pub diff: PackageDiff,
+}
+
+/// The package changes from `from` to `to` (deployments or commits). Without `to`, to the latest
+/// deployment; without either, booted → pending, else rollback → current.
+pub fn diff(sysroot: &Sysroot, from: Option<&str>, to: Option<&str>) -> Result<CommitDiff> {
+    let (from, to) = match (from, to) {
+        (Some(from), Some(to)) => (
+            sysroot.resolve_commit(Some(from))?,
+            sysroot.resolve_commit(Some(to))?,
+        ),
+        (Some(from), None) => (
+            sysroot.resolve_commit(Some(from))?,
+            sysroot.latest().csum().to_string(),
+        ),
+        (None, _) => default_pair(sysroot)?,
+    };
+    let repo = sysroot.repo();
+    let diff = rpmdb::diff(
+        &rpmdb::packages_in_commit(&repo, &from)?,
+        &rpmdb::packages_in_commit(&repo, &to)?,
+    );
+    Ok(CommitDiff { from, to, diff })
+}
+
+/// What a diff compares without arguments: booted → pending, or rollback → current.
+fn default_pair(sysroot: &Sysroot) -> Result<(String, String)> {
+    let pair = match (sysroot.booted(), sysroot.pending()) {
+        (Some(booted), Some(pending)) => Some((booted, pending)),
+        _ => sysroot
+            .rollback()
+            .map(|rollback| (rollback, sysroot.current())),
+    };
+    let (from, to) = pair.ok_or_else(|| {
+        UserError::new("there is only one deployment to compare")
+            .hint("name two deployments or commits: `pkglayer db diff FROM TO`")
+    })?;
+    Ok((from.csum().to_string(), to.csum().to_string()))
+}
+
+/// Fetches the metadata of every enabled repo of the current deployment that is not fresh (all of
+/// them with [`crate::repo::Freshness::Refresh`]).
+pub fn refresh_metadata(sysroot: &Sysroot, options: &RepoOptions) -> Result<SyncReport> {
+    let base = crate::base::current_base(sysroot)?;
+    crate::repo::host::sync_metadata(sysroot, options, &base, &Fetcher::new(), true)
+}

@@ -1,0 +1,68 @@
+//! The repos a host's deployment is configured with: its `/etc/yum.repos.d` (or `--reposdir`),
+//! `$releasever` from the base, and their metadata synced into the stateroot's cache.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use fn_error_context::context;
+
+use super::{Fetcher, Freshness, RepoConfig, RepoVars, SyncReport};
+use crate::error::UserError;
+use crate::layout::CacheFolder;
+use crate::sysroot::Sysroot;
+
+/// Where repo configuration comes from and how fresh metadata must be.
+#[derive(Debug, Clone)]
+pub struct RepoOptions {
+    /// A directory of `*.repo` files instead of the deployment's `/etc/yum.repos.d`.
+    pub reposdir: Option<PathBuf>,
+    pub freshness: Freshness,
+}
+
+/// The repos configured for the current deployment, with `$releasever` from `base_commit`.
+#[context("Loading repo configuration")]
+pub fn load_repos(
+    sysroot: &Sysroot,
+    options: &RepoOptions,
+    base_commit: &str,
+) -> Result<Vec<RepoConfig>> {
+    let current = sysroot.current();
+    let repo = sysroot.repo();
+    let releasever = crate::tree::os_release_version_id(&repo, base_commit)?.unwrap_or_default();
+    let vars = RepoVars::new(&releasever, std::env::consts::ARCH);
+    let dir = match &options.reposdir {
+        Some(dir) => dir.clone(),
+        None => {
+            let dir = sysroot.deployment_path(&current).join("etc/yum.repos.d");
+            if !dir.exists() {
+                return Ok(Vec::new());
+            }
+            dir
+        }
+    };
+    super::load_repos_dir(&dir, &vars)
+}
+
+/// Fetches (or reuses) the metadata of every enabled repo, for a layer on `base_commit`. Having no
+/// enabled repo is an error when `need_repos`.
+pub fn sync_metadata(
+    sysroot: &Sysroot,
+    options: &RepoOptions,
+    base_commit: &str,
+    fetcher: &Fetcher,
+    need_repos: bool,
+) -> Result<SyncReport> {
+    let repos = load_repos(sysroot, options, base_commit)?;
+    if need_repos && !repos.iter().any(|r| r.enabled) {
+        return Err(UserError::new("no enabled repos")
+            .hint(match &options.reposdir {
+                Some(dir) => format!("add a *.repo file with enabled=1 to {}", dir.display()),
+                None => "add a *.repo file to /etc/yum.repos.d, or pass --reposdir DIR".to_string(),
+            })
+            .into());
+    }
+    let folder = sysroot.cache().folder(CacheFolder::RepoMetadata);
+    let report = super::sync_repos(&folder, &repos, options.freshness, fetcher)?;
+    crate::failpoint::hit("after-metadata");
+    Ok(report)
+}

@@ -1,0 +1,177 @@
+//! A tree's passwd and group files: the accounts it has, and appending new ones.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{Context, Result};
+use ostree::gio;
+
+use super::{Kind, ids_of};
+
+/// The accounts of a tree being composed: every `name:x:id:` entry of `usr/etc` and `usr/lib`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Accounts {
+    /// Where new entries go: `usr/lib` (nss-altfiles) or `usr/etc`.
+    home: &'static str,
+    ids: BTreeMap<(Kind, String), u32>,
+}
+
+impl Accounts {
+    /// Reads the passwd and group files of `tree`; for a name in both, `usr/etc` wins, as in the
+    /// usual nsswitch order (`files` before `altfiles`).
+    pub(crate) fn read(repo: &ostree::Repo, tree: &ostree::MutableTree) -> Result<Self> {
+        Self::read_with(|path| crate::tree::mtree_read_file(repo, tree, path))
+    }
+
+    /// Like [`Accounts::read`], from the tree of `commit`.
+    pub(crate) fn of_commit(repo: &ostree::Repo, commit: &str) -> Result<Self> {
+        Self::read_with(|path| crate::tree::read_file(repo, commit, path))
+    }
+
+    /// Reads the accounts files through `read_file` (a relative path to its bytes, if it exists).
+    fn read_with(read_file: impl Fn(&str) -> Result<Option<Vec<u8>>>) -> Result<Self> {
+        let mut ids = BTreeMap::new();
+        let mut home = "usr/etc";
+        for dir in ["usr/etc", "usr/lib"] {
+            for kind in [Kind::User, Kind::Group] {
+                let Some(text) = read_file(&format!("{dir}/{}", kind.file()))? else {
+                    continue;
+                };
+                if dir == "usr/lib" && kind == Kind::User {
+                    home = "usr/lib";
+                }
+                for (name, id) in parse_id_lines(&String::from_utf8_lossy(&text)) {
+                    ids.entry((kind, name.to_string())).or_insert(id);
+                }
+            }
+        }
+        Ok(Accounts { home, ids })
+    }
+
+    /// Accounts with these IDs, new entries going to `usr/etc`.
+    #[cfg(test)]
+    pub(super) fn with_ids<'a>(ids: impl IntoIterator<Item = (Kind, &'a str, u32)>) -> Self {
+        Accounts {
+            home: "usr/etc",
+            ids: ids
+                .into_iter()
+                .map(|(kind, name, id)| ((kind, name.to_string()), id))
+                .collect(),
+        }
+    }
+
+    /// The ID of `name`; root is 0 even in a tree without passwd (packages may own files as root).
+    pub(crate) fn id(&self, kind: Kind, name: &str) -> Option<u32> {
+        if name == "root" {
+            return Some(0);
+        }
+        self.ids.get(&(kind, name.to_string())).copied()
+    }
+
+    /// IDs the tree's names of `kind` have.
+    pub(super) fn used(&self, kind: Kind) -> BTreeSet<u32> {
+        ids_of(&self.ids, kind)
+    }
+
+    /// Notes that `name` now has `id` (its entry is written separately, see [`Accounts::append`]).
+    pub(super) fn insert(&mut self, kind: Kind, name: &str, id: u32) {
+        self.ids.insert((kind, name.to_string()), id);
+    }
+
+    /// Names of `kind` that `self` has and `before` did not.
+    pub(super) fn added_since(&self, before: &Accounts) -> Vec<(Kind, String, u32)> {
+        self.ids
+            .iter()
+            .filter(|(key, _)| !before.ids.contains_key(key))
+            .map(|((kind, name), id)| (*kind, name.clone(), *id))
+            .collect()
+    }
+
+    /// Appends `lines` (whole passwd or group entries) to the tree's file of `kind` where the base
+    /// keeps its accounts.
+    pub(super) fn append(
+        &self,
+        repo: &ostree::Repo,
+        tree: &ostree::MutableTree,
+        kind: Kind,
+        lines: &str,
+    ) -> Result<()> {
+        append_tree_file(repo, tree, &format!("{}/{}", self.home, kind.file()), lines)
+    }
+}
+
+/// The `(name, id)` of each `name:x:id:…` line of a passwd or group file, in order. Lines without
+/// a numeric third field (blank lines, comments, damaged entries) are skipped.
+fn parse_id_lines(text: &str) -> impl Iterator<Item = (&str, u32)> {
+    text.lines().filter_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id = fields.nth(1)?.parse().ok()?;
+        Some((name, id))
+    })
+}
+
+/// Appends `text` to the regular file at `path` (created, root 0644, if missing).
+fn append_tree_file(
+    repo: &ostree::Repo,
+    tree: &ostree::MutableTree,
+    path: &str,
+    text: &str,
+) -> Result<()> {
+    let (parent, name) = crate::tree::split_parent(path);
+    let dir = crate::tree::mtree_dir(tree, parent)?
+        .with_context(|| format!("{path}: its directory is not in the tree"))?;
+    let mut contents = crate::tree::mtree_read_file(repo, tree, path)?.unwrap_or_default();
+    // An entry glued to a last line without its newline would corrupt both.
+    if !contents.is_empty() && !contents.ends_with(b"\n") {
+        contents.push(b'\n');
+    }
+    contents.extend_from_slice(text.as_bytes());
+    let checksum = repo.write_regfile_inline(
+        None,
+        0,
+        0,
+        libc::S_IFREG | 0o644,
+        None,
+        &contents,
+        gio::Cancellable::NONE,
+    )?;
+    dir.replace_file(name, &checksum)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_lines_skip_what_is_not_an_entry() {
+        let text = "root:x:0:0:root:/root:/bin/bash\n\
+                    \n\
+                    # a comment\n\
+                    broken\n\
+                    short:x\n\
+                    words:x:many:\n\
+                    negative:x:-1:\n\
+                    tss:x:59:\n\
+                    nobody:x:65534:65534:Kernel Overflow User:/:/sbin/nologin";
+        assert_eq!(
+            parse_id_lines(text).collect::<Vec<_>>(),
+            [("root", 0), ("tss", 59), ("nobody", 65534)]
+        );
+        assert_eq!(parse_id_lines("").count(), 0);
+    }
+
+    #[test]
+    fn knows_root_and_what_was_added() {
+        let before = Accounts::with_ids([(Kind::User, "a", 999)]);
+        let mut after = before.clone();
+        after.insert(Kind::Group, "a", 999);
+        assert_eq!(after.id(Kind::User, "root"), Some(0));
+        assert_eq!(after.id(Kind::Group, "a"), Some(999));
+        assert_eq!(after.id(Kind::User, "b"), None);
+        assert_eq!(
+            after.added_since(&before),
+            [(Kind::Group, "a".to_string(), 999)]
+        );
+    }
+}
