@@ -16,6 +16,7 @@ use crate::command::CommandExt;
 use crate::commit_metadata::{CachedPackageInfo, CommitInfo, LayerRecord};
 use crate::error::UserError;
 use crate::package_cache::{self, CachedPackage};
+use crate::progress::{Phase, PhaseGuard, Progress};
 use crate::rpm::Nevra;
 use crate::scripts::{self, LayeredPackage};
 use crate::users::{self, Kind};
@@ -37,7 +38,8 @@ pub struct Layer<'a> {
 
 /// Writes the layered commit and returns its checksum. Writes only new objects (no refs).
 #[context("Composing the layered tree")]
-pub fn compose(repo: &ostree::Repo, layer: &Layer) -> Result<String> {
+pub fn compose(repo: &ostree::Repo, layer: &Layer, progress: &dyn Progress) -> Result<String> {
+    let _phase = PhaseGuard::start(progress, Phase::Compose);
     let scratch = crate::scratch::create(repo, "compose")?;
     let base_version = CommitInfo::load(repo, layer.base_commit)?.version();
 
@@ -58,7 +60,7 @@ pub fn compose(repo: &ostree::Repo, layer: &Layer) -> Result<String> {
             .iter()
             .map(|p| package_cache::head(repo, &p.commit))
             .collect::<Result<Vec<_>>>()?;
-        let tree = users_and_scripts(repo, layer, &heads, tree, &db_root, &dbpath)?;
+        let tree = users_and_scripts(repo, layer, &heads, tree, &db_root, &dbpath, progress)?;
         write_rpmdb(
             repo,
             layer,
@@ -167,6 +169,7 @@ fn users_and_scripts(
     tree: ostree::MutableTree,
     db_root: &Path,
     dbpath: &str,
+    progress: &dyn Progress,
 ) -> Result<ostree::MutableTree> {
     let layered = heads
         .iter()
@@ -190,7 +193,7 @@ fn users_and_scripts(
         tree
     } else {
         let support = users::sandbox_support(&accounts, &allocations);
-        scripts::run(repo, &tree, &planned, &support, dbpath)?
+        scripts::run(repo, &tree, &planned, &support, dbpath, progress)?
     };
 
     let final_accounts = users::Accounts::read(repo, &tree)?;

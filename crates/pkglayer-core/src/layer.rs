@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use fn_error_context::context;
@@ -18,7 +17,7 @@ use crate::layout::CacheFolder;
 use crate::origin::Origin;
 use crate::package_cache::{self, CachedPackage, PackageOrigin};
 use crate::plan::InstallPlan;
-use crate::progress::Progress;
+use crate::progress::{Phase, PhaseGuard, Progress};
 use crate::repo::repomd::ChecksumAlgorithm;
 use crate::repo::signature::{RpmKeyring, Verdict};
 use crate::repo::{Fetcher, RepoMetadata};
@@ -69,16 +68,13 @@ pub fn apply(
         return Ok(Outcome::NoChange);
     }
     let repo = sysroot.repo();
-    let started = Instant::now();
     let (cached, downloaded) = ensure_cached(sysroot, plan, origin, progress)?;
-    crate::log_phase("fetch+import", started);
     if options.download_only {
         return Ok(Outcome::Downloaded {
             imported: downloaded,
         });
     }
 
-    let started = Instant::now();
     let requested: Vec<String> = origin.requested.iter().cloned().collect();
     let commit = if plan.packages.is_empty() && requested.is_empty() {
         plan.base_commit.clone()
@@ -94,12 +90,13 @@ pub fn apply(
                 skip_scripts: &origin.skip_scripts,
                 id_allocations: &sysroot.state().id_allocations(),
             },
+            progress,
         )?
     };
-    crate::log_phase("compose", started);
-    let started = Instant::now();
-    let deployment = deploy::deploy_commit(sysroot, lock, &commit, origin)?;
-    crate::log_phase("deploy", started);
+    let deployment = {
+        let _phase = PhaseGuard::start(progress, Phase::Deploy);
+        deploy::deploy_commit(sysroot, lock, &commit, origin)?
+    };
     Ok(Outcome::Deployed {
         deployment: deploy::deployment_id(&deployment),
         commit,
@@ -142,11 +139,15 @@ fn ensure_cached(
     let wanted: Vec<&PlannedPackage> = missing.iter().map(|&i| &plan.packages[i]).collect();
     let total: u64 = wanted.iter().map(|p| p.download_size).sum();
     check_free_space(&folder, total)?;
-    progress.downloads_started(wanted.len(), total);
-    let files = download_all(&folder, &wanted, &plan.repos, progress);
-    progress.downloads_finished();
-    let files = files?;
+    let files = {
+        let _phase = PhaseGuard::start(progress, Phase::Download);
+        progress.downloads_started(wanted.len(), total);
+        let files = download_all(&folder, &wanted, &plan.repos, progress);
+        progress.downloads_finished();
+        files?
+    };
 
+    let _phase = PhaseGuard::start(progress, Phase::Import);
     check_signatures(plan, &missing, &files)?;
     for (&index, file) in missing.iter().zip(&files) {
         let package = &plan.packages[index];

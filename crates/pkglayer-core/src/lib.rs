@@ -40,11 +40,3 @@ pub mod users;
 pub use error::UserError;
 pub use origin::Origin;
 pub use sysroot::Sysroot;
-
-/// Logs how long a pipeline phase took (`-v` shows it; the benchmarks read it).
-pub(crate) fn log_phase(phase: &str, started: std::time::Instant) {
-    tracing::info!(
-        "phase {phase} took {:.1} ms",
-        started.elapsed().as_secs_f64() * 1000.0
-    );
-}

@@ -289,6 +289,7 @@ fn transact(
         repos,
         &local_files,
         &may_be_inactive,
+        progress,
     )?;
     // The plan replaces obsoleted requests by what obsoletes them.
     origin.requested = plan.requested.clone();

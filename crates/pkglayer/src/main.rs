@@ -1,7 +1,8 @@
 //! pkglayer's command line: parse arguments, call the library, render the result.
 //!
 //! Exit status: 0 success; 1 a failure the user can act on (`error: …` and maybe `hint: …`);
-//! 2 misuse (clap) or an internal error (a panic).
+//! 2 misuse (clap) or an internal error (a failure with no known remedy, or a panic); 77 for "no
+//! change" where asked for. The kind of an error decides ([`ErrorKind`]).
 
 mod cli;
 mod progress;
@@ -12,6 +13,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Parser;
+use pkglayer_core::error::ErrorKind;
 use pkglayer_core::repo::{Freshness, RepoOptions};
 use pkglayer_core::{Sysroot, deploy, operation, query, status};
 
@@ -30,11 +32,17 @@ fn main() -> ExitCode {
         // A reader that closed the pipe (`status --json | head -1`) wants no more: end quietly.
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
+            let kind = ErrorKind::of(&err);
             eprintln!("error: {err:#}");
-            if let Some(hint) = pkglayer_core::error::hint_of(&err) {
-                eprintln!("hint: {hint}");
+            match pkglayer_core::error::hint_of(&err) {
+                Some(hint) => eprintln!("hint: {hint}"),
+                None if kind == ErrorKind::Internal => eprintln!(
+                    "hint: pkglayer did not expect this; if the message does not tell what is wrong \
+                     with the machine, please report it with the command you ran"
+                ),
+                None => {}
             }
-            ExitCode::from(1)
+            ExitCode::from(kind.exit_status())
         }
     }
 }

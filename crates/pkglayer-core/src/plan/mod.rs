@@ -16,6 +16,7 @@ use sha2::Digest;
 
 use crate::commit_metadata::DeploymentLayer;
 use crate::origin::Origin;
+use crate::progress::Progress;
 use crate::repo::{Freshness, RepoMetadata, RepoOptions, SkippedRepo};
 use crate::request::LocalFile;
 use crate::rpm::Nevra;
@@ -65,6 +66,7 @@ pub fn plan(
     options: &RepoOptions,
     local_files: &[LocalFile],
     may_be_inactive: &BTreeSet<String>,
+    progress: &dyn Progress,
 ) -> Result<InstallPlan> {
     let repo = sysroot.repo();
     let requested = origin.requested.clone();
@@ -83,7 +85,15 @@ pub fn plan(
         unchanged: false,
     };
     if !plan.requested.is_empty() || !origin.requested_local.is_empty() {
-        resolve::resolve(sysroot, &repo, origin, options, may_be_inactive, &mut plan)?;
+        resolve::resolve(
+            sysroot,
+            &repo,
+            origin,
+            options,
+            may_be_inactive,
+            &mut plan,
+            progress,
+        )?;
         let mut to_download = Vec::new();
         for package in &plan.packages {
             if needs_download(&repo, package)? {
@@ -93,7 +103,7 @@ pub fn plan(
         if options.freshness == Freshness::CacheOnly {
             refusals::refuse_uncached(&to_download)?;
         }
-        refusals::refuse_unplaceable_files(&plan, &to_download)?;
+        refusals::refuse_unplaceable_files(&plan, &to_download, progress)?;
     }
     let current_packages: BTreeSet<&Nevra> = current.layer.packages.iter().collect();
     plan.added = plan

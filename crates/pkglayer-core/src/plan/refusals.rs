@@ -7,6 +7,7 @@ use anyhow::Result;
 
 use super::InstallPlan;
 use crate::error::UserError;
+use crate::progress::{Phase, PhaseGuard, Progress};
 use crate::repo::filelists::{self, FileKind};
 use crate::rpm::Nevra;
 use crate::rpm::placement;
@@ -45,6 +46,7 @@ pub(super) fn refuse_uncached(to_download: &[&PlannedPackage]) -> Result<()> {
 pub(super) fn refuse_unplaceable_files(
     plan: &InstallPlan,
     to_download: &[&PlannedPackage],
+    progress: &dyn Progress,
 ) -> Result<()> {
     let mut by_repo: BTreeMap<&str, HashSet<Nevra>> = BTreeMap::new();
     for package in to_download {
@@ -63,7 +65,7 @@ pub(super) fn refuse_unplaceable_files(
         else {
             continue;
         };
-        let started = std::time::Instant::now();
+        let phase = PhaseGuard::start(progress, Phase::Filelists);
         let lists = filelists::open(path)
             .and_then(|xml| filelists::read(xml, &wanted))
             .map_err(|err| {
@@ -73,7 +75,7 @@ pub(super) fn refuse_unplaceable_files(
                 ))
                 .hint("`pkglayer refresh-md --force` fetches it again; if that does not help, the repo itself is broken")
             })?;
-        crate::log_phase("filelists", started);
+        drop(phase);
         let mut lists: Vec<_> = lists.into_iter().collect();
         lists.sort_by(|a, b| a.0.cmp(&b.0));
         for (nevra, files) in lists {

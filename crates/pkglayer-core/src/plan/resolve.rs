@@ -11,6 +11,7 @@ use crate::error::UserError;
 use crate::layout::CacheFolder;
 use crate::origin::Origin;
 use crate::package_cache;
+use crate::progress::{Phase, PhaseGuard, Progress};
 use crate::repo::{Fetcher, RepoMetadata, RepoOptions};
 use crate::rpm::Nevra;
 use crate::solver::{RepoSource, Request, Resolution, Resolver, SolveError};
@@ -24,6 +25,7 @@ pub(super) fn resolve(
     options: &RepoOptions,
     may_be_inactive: &BTreeSet<String>,
     plan: &mut InstallPlan,
+    progress: &dyn Progress,
 ) -> Result<()> {
     // Local packages take part in resolution through their RPM heads: the file named now, or the
     // head kept in the package cache.
@@ -47,17 +49,17 @@ pub(super) fn resolve(
         local_heads.push(head);
     }
 
-    let started = std::time::Instant::now();
-    let fetcher = Fetcher::new();
     // Local packages alone need no repo (their dependencies may all be in the base).
-    let sync = crate::repo::host::sync_metadata(
-        sysroot,
-        options,
-        &plan.base_commit,
-        &fetcher,
-        !plan.requested.is_empty(),
-    )?;
-    crate::log_phase("metadata", started);
+    let sync = {
+        let _phase = PhaseGuard::start(progress, Phase::Metadata);
+        crate::repo::host::sync_metadata(
+            sysroot,
+            options,
+            &plan.base_commit,
+            &Fetcher::new(),
+            !plan.requested.is_empty(),
+        )?
+    };
     // resolve() checks each request on its own before solving, so an error names the one at fault.
     let requests: Vec<Request> = plan
         .requested
@@ -78,7 +80,7 @@ pub(super) fn resolve(
     // Like dnf5, start from primary metadata alone: it lists the files other packages usually depend
     // on (/usr/bin, /etc, ...), and filelists cost more to load than everything else together. Only a
     // path that primary does not know brings in the filelists.
-    let started = std::time::Instant::now();
+    let _phase = PhaseGuard::start(progress, Phase::Solve);
     let resolution = match resolve(false) {
         Err(err) if needs_filelists(&err) => resolve(true)?,
         other => other?,
@@ -101,7 +103,6 @@ pub(super) fn resolve(
         }
         plan.replaced_requests.push(obsoleted);
     }
-    crate::log_phase("solve", started);
     plan.repos = sync.repos;
     plan.skipped_repos = sync.skipped;
     Ok(())

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use ostree::gio;
 use ostree::glib;
 
@@ -253,7 +253,14 @@ impl<'a> TreeWriter<'a> {
         for part in path.split('/').filter(|p| !p.is_empty()) {
             dir = match crate::tree::mtree_lookup(&dir, part)? {
                 (_, Some(existing)) => existing,
-                (Some(_), None) => bail!("{path}: {part} is a file, not a directory"),
+                (Some(_), None) => {
+                    return Err(UserError::new(format!(
+                        "package {} ships files under /{path}, but {part} is a file, not a directory",
+                        self.nevra
+                    ))
+                    .hint("the package contradicts itself; report it to its packager")
+                    .into());
+                }
                 (None, None) => {
                     let created = dir.ensure_dir(part)?;
                     created.set_metadata_checksum(&self.dirmeta.get(self.repo, 0, 0, 0o755)?);

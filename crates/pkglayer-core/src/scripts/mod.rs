@@ -25,6 +25,7 @@ use ostree::gio;
 use ostree::gio::prelude::*;
 use sha2::Digest;
 
+use crate::progress::{Phase, PhaseGuard, Progress};
 use crate::rpm::Nevra;
 use sandbox::SupportFile;
 pub use triggers::FileTrigger;
@@ -234,8 +235,8 @@ pub fn run(
     scripts: &[Script],
     support: &[SupportFile],
     dbpath: &str,
+    progress: &dyn Progress,
 ) -> Result<ostree::MutableTree> {
-    let started = std::time::Instant::now();
     let root = repo.write_mtree(tree, gio::Cancellable::NONE)?;
     let root = root
         .downcast::<ostree::RepoFile>()
@@ -248,6 +249,8 @@ pub fn run(
         );
         return Ok(ostree::MutableTree::from_commit(repo, &earlier)?);
     }
+    let mut phase = PhaseGuard::start(progress, Phase::Scripts);
+    phase.detail(format!("({} run)", scripts.len()));
 
     let commit = repo.write_commit(
         None,
@@ -299,7 +302,6 @@ pub fn run(
         gio::Cancellable::NONE,
     )?;
     repo.transaction_set_ref(None, &result_ref, Some(&result));
-    crate::log_phase(&format!("scripts ({} run)", scripts.len()), started);
     Ok(tree.clone())
 }
 
