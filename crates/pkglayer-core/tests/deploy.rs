@@ -1,10 +1,11 @@
 //! Deploying a commit with an origin, in-process on a test-kit sysroot, checked with `ostree admin`.
 
 use pkglayer_core::{Origin, Sysroot, deploy};
-use pkglayer_testkit::{TestHost, base_packages, base_ref};
+use pkglayer_testkit::{TestHost, base_packages, base_ref, require_root};
 
 #[test]
 fn deploy_commit_writes_origin_keeps_kargs_and_prunes() {
+    require_root!();
     let host = TestHost::new().unwrap();
     let v2 = host
         .vendor

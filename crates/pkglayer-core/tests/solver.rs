@@ -10,7 +10,9 @@ use std::process::Command;
 use pkglayer_core::repo::Repomd;
 use pkglayer_core::rpmdb;
 use pkglayer_core::solver::{RepoSource, Request, Resolution, Resolver, SolveError};
-use pkglayer_testkit::{TestPackage, Vendor, base_packages, base_ref, host_arch, run};
+use pkglayer_testkit::{
+    TestPackage, Vendor, base_packages, base_ref, fixtures, host_arch, require_root, run,
+};
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -161,24 +163,10 @@ fn kept(spec: &str) -> Request {
     Request::new(spec, true)
 }
 
-fn repo_packages() -> Vec<TestPackage> {
-    vec![
-        TestPackage::new("strace", "6.1-1")
-            .requires("libfoo >= 2")
-            .requires("/usr/bin/helper")
-            .executable("/usr/bin/strace", "#!/bin/sh\n"),
-        TestPackage::new("libfoo", "1.0-1").file("/usr/lib/libfoo.so.1", "v1"),
-        TestPackage::new("libfoo", "2.3-1").file("/usr/lib/libfoo.so.2", "v2"),
-        TestPackage::new("helper-tools", "1.0-1").executable("/usr/bin/helper", "#!/bin/sh\n"),
-        TestPackage::new("editor", "9.0-1").provides("text-editor"),
-        TestPackage::new("needs-missing", "1.0-1").requires("does-not-exist"),
-        TestPackage::new("kernel-breaker", "1.0-1").conflicts("kernel-core"),
-    ]
-}
-
 #[test]
 fn resolves_versioned_file_and_virtual_dependencies_against_the_base() {
-    let fixture = fixture(&repo_packages());
+    require_root!();
+    let fixture = fixture(&fixtures::resolution_repo());
     let mut resolver = resolver(&fixture);
     let arch = host_arch();
     assert_eq!(
@@ -191,7 +179,7 @@ fn resolves_versioned_file_and_virtual_dependencies_against_the_base() {
     );
     assert_eq!(
         names(&mut resolver, &["text-editor"]).unwrap(),
-        [format!("editor-9.0-1.{arch}")]
+        [format!("vim-minimal-9.0-1.{arch}")]
     );
     assert_eq!(
         names(&mut resolver, &["/usr/bin/helper"]).unwrap(),
@@ -205,7 +193,8 @@ fn resolves_versioned_file_and_virtual_dependencies_against_the_base() {
 
 #[test]
 fn problems_name_the_request() {
-    let fixture = fixture(&repo_packages());
+    require_root!();
+    let fixture = fixture(&fixtures::resolution_repo());
     let mut resolver = resolver(&fixture);
 
     assert_eq!(
@@ -239,7 +228,8 @@ fn problems_name_the_request() {
 
 #[test]
 fn a_request_the_base_satisfies_is_refused_unless_it_may_be_inactive() {
-    let fixture = fixture(&repo_packages());
+    require_root!();
+    let fixture = fixture(&fixtures::resolution_repo());
     let mut resolver = resolver(&fixture);
 
     assert_eq!(
@@ -261,12 +251,13 @@ fn a_request_the_base_satisfies_is_refused_unless_it_may_be_inactive() {
 
 #[test]
 fn inactive_requests_are_reported_with_the_base_package_that_satisfies_them() {
-    let fixture = fixture(&repo_packages());
+    require_root!();
+    let fixture = fixture(&fixtures::resolution_repo());
     let mut resolver = resolver(&fixture);
 
     let requests = [
         kept("setup"),
-        new("editor"),
+        new("vim-minimal"),
         kept("/bin/sh"),
         kept("strace"),
     ];
@@ -274,10 +265,10 @@ fn inactive_requests_are_reported_with_the_base_package_that_satisfies_them() {
         outcome(&mut resolver, &requests).unwrap(),
         expect(
             &[
-                "editor-9.0-1",
                 "helper-tools-1.0-1",
                 "libfoo-2.3-1",
-                "strace-6.1-1"
+                "strace-6.1-1",
+                "vim-minimal-9.0-1"
             ],
             &[
                 ("setup", "setup-2.14-1.testos.noarch"),
@@ -302,6 +293,7 @@ fn bar_replacing_foo() -> TestPackage {
 
 #[test]
 fn a_request_for_an_obsoleted_package_gets_the_obsoleter_while_the_repo_keeps_it() {
+    require_root!();
     let fixture = fixture(&[TestPackage::new("foo", "1.0-1"), bar_replacing_foo()]);
     let mut resolver = resolver(&fixture);
 
@@ -327,6 +319,7 @@ fn a_request_for_an_obsoleted_package_gets_the_obsoleter_while_the_repo_keeps_it
 
 #[test]
 fn a_request_for_an_obsoleted_package_gets_the_obsoleter_after_the_repo_drops_it() {
+    require_root!();
     let fixture = fixture(&[bar_replacing_foo()]);
     let mut resolver = resolver(&fixture);
 
@@ -339,6 +332,7 @@ fn a_request_for_an_obsoleted_package_gets_the_obsoleter_after_the_repo_drops_it
 
 #[test]
 fn an_obsoleter_that_does_not_provide_foo_replaces_it_only_while_foo_is_in_the_repos() {
+    require_root!();
     let obsoleter = TestPackage::new("bar", "2.0-1").obsoletes("foo");
 
     // dnf install foo: bar-2.0-1.
@@ -361,6 +355,7 @@ fn an_obsoleter_that_does_not_provide_foo_replaces_it_only_while_foo_is_in_the_r
 
 #[test]
 fn only_obsoleters_of_the_newest_foo_count() {
+    require_root!();
     // bar obsoletes the old foo only. dnf 4 puts every obsoleter of any foo among the candidates and
     // libsolv then picks between foo-2.0 and bar by name order (bar here, foo-2.0 against a "zzz";
     // with bar requested too, bar alone). dnf 5 takes only obsoleters of the newest foo
@@ -383,6 +378,7 @@ fn only_obsoleters_of_the_newest_foo_count() {
 
 #[test]
 fn a_versioned_obsoletes_of_the_newest_foo_replaces_it() {
+    require_root!();
     // dnf install foo: bar-2.0-1 (dnf 4 and 5 agree).
     let fixture = fixture(&[
         TestPackage::new("foo", "1.0-1"),
@@ -396,6 +392,7 @@ fn a_versioned_obsoletes_of_the_newest_foo_replaces_it() {
 
 #[test]
 fn an_obsoleter_is_chosen_by_the_solver_not_by_its_version() {
+    require_root!();
     let foreign = if host_arch() == "x86_64" {
         "aarch64"
     } else {
@@ -430,6 +427,7 @@ fn an_obsoleter_is_chosen_by_the_solver_not_by_its_version() {
 
 #[test]
 fn an_obsoleter_that_cannot_be_installed_leaves_foo() {
+    require_root!();
     // dnf install foo: foo-1.0-1 in both cases.
     let broken = fixture(&[
         TestPackage::new("foo", "1.0-1"),
@@ -451,6 +449,7 @@ fn an_obsoleter_that_cannot_be_installed_leaves_foo() {
 
 #[test]
 fn an_obsoleter_for_another_architecture_does_not_count() {
+    require_root!();
     let foreign = if host_arch() == "x86_64" {
         "aarch64"
     } else {
@@ -477,6 +476,7 @@ fn an_obsoleter_for_another_architecture_does_not_count() {
 
 #[test]
 fn a_base_package_that_obsoletes_the_request_makes_it_inactive() {
+    require_root!();
     // The vendor's base now ships bar, which obsoletes (and does not provide) foo. dnf install foo:
     // nothing to do. Before, this was unsatisfiable ("installed package bar obsoletes foo").
     let fixture = fixture_with_base(
@@ -499,6 +499,7 @@ fn a_base_package_that_obsoletes_the_request_makes_it_inactive() {
 
 #[test]
 fn obsoletes_do_not_change_plain_requests_or_dependencies() {
+    require_root!();
     let fixture = fixture(&[
         TestPackage::new("foo", "1.0-1"),
         bar_replacing_foo(),

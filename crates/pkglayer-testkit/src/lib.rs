@@ -5,13 +5,20 @@
 //! - [`Vendor`]: an archive-mode OSTree repo with base OS trees made of those RPMs (real rpmdb);
 //! - [`create_repo`] and [`RepoServer`]: rpm-md repos by createrepo_c, served over HTTP on 127.0.0.1;
 //! - [`TestSysroot`]: a sysroot made with real `ostree admin`, deployed from the vendor, with helpers
-//!   to read deployments back (origin, files, `rpm -qa`, `ostree admin status`).
+//!   to read deployments back (origin, files, `rpm -qa`, `ostree admin status`);
+//! - [`fixtures`]: package graphs several tests share;
+//! - [`require_root!`]: tests that need root skip, saying so, when run without it.
+//!
+//! The test kit does not depend on `pkglayer-core`: it plays the vendor and the repo, and a test
+//! must not pass because the product and its fixture share a bug.
 
 mod command;
+pub mod fixtures;
 mod host;
 mod legacy;
 mod package;
 mod repo;
+mod root;
 mod server;
 mod signing;
 mod sysroot;
@@ -21,7 +28,10 @@ pub use command::{TEST_ENV, run};
 pub use host::TestHost;
 pub use package::{Script, TestPackage, host_arch};
 pub use repo::{create_repo, edit_metadata};
+pub use root::{NEEDS_ROOT, is_root};
 pub use server::{Fault, RepoServer};
 pub use signing::SigningKey;
-pub use sysroot::{AdminStatusEntry, TestSysroot};
-pub use vendor::{KERNEL_VERSION, OSNAME, REMOTE, Vendor, base_packages, base_ref, finalize_rpmdb};
+pub use sysroot::{AdminStatusEntry, LockHolder, TestSysroot};
+pub use vendor::{
+    KERNEL_VERSION, OSNAME, REMOTE, Vendor, base_packages, base_ref, rpmdb_journal_mode,
+};

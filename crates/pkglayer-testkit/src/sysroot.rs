@@ -1,7 +1,8 @@
 //! A sysroot made with real `ostree admin`, deployed from a [`Vendor`], and ways to read it back.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
@@ -132,6 +133,34 @@ impl TestSysroot {
         Ok(nevras)
     }
 
+    /// `rpm -q NAME` on a deployment's tree: the installed NEVRA, or `None` when not installed.
+    pub fn rpm_q(&self, deployment_dir: &Path, name: &str) -> Option<String> {
+        run(Command::new("rpm").arg("--root").arg(deployment_dir).args([
+            "--dbpath",
+            "/usr/share/rpm",
+            "-q",
+            name,
+        ]))
+        .ok()
+        .map(|nevra| nevra.trim().to_string())
+    }
+
+    /// Runs `ostree --repo=SYSROOT/ostree/repo ARGS...`, returning stdout.
+    pub fn ostree(&self, args: &[&str]) -> Result<String> {
+        run(Command::new("ostree").arg(self.repo_arg()).args(args))
+    }
+
+    /// Whether the sysroot's repo has `commit` (`ostree show` finds it).
+    pub fn has_commit(&self, commit: &str) -> bool {
+        self.ostree(&["show", commit]).is_ok()
+    }
+
+    /// Takes the sysroot lock from another process, as another ostree client would, until the
+    /// returned holder is dropped.
+    pub fn hold_lock(&self) -> LockHolder {
+        LockHolder::hold(&self.path.join("ostree/lock"))
+    }
+
     /// The `options` line of every boot loader entry, newest deployment first.
     pub fn boot_options(&self) -> Result<Vec<String>> {
         let loader = self.path.join("boot/loader/entries");
@@ -166,6 +195,42 @@ impl TestSysroot {
 
     pub fn repo_arg(&self) -> String {
         format!("--repo={}", self.path.join("ostree/repo").display())
+    }
+}
+
+/// Holds a sysroot's lock from a separate process until dropped: a POSIX record lock (`lockf`),
+/// which conflicts with the OFD lock libostree takes, so pkglayer waits for it (or, with
+/// `--no-wait`, refuses at once).
+pub struct LockHolder(std::process::Child);
+
+impl LockHolder {
+    fn hold(lock: &Path) -> Self {
+        let script = "import fcntl, sys\n\
+                      f = open(sys.argv[1], 'a')\n\
+                      fcntl.lockf(f, fcntl.LOCK_EX)\n\
+                      print('locked', flush=True)\n\
+                      sys.stdin.read()\n";
+        let mut child = Command::new("/usr/bin/python3")
+            .args(["-c", script])
+            .arg(lock)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("starting python3 to hold the sysroot lock");
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line, "locked\n", "the lock holder did not take the lock");
+        LockHolder(child)
+    }
+}
+
+impl Drop for LockHolder {
+    /// Closing its stdin ends the holder, and with it the lock.
+    fn drop(&mut self) {
+        drop(self.0.stdin.take());
+        let _ = self.0.wait();
     }
 }
 

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 use crate::command::run;
 use crate::package::TestPackage;
@@ -184,11 +184,20 @@ fn postprocess_tree(root: &Path) -> Result<()> {
 
 /// rpm leaves its sqlite database in WAL mode; a read-only deployment needs `journal_mode=DELETE`
 /// and no `-wal`/`-shm`/lock files.
-pub fn finalize_rpmdb(dbdir: &Path) -> Result<()> {
+///
+/// The product does the same to the trees it composes (`pkglayer_core::rpmdb::finalize`, with
+/// rusqlite). This is the vendor's side, done the way a compose script would, with the `sqlite3`
+/// tool: the test kit does not call the product, so a test cannot pass because the product and the
+/// base it is tested on were finalised by the same wrong code. It is the only finaliser the tests
+/// use; [`rpmdb_journal_mode`] checks the product's result with the same tool.
+fn finalize_rpmdb(dbdir: &Path) -> Result<()> {
     let db = dbdir.join("rpmdb.sqlite");
-    run(Command::new("sqlite3")
+    let mode = run(Command::new("sqlite3")
         .arg(&db)
         .arg("PRAGMA journal_mode=DELETE;"))?;
+    if mode.trim() != "delete" {
+        bail!("{} stayed in journal_mode={}", db.display(), mode.trim());
+    }
     for leftover in ["rpmdb.sqlite-wal", "rpmdb.sqlite-shm", ".rpm.lock"] {
         let path = dbdir.join(leftover);
         if path.exists() {
@@ -196,4 +205,14 @@ pub fn finalize_rpmdb(dbdir: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The `journal_mode` of the rpm database in `dbdir` (e.g. a deployment's `usr/share/rpm`), read
+/// with the `sqlite3` tool without writing anything: `delete` for a tree that is read-only.
+pub fn rpmdb_journal_mode(dbdir: &Path) -> Result<String> {
+    let mode = run(Command::new("sqlite3")
+        .arg("-readonly")
+        .arg(dbdir.join("rpmdb.sqlite"))
+        .arg("PRAGMA journal_mode;"))?;
+    Ok(mode.trim().to_string())
 }

@@ -1,10 +1,13 @@
 //! The test kit itself, checked with the real tools: a base built from test RPMs deploys, and its
 //! rpmdb answers `rpm -qa`.
 
-use pkglayer_testkit::{TestSysroot, Vendor, base_packages, base_ref};
+use pkglayer_testkit::{
+    TestSysroot, Vendor, base_packages, base_ref, require_root, rpmdb_journal_mode,
+};
 
 #[test]
 fn base_os_deploys_with_a_real_rpmdb() {
+    require_root!();
     let tmp = tempfile::tempdir().unwrap();
     let vendor = Vendor::create(&tmp.path().join("vendor")).unwrap();
     let packages = base_packages("1");
@@ -26,6 +29,10 @@ fn base_os_deploys_with_a_real_rpmdb() {
         "ostree merges /usr/etc into /etc"
     );
     assert!(!deployment.join("usr/share/rpm/rpmdb.sqlite-wal").exists());
+    assert_eq!(
+        rpmdb_journal_mode(&deployment.join("usr/share/rpm")).unwrap(),
+        "delete"
+    );
     let origin = sysroot.origin(0).unwrap();
     assert!(
         origin.contains(&format!("refspec=vendor:{}", base_ref())),

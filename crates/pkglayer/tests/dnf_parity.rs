@@ -5,24 +5,22 @@
 use std::path::Path;
 use std::process::Command;
 
-use pkglayer_testkit::{RepoServer, TEST_ENV, TestHost, TestPackage, create_repo, host_arch};
+mod support;
+
+use pkglayer_testkit::{
+    RepoServer, TestHost, TestPackage, create_repo, fixtures, host_arch, require_root,
+};
 use serde_json::Value;
+use support::Pkglayer;
 
 /// The system Python, where Debian installs the dnf module.
 const SYSTEM_PYTHON: &str = "/usr/bin/python3";
 
+/// The shared resolution repo, and what else dnf and pkglayer must agree on: epochs, weak
+/// dependencies, providers of a virtual name, versioned requirements on the base, renames.
 fn main_repo() -> Vec<TestPackage> {
-    vec![
-        TestPackage::new("strace", "6.1-1")
-            .requires("libfoo >= 2")
-            .requires("/usr/bin/helper"),
-        TestPackage::new("libfoo", "1.0-1").file("/usr/lib64/libfoo.so.1", "1"),
-        TestPackage::new("libfoo", "2.3-1").file("/usr/lib64/libfoo.so.2", "2"),
-        TestPackage::new("helper-tools", "1.0-1")
-            .executable("/usr/bin/helper", "#!/bin/sh\n")
-            .file("/usr/share/helper/manual.txt", "manual"),
-        TestPackage::new("manual-reader", "1.0-1").requires("/usr/share/helper/manual.txt"),
-        TestPackage::new("vim-minimal", "9.0-1").provides("text-editor"),
+    let mut packages = fixtures::resolution_repo();
+    packages.extend([
         TestPackage::new("tzdata", "1:2023c-1").arch("noarch"),
         TestPackage::new("tzdata", "2024a-1").arch("noarch"),
         TestPackage::new("desktop", "1.0-1")
@@ -32,8 +30,6 @@ fn main_repo() -> Vec<TestPackage> {
         TestPackage::new("tool", "2.0-1"),
         TestPackage::new("mailer", "1.0-1").requires("mta"),
         TestPackage::new("postfix", "3.8-1").provides("mta"),
-        TestPackage::new("needs-missing", "1.0-1").requires("does-not-exist"),
-        TestPackage::new("kernel-breaker", "1.0-1").conflicts("kernel-core"),
         TestPackage::new("needs-base", "1.0-1").requires("setup >= 2"),
         TestPackage::new("needs-newer-base", "1.0-1").requires("setup >= 99"),
         // Renames: dnf installs what obsoletes the package asked for.
@@ -43,7 +39,8 @@ fn main_repo() -> Vec<TestPackage> {
             .provides("oldname"),
         TestPackage::new("legacy", "1.0-1"),
         TestPackage::new("modern", "1.0-1").obsoletes("legacy"),
-    ]
+    ]);
+    packages
 }
 
 /// A second repo with a better priority: its older `tool` wins over the main repo's newer one.
@@ -75,6 +72,7 @@ const SCENARIOS: &[&[&str]] = &[
 
 #[test]
 fn transactions_match_dnf() {
+    require_root!();
     let host = TestHost::new().unwrap();
     let www = host.dir().join("www");
     create_repo(&www.join("main"), &main_repo(), "gz").unwrap();
@@ -127,15 +125,11 @@ fn transactions_match_dnf() {
 
 /// Our transaction: sorted NEVRAs, or the error text.
 fn ours(sysroot: &Path, reposdir: &Path, requests: &[&str]) -> Result<Vec<String>, String> {
-    let output = Command::new(env!("CARGO_BIN_EXE_pkglayer"))
-        .arg("--sysroot")
-        .arg(sysroot)
-        .args(["install", "--dry-run", "--json", "--reposdir"])
-        .arg(reposdir)
+    let output = Pkglayer::new(sysroot)
+        .args(["install", "--dry-run", "--json"])
         .args(requests)
-        .envs(TEST_ENV)
-        .output()
-        .unwrap();
+        .reposdir(reposdir)
+        .output();
     if !output.status.success() {
         return Err(String::from_utf8_lossy(&output.stderr).into_owned());
     }

@@ -8,14 +8,19 @@ use std::time::{Duration, Instant};
 mod support;
 
 use pkglayer_testkit::{
-    Fault, TestPackage, base_packages, create_repo, edit_metadata, host_arch, run,
+    Fault, TestPackage, base_packages, create_repo, edit_metadata, host_arch, require_root, run,
 };
 use support::failure;
 use support::host::RepoHost;
 
+/// A package that installs fine.
+fn good() -> TestPackage {
+    TestPackage::new("good", "1.0-1").file("/usr/share/good/README", "fine\n")
+}
+
 fn packages() -> Vec<TestPackage> {
     vec![
-        TestPackage::new("good", "1.0-1").file("/usr/share/good/README", "fine\n"),
+        good(),
         TestPackage::new("tampered", "1.0-1").file("/usr/share/tampered/data", "x".repeat(4096)),
         TestPackage::new("climber", "1.0-1")
             .file("/usr/share/../../etc/climbed", "should never be anywhere\n"),
@@ -26,7 +31,7 @@ fn packages() -> Vec<TestPackage> {
 }
 
 fn host() -> RepoHost {
-    RepoHost::new(&base_packages("1"), |_| packages())
+    RepoHost::serving(packages())
 }
 
 fn www(h: &RepoHost) -> std::path::PathBuf {
@@ -35,6 +40,7 @@ fn www(h: &RepoHost) -> std::path::PathBuf {
 
 #[test]
 fn malformed_primary_metadata_is_refused() {
+    require_root!();
     let h = host();
     let before = h.snapshot();
     // Delivered intact (checksums match), but not well-formed XML.
@@ -50,6 +56,7 @@ fn malformed_primary_metadata_is_refused() {
 
 #[test]
 fn malformed_repomd_is_refused() {
+    require_root!();
     let h = host();
     let before = h.snapshot();
     let repomd = www(&h).join("repodata/repomd.xml");
@@ -62,6 +69,7 @@ fn malformed_repomd_is_refused() {
 
 #[test]
 fn a_package_altered_after_it_was_built_is_refused() {
+    require_root!();
     let h = host();
     let before = h.snapshot();
     let rpm = www(&h).join(format!("Packages/tampered-1.0-1.{}.rpm", host_arch()));
@@ -85,6 +93,7 @@ fn a_package_altered_after_it_was_built_is_refused() {
 
 #[test]
 fn paths_that_climb_out_of_the_tree_are_refused() {
+    require_root!();
     let h = host();
     let before = h.snapshot();
     let err = failure(&h.pkglayer(&["install", "climber"]));
@@ -106,6 +115,7 @@ fn paths_that_climb_out_of_the_tree_are_refused() {
 
 #[test]
 fn a_server_sending_more_than_declared_is_cut_off() {
+    require_root!();
     let h = host();
     let before = h.snapshot();
     let rpm = www(&h).join(format!("Packages/good-1.0-1.{}.rpm", host_arch()));
@@ -122,6 +132,7 @@ fn a_server_sending_more_than_declared_is_cut_off() {
 
 #[test]
 fn a_huge_declared_size_is_refused_before_downloading() {
+    require_root!();
     let h = host();
     let before = h.snapshot();
     edit_metadata(&www(&h), "primary", |xml| {
@@ -142,6 +153,7 @@ fn a_huge_declared_size_is_refused_before_downloading() {
 
 #[test]
 fn a_hung_server_times_out() {
+    require_root!();
     let h = host();
     let before = h.snapshot();
     std::fs::write(
@@ -170,6 +182,7 @@ fn a_hung_server_times_out() {
 
 #[test]
 fn a_garbage_origin_is_named_and_left_alone() {
+    require_root!();
     let h = host();
     let dirs = h.host.sysroot.deployment_dirs().unwrap();
     let origin = format!("{}.origin", dirs[0].display());
@@ -247,6 +260,7 @@ fn noise(len: usize) -> Vec<u8> {
 
 #[test]
 fn a_full_disk_during_import_changes_nothing() {
+    require_root!();
     const MIB: u64 = 1024 * 1024;
     // Declared first, dropped last: unmounted after the host is gone.
     let disk: std::cell::RefCell<Option<SmallDisk>> = Default::default();
@@ -289,6 +303,7 @@ fn a_full_disk_during_import_changes_nothing() {
 
 #[test]
 fn a_package_server_failing_in_every_way_changes_nothing() {
+    require_root!();
     for (fault, expected) in [
         (Fault::Status(404), "HTTP 404"),
         (Fault::Status(500), "HTTP 500"),
@@ -309,6 +324,7 @@ fn a_package_server_failing_in_every_way_changes_nothing() {
 
 #[test]
 fn malformed_filelists_are_refused_when_needed() {
+    require_root!();
     let h = host();
     let before = h.snapshot();
     edit_metadata(&www(&h), "filelists", |xml| {
@@ -329,7 +345,7 @@ fn malformed_filelists_are_refused_when_needed() {
 /// A package with files an OSTree image cannot hold, one needing it, and one that is fine.
 fn stray_packages() -> Vec<TestPackage> {
     vec![
-        TestPackage::new("good", "1.0-1").file("/usr/share/good/README", "fine\n"),
+        good(),
         TestPackage::new("strays", "1.0-1")
             .file("/usr/share/strays/README", "fine\n")
             .file("/tmp/strays/cache", "gone at the next boot\n")
@@ -340,7 +356,8 @@ fn stray_packages() -> Vec<TestPackage> {
 
 #[test]
 fn files_outside_the_image_are_refused_before_downloading() {
-    let h = RepoHost::new(&base_packages("1"), |_| stray_packages());
+    require_root!();
+    let h = RepoHost::serving(stray_packages());
     let before = h.snapshot();
     let refusal = format!("package strays-1.0-1.{} from repo test ships", host_arch());
     let check = |err: &str| {
@@ -373,7 +390,8 @@ fn files_outside_the_image_are_refused_before_downloading() {
 
 #[test]
 fn packages_in_the_cache_need_no_filelists() {
-    let h = RepoHost::new(&base_packages("1"), |_| stray_packages());
+    require_root!();
+    let h = RepoHost::serving(stray_packages());
     support::ok(&h.pkglayer(&["install", "--download-only", "good"]));
     assert_eq!(h.server.count(".rpm"), 1);
     // Broken in the cache: any read of it fails.

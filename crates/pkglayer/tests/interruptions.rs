@@ -9,16 +9,18 @@
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 mod support;
 
 use pkglayer_core::failpoint;
-use pkglayer_testkit::{Script, TEST_ENV, TestPackage, base_packages, host_arch};
-use support::failure;
+use pkglayer_testkit::{Script, TestPackage, host_arch, require_root};
 use support::host::RepoHost;
+use support::{Pkglayer, failure};
 
+/// tool, with a %post (so the scripts' failpoints are reached) and a library it requires, and
+/// another package on its own.
 fn packages() -> Vec<TestPackage> {
     vec![
         TestPackage::new("tool", "1.0-1")
@@ -31,7 +33,7 @@ fn packages() -> Vec<TestPackage> {
 }
 
 fn host() -> RepoHost {
-    RepoHost::new(&base_packages("1"), |_| packages())
+    RepoHost::serving(packages())
 }
 
 /// Everything an interrupted operation must not change: the deployment list with serials, each
@@ -61,19 +63,6 @@ fn sysroot_state(h: &RepoHost) -> Vec<(String, String)> {
     state
 }
 
-fn pkglayer_command(h: &RepoHost, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_pkglayer"));
-    command
-        .arg("--sysroot")
-        .arg(&h.host.sysroot.path)
-        .args(args)
-        .envs(TEST_ENV);
-    if args.first() == Some(&"install") {
-        command.arg("--reposdir").arg(&h.reposdir);
-    }
-    command
-}
-
 /// Entries under `dir` whose names start with `prefix`.
 fn entries(dir: &Path, prefix: &str) -> Vec<String> {
     std::fs::read_dir(dir)
@@ -87,6 +76,7 @@ fn entries(dir: &Path, prefix: &str) -> Vec<String> {
 
 #[test]
 fn a_kill_at_any_failpoint_changes_nothing() {
+    require_root!();
     let mut survived = Vec::new();
     // Points whose kill left something for cleanup to remove: proof that the check below bites.
     let mut left_scratch: Vec<&str> = Vec::new();
@@ -94,10 +84,10 @@ fn a_kill_at_any_failpoint_changes_nothing() {
     for point in failpoint::ALL {
         let h = host();
         let before = sysroot_state(&h);
-        let output = pkglayer_command(&h, &["install", "tool"])
+        let output = h
+            .command(&["install", "tool"])
             .env("PKGLAYER_FAILPOINT", point)
-            .output()
-            .unwrap();
+            .output();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(
             output.status.signal(),
@@ -122,11 +112,7 @@ fn a_kill_at_any_failpoint_changes_nothing() {
         if entries(&deploy_dir, "").len() > listed * 2 {
             left_deployment.push(point);
         }
-        let cleaned = support::ok(
-            &pkglayer_command(&h, &["cleanup", "--cache"])
-                .output()
-                .unwrap(),
-        );
+        let cleaned = support::ok(&h.pkglayer(&["cleanup", "--cache"]));
         assert_eq!(
             entries(&repo_tmp, "pkglayer-"),
             Vec::<String>::new(),
@@ -150,7 +136,7 @@ fn a_kill_at_any_failpoint_changes_nothing() {
             "{point}: cleanup changed the deployments"
         );
 
-        support::ok(&pkglayer_command(&h, &["install", "tool"]).output().unwrap());
+        support::ok(&h.pkglayer(&["install", "tool"]));
         let root = h.newest();
         assert_eq!(
             std::fs::read_to_string(root.join("usr/etc/tool.conf")).unwrap(),
@@ -181,8 +167,8 @@ fn a_kill_at_any_failpoint_changes_nothing() {
 
 /// Spawns pkglayer and waits until a line of its stderr contains `text`. The rest of its stderr is
 /// drained in the background, so it can go on writing.
-fn spawn_until(mut command: Command, text: &str) -> Child {
-    let mut child = command.stderr(Stdio::piped()).spawn().unwrap();
+fn spawn_until(command: Pkglayer, text: &str) -> Child {
+    let mut child = command.spawn();
     let stderr = child.stderr.take().unwrap();
     let (lines, received) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -204,24 +190,27 @@ fn spawn_until(mut command: Command, text: &str) -> Child {
 
 #[test]
 fn a_second_operation_waits_for_the_lock_or_fails_at_once() {
+    require_root!();
     let h = host();
     let before = sysroot_state(&h);
-    let mut holder = pkglayer_command(&h, &["install", "tool"]);
-    holder.env("PKGLAYER_FAILPOINT", "after-lock=pause");
+    let holder = h
+        .command(&["install", "tool"])
+        .env("PKGLAYER_FAILPOINT", "after-lock=pause");
     let mut holder = spawn_until(holder, "failpoint after-lock: paused");
 
     // --no-wait: refused at once, naming the lock.
-    let mut no_wait = pkglayer_command(&h, &["install", "other"]);
-    no_wait.arg("--no-wait");
-    let err = failure(&no_wait.output().unwrap());
+    let no_wait = h.command(&["install", "other"]).arg("--no-wait");
+    let err = failure(&no_wait.output());
     assert!(
         err.contains("another ostree or pkglayer operation holds the sysroot lock"),
         "{err}"
     );
 
     // Without it: says what it waits for, and does wait.
-    let waiter = pkglayer_command(&h, &["install", "other"]);
-    let mut waiter = spawn_until(waiter, "waiting for the sysroot lock");
+    let mut waiter = spawn_until(
+        h.command(&["install", "other"]),
+        "waiting for the sysroot lock",
+    );
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(2) {
         assert!(

@@ -24,13 +24,14 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 mod support;
 
-use pkglayer_testkit::{TEST_ENV, base_ref, create_repo, run};
+use pkglayer_testkit::{base_ref, create_repo, require_root};
 use support::host::RepoHost;
 use support::model::{Base, Deployment, Model, Outcome, RepoPackage, Rng, SCRIPTED, Step, choose};
+use support::said;
 
 const DEFAULT_SEED: u64 = 1;
 const DEFAULT_STEPS: usize = 25;
@@ -113,22 +114,8 @@ impl Life {
         }
     }
 
-    /// `pkglayer ARGS` on the host; verbs that read repos get the test repo.
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_pkglayer"));
-        command
-            .arg("--sysroot")
-            .arg(&self.host.host.sysroot.path)
-            .args(args)
-            .envs(TEST_ENV);
-        if matches!(args[0], "install" | "uninstall" | "upgrade" | "refresh-md") {
-            command.arg("--reposdir").arg(&self.host.reposdir);
-        }
-        command
-    }
-
     fn pkglayer(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
+        self.host.pkglayer(args)
     }
 
     /// Runs `step`; returns what came of it.
@@ -191,8 +178,9 @@ impl Life {
             Some(name) => (vec!["install", name], self.model.install(&[name])),
             None => (vec!["upgrade"], self.model.upgrade()),
         };
-        let mut command = self.command(&args);
-        let output = command.env("PKGLAYER_FAILPOINT", point).output().unwrap();
+        let output = (self.host.command(&args))
+            .env("PKGLAYER_FAILPOINT", point)
+            .output();
         if output.status.signal() != Some(9) {
             let result = self.settle(&output, expect.into())?;
             return Ok(format!("not killed ({point} not reached): {result}"));
@@ -256,7 +244,8 @@ impl Life {
             .flatten()
             .flatten()
             .any(|e| e.file_name().to_string_lossy().starts_with("test-"));
-        let refs = run(Command::new("ostree").arg(sysroot.repo_arg()).arg("refs"))
+        let refs = sysroot
+            .ostree(&["refs"])
             .map_err(|err| format!("{err:#}"))?;
         let refs: BTreeSet<&str> = refs.lines().collect();
         let (mut missing, mut downloaded) = (Vec::new(), Vec::new());
@@ -275,13 +264,7 @@ impl Life {
     /// lock and plans on what the first deployed), so the default requests both and the rollback
     /// one of them.
     fn install_concurrently(&mut self, a: &'static str, b: &'static str) -> Result<String, String> {
-        let spawn = |name: &str| {
-            (self.command(&["install", name]))
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        };
+        let spawn = |name: &str| self.host.command(&["install", name]).spawn();
         let (first, second) = (spawn(a), spawn(b));
         for (name, child) in [(a, first), (b, second)] {
             let output = child.wait_with_output().unwrap();
@@ -446,10 +429,7 @@ impl Life {
             }
             self.check_base(&what, &entry.checksum, deployment, base)?;
         }
-        run(Command::new("ostree")
-            .arg(sysroot.repo_arg())
-            .args(["fsck", "--quiet"]))
-        .map_err(|err| format!("ostree fsck: {err:#}"))?;
+        (sysroot.ostree(&["fsck", "--quiet"])).map_err(|err| format!("ostree fsck: {err:#}"))?;
         Ok(())
     }
 
@@ -462,12 +442,8 @@ impl Life {
         deployment: &Deployment,
         base: &Base,
     ) -> Result<(), String> {
-        let ostree = |args: &[&str]| {
-            run(Command::new("ostree")
-                .arg(self.host.host.sysroot.repo_arg())
-                .args(args))
-            .map_err(|err| format!("{err:#}"))
-        };
+        let ostree =
+            |args: &[&str]| (self.host.host.sysroot.ostree(args)).map_err(|err| format!("{err:#}"));
         let named = if deployment.requested.is_empty() {
             commit.to_string()
         } else {
@@ -535,16 +511,6 @@ fn requested_in(origin: &str) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-/// Exit status and output of a pkglayer run, for a failure message.
-fn said(output: &Output) -> String {
-    format!(
-        "{}\n{}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
         .ok()
@@ -558,6 +524,7 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 #[test]
 fn a_random_life_keeps_every_deployment_whole() {
+    require_root!();
     let seed = env_or("PKGLAYER_LIFECYCLE_SEED", DEFAULT_SEED);
     let steps = env_or("PKGLAYER_LIFECYCLE_STEPS", DEFAULT_STEPS);
     let baseline_step = SIZE_BASELINE_STEP.min(steps);

@@ -7,15 +7,13 @@ use std::process::Command;
 
 mod support;
 
-use pkglayer_testkit::{TestPackage, base_packages, create_repo, host_arch, run};
+use pkglayer_testkit::{TestPackage, create_repo, fixtures, host_arch, require_root};
 use support::{failure, ok};
 
 type Host = support::host::RepoHost;
 
 fn host() -> Host {
-    Host::new(&base_packages("1"), |_| {
-        vec![TestPackage::new("helper-tools", "1.0-1").executable("/usr/bin/helper", "#!/bin/sh\n")]
-    })
+    Host::serving(vec![fixtures::helper_tools()])
 }
 
 fn old_tool() -> TestPackage {
@@ -51,18 +49,15 @@ fn assert_layered(h: &Host) {
         std::fs::read_to_string(tree.join("usr/bin/oldtool")).unwrap(),
         "#!/bin/sh\necho old\n"
     );
-    let rpm_q = run(Command::new("rpm").arg("--root").arg(&tree).args([
-        "--dbpath",
-        "/usr/share/rpm",
-        "-q",
-        "oldtool",
-    ]))
-    .unwrap();
-    assert_eq!(rpm_q.trim(), format!("oldtool-1.0-1.{}", host_arch()));
+    assert_eq!(
+        h.host.sysroot.rpm_q(&tree, "oldtool").unwrap(),
+        format!("oldtool-1.0-1.{}", host_arch())
+    );
 }
 
 #[test]
 fn an_intact_old_format_package_is_layered() {
+    require_root!();
     let h = host();
     let rpm = old_tool().write_v3_to(h.host.dir()).unwrap();
     assert_intact_v3(&rpm);
@@ -81,6 +76,7 @@ fn an_intact_old_format_package_is_layered() {
 
 #[test]
 fn an_old_format_package_from_a_repo_is_layered() {
+    require_root!();
     let h = host();
     let repo = h.host.dir().join("www/repo");
     let rpm = old_tool().write_v3_to(&repo.join("Packages")).unwrap();
@@ -95,6 +91,7 @@ fn an_old_format_package_from_a_repo_is_layered() {
 
 #[test]
 fn an_old_format_package_with_a_changed_payload_byte_is_refused() {
+    require_root!();
     let h = host();
     let rpm = old_tool().write_v3_to(h.host.dir()).unwrap();
     assert_intact_v3(&rpm);

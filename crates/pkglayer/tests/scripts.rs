@@ -7,7 +7,9 @@ use std::process::Command;
 
 mod support;
 
-use pkglayer_testkit::{Script, TestPackage, base_packages, base_ref, host_arch, run};
+use pkglayer_testkit::{
+    Script, TestPackage, base_packages, base_ref, host_arch, require_root, run,
+};
 use support::{failure, ok};
 
 /// The test base plus real tools: rpm's Lua interpreter, the shadow tools, ldconfig with a
@@ -127,6 +129,7 @@ fn read(path: impl AsRef<Path>) -> String {
 
 #[test]
 fn pre_post_and_posttrans_run_with_rpm_arguments() {
+    require_root!();
     let h = host();
     ok(&h.pkglayer(&["install", "scripted"]));
     let root = h.newest();
@@ -149,6 +152,7 @@ fn pre_post_and_posttrans_run_with_rpm_arguments() {
 
 #[test]
 fn lua_scripts_run_with_the_trees_rpmlua() {
+    require_root!();
     let h = host();
     ok(&h.pkglayer(&["install", "lua-scripted"]));
     assert_eq!(
@@ -159,6 +163,7 @@ fn lua_scripts_run_with_the_trees_rpmlua() {
 
 #[test]
 fn base_file_trigger_runs_for_a_layered_library() {
+    require_root!();
     let h = host();
     // Nothing in /usr/lib64 is layered: the trigger stays quiet.
     ok(&h.pkglayer(&["install", "scripted"]));
@@ -189,6 +194,7 @@ fn base_file_trigger_runs_for_a_layered_library() {
 
 #[test]
 fn failing_script_deploys_nothing_and_names_package_kind_and_status() {
+    require_root!();
     let h = host();
     let before = h.deployments();
     let origin_before = h.host.sysroot.origin(0).unwrap();
@@ -222,6 +228,7 @@ fn failing_script_deploys_nothing_and_names_package_kind_and_status() {
 
 #[test]
 fn in_place_writes_to_base_files_never_reach_repo_objects() {
+    require_root!();
     let h = host();
     let base_root = h.newest();
     let os_release = read(base_root.join("usr/lib/os-release"));
@@ -245,6 +252,7 @@ fn in_place_writes_to_base_files_never_reach_repo_objects() {
 
 #[test]
 fn scripts_cannot_reach_the_network() {
+    require_root!();
     let h = host();
     let before = h.deployments();
     let err = failure(&h.pkglayer(&["install", "networked"]));
@@ -283,6 +291,7 @@ fn owner(path: &Path) -> (u32, u32) {
 
 #[test]
 fn useradd_in_pre_keeps_its_ids_across_reinstalls_and_upgrades() {
+    require_root!();
     let h = host();
     ok(&h.pkglayer(&["install", "svc"]));
     let root = h.newest();
@@ -322,6 +331,7 @@ fn useradd_in_pre_keeps_its_ids_across_reinstalls_and_upgrades() {
 
 #[test]
 fn sysusers_fragments_create_accounts_before_scripts() {
+    require_root!();
     let h = host();
     ok(&h.pkglayer(&["install", "sysd"]));
     let root = h.newest();
@@ -347,6 +357,7 @@ fn sysusers_fragments_create_accounts_before_scripts() {
 
 #[test]
 fn files_owned_by_an_account_nobody_creates_are_refused() {
+    require_root!();
     let h = host();
     let before = h.deployments();
     let err = failure(&h.pkglayer(&["install", "orphan-owner"]));
@@ -362,6 +373,7 @@ fn files_owned_by_an_account_nobody_creates_are_refused() {
 
 #[test]
 fn a_layered_trigger_sees_the_base_files_it_matches() {
+    require_root!();
     let h = host();
     ok(&h.pkglayer(&["install", "trigger-owner"]));
     let seen = read(h.newest().join("usr/share/trigger-owner.seen"));
@@ -373,17 +385,18 @@ fn a_layered_trigger_sees_the_base_files_it_matches() {
 
 #[test]
 fn identical_script_runs_are_reused_until_cleanup() {
+    require_root!();
     let h = host();
     // Files and links with their checksums, but the rpmdb's (rpm records the install time).
     let list = |commit: &str| -> Vec<String> {
-        run(Command::new("ostree")
-            .arg(h.host.sysroot.repo_arg())
-            .args(["ls", "-R", "-C", commit]))
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with('d') && !l.contains("/usr/share/rpm/"))
-        .map(str::to_string)
-        .collect()
+        h.host
+            .sysroot
+            .ostree(&["ls", "-R", "-C", commit])
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with('d') && !l.contains("/usr/share/rpm/"))
+            .map(str::to_string)
+            .collect()
     };
     ok(&h.pkglayer(&["install", "-v", "scripted"]));
     let first = list(&h.deployments()[0]);

@@ -2,18 +2,18 @@
 //! and the repo changing underneath. Each test is one way a host used to get stuck or quietly wrong.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 
 mod support;
 
 use pkglayer_testkit::{
-    TEST_ENV, TestPackage, base_packages, base_ref, create_repo, host_arch, run,
+    TestPackage, base_packages, base_ref, create_repo, host_arch, require_root,
 };
 use serde_json::Value;
 use support::host::RepoHost;
-use support::{failure, ok, stderr};
+use support::{Pkglayer, Redactions, failure, ok, stderr};
 
+/// hello and the library it requires, a package with an /etc file, and a package on its own.
 fn packages() -> Vec<TestPackage> {
     vec![
         TestPackage::new("hello", "1.0-1")
@@ -26,7 +26,7 @@ fn packages() -> Vec<TestPackage> {
 }
 
 fn host() -> RepoHost {
-    RepoHost::new(&base_packages("1"), |_| packages())
+    RepoHost::serving(packages())
 }
 
 /// The `[packages] requested=` line of deployment `index`'s origin.
@@ -43,16 +43,7 @@ fn requested(h: &RepoHost, index: usize) -> String {
 
 /// `rpm -q NAME` in the default deployment: the NEVRA, or `None` when not installed.
 fn rpm_q(h: &RepoHost, name: &str) -> Option<String> {
-    let output = Command::new("rpm")
-        .arg("--root")
-        .arg(h.newest())
-        .args(["--dbpath", "/usr/share/rpm", "-q", name])
-        .output()
-        .unwrap();
-    output
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
+    h.host.sysroot.rpm_q(&h.newest(), name)
 }
 
 /// Publishes base `version` made of the standard base packages plus `extra`; returns its commit.
@@ -65,30 +56,20 @@ fn publish_base(h: &RepoHost, version: &str, extra: Vec<TestPackage>) -> String 
         .unwrap()
 }
 
-/// Whether the sysroot's repo has `commit`.
-fn has_commit(h: &RepoHost, commit: &str) -> bool {
-    Command::new("ostree")
-        .arg(h.host.sysroot.repo_arg())
-        .args(["show", commit])
-        .output()
-        .unwrap()
-        .status
-        .success()
-}
-
 #[test]
 fn the_base_of_every_deployment_stays_in_the_repo() {
+    require_root!();
     let h = host();
     publish_base(&h, "2", Vec::new());
     // The vendor's ref moves to v2; the deployments still layer on v1.
     ok(&h.pkglayer(&["upgrade", "--download-only"]));
     ok(&h.pkglayer(&["install", "hello"]));
     ok(&h.pkglayer(&["install", "etcpkg"]));
-    assert!(has_commit(&h, &h.host.base_v1), "base v1 was pruned");
-    let refs = run(Command::new("ostree")
-        .arg(h.host.sysroot.repo_arg())
-        .arg("refs"))
-    .unwrap();
+    assert!(
+        h.host.sysroot.has_commit(&h.host.base_v1),
+        "base v1 was pruned"
+    );
+    let refs = h.host.sysroot.ostree(&["refs"]).unwrap();
     assert!(
         refs.contains(&format!("pkglayer/base/{}", h.host.base_v1)),
         "{refs}"
@@ -105,66 +86,20 @@ fn the_base_of_every_deployment_stays_in_the_repo() {
 
     // Once no deployment layers on v1 any more, its pin goes.
     ok(&h.pkglayer(&["cleanup", "--rollback"]));
-    let refs = run(Command::new("ostree")
-        .arg(h.host.sysroot.repo_arg())
-        .arg("refs"))
-    .unwrap();
+    let refs = h.host.sysroot.ostree(&["refs"]).unwrap();
     assert!(
         !refs.contains(&format!("pkglayer/base/{}", h.host.base_v1)),
         "{refs}"
     );
-    assert!(!has_commit(&h, &h.host.base_v1), "released and pruned");
-}
-
-/// Holds the sysroot lock from outside (a POSIX record lock, which libostree's lock respects) until
-/// dropped.
-struct LockHolder(Child);
-
-impl LockHolder {
-    fn hold(sysroot: &Path) -> Self {
-        let mut child = Command::new("python3")
-            .arg("-c")
-            .arg(
-                "import fcntl, sys\n\
-                 f = open(sys.argv[1], 'a')\n\
-                 fcntl.lockf(f, fcntl.LOCK_EX)\n\
-                 print('locked', flush=True)\n\
-                 sys.stdin.read()\n",
-            )
-            .arg(sysroot.join("ostree/lock"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line, "locked\n");
-        LockHolder(child)
-    }
-}
-
-impl Drop for LockHolder {
-    fn drop(&mut self) {
-        drop(self.0.stdin.take());
-        let _ = self.0.wait();
-    }
+    assert!(
+        !h.host.sysroot.has_commit(&h.host.base_v1),
+        "released and pruned"
+    );
 }
 
 /// Starts pkglayer on the host and returns once it says it waits for the lock.
 fn start_waiting(h: &RepoHost, args: &[&str]) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pkglayer"))
-        .arg("--sysroot")
-        .arg(&h.host.sysroot.path)
-        .args(args)
-        .arg("--reposdir")
-        .arg(&h.reposdir)
-        .envs(TEST_ENV)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = h.command(args).spawn();
     let mut reader = BufReader::new(child.stderr.take().unwrap());
     let mut seen = String::new();
     loop {
@@ -182,8 +117,9 @@ fn start_waiting(h: &RepoHost, args: &[&str]) -> Child {
 
 #[test]
 fn two_operations_at_once_both_take_effect() {
+    require_root!();
     let h = host();
-    let holder = LockHolder::hold(&h.host.sysroot.path);
+    let holder = h.host.sysroot.hold_lock();
     let first = start_waiting(&h, &["install", "hello"]);
     let second = start_waiting(&h, &["install", "etcpkg"]);
     drop(holder);
@@ -203,6 +139,7 @@ fn two_operations_at_once_both_take_effect() {
 
 #[test]
 fn a_layered_package_the_vendor_adds_to_the_base_becomes_inactive_and_back() {
+    require_root!();
     let h = host();
     let arch = host_arch();
     ok(&h.pkglayer(&["install", "htop"]));
@@ -211,7 +148,7 @@ fn a_layered_package_the_vendor_adds_to_the_base_becomes_inactive_and_back() {
     // The vendor's next base ships htop itself.
     let base_htop =
         TestPackage::new("htop", "3.3-1.testos").executable("/usr/bin/htop", "#!/bin/sh\nbase\n");
-    publish_base(&h, "2", vec![base_htop]);
+    let v2 = publish_base(&h, "2", vec![base_htop]);
     ok(&h.pkglayer(&["upgrade"]));
     assert_eq!(requested(&h, 0), "requested=htop;", "the request is kept");
     assert_eq!(
@@ -220,6 +157,12 @@ fn a_layered_package_the_vendor_adds_to_the_base_becomes_inactive_and_back() {
     );
     let status = ok(&h.pkglayer(&["status"]));
     assert!(status.contains("InactiveRequests: htop"), "{status}");
+    let redactions = Redactions::new()
+        .name(&h.host.base_v1, "[BASE_V1]")
+        .name(&v2, "[BASE_V2]");
+    insta::with_settings!({filters => redactions.filters()}, {
+        insta::assert_snapshot!("status_inactive_request", status);
+    });
     let json: Value = serde_json::from_str(&ok(&h.pkglayer(&["status", "--json"]))).unwrap();
     assert_eq!(
         json["deployments"][0]["inactive-requests"],
@@ -244,6 +187,7 @@ fn a_layered_package_the_vendor_adds_to_the_base_becomes_inactive_and_back() {
 
 #[test]
 fn allow_inactive_requests_survive_later_operations() {
+    require_root!();
     let h = host();
     // busybox is in the base.
     ok(&h.pkglayer(&["install", "--allow-inactive", "busybox"]));
@@ -258,6 +202,7 @@ fn allow_inactive_requests_survive_later_operations() {
 
 #[test]
 fn cache_only_never_opens_a_connection() {
+    require_root!();
     let h = host();
     let arch = host_arch();
     ok(&h.pkglayer(&["refresh-md"]));
@@ -280,6 +225,9 @@ fn cache_only_never_opens_a_connection() {
         err.contains("hint: fetch them first with --download-only"),
         "{err}"
     );
+    insta::with_settings!({filters => Redactions::new().filters()}, {
+        insta::assert_snapshot!("cache_only_refused", err);
+    });
     assert_eq!(h.server.requests().len(), requests, "no request was made");
     assert_eq!(h.snapshot(), before);
 
@@ -292,6 +240,7 @@ fn cache_only_never_opens_a_connection() {
 
 #[test]
 fn a_dry_run_predicts_the_real_run() {
+    require_root!();
     let h = host();
     ok(&h.pkglayer(&["install", "hello"]));
     // libhello is layered as a dependency; requesting it changes the request, so a deployment.
@@ -323,6 +272,7 @@ fn a_dry_run_predicts_the_real_run() {
 
 #[test]
 fn local_packages_are_their_digest_not_their_nevra() {
+    require_root!();
     let h = host();
     let build = |content: &str, dir: &str| {
         let dir = h.host.dir().join(dir);
@@ -352,6 +302,7 @@ fn local_packages_are_their_digest_not_their_nevra() {
 
 #[test]
 fn upgrade_check_exit_status_and_json_stdout() {
+    require_root!();
     let h = host();
     let check = h.pkglayer(&["upgrade", "--check"]);
     assert_eq!(check.status.code(), Some(77), "{check:?}");
@@ -377,6 +328,7 @@ fn upgrade_check_exit_status_and_json_stdout() {
 
 #[test]
 fn upgrade_dry_run_fetches_only_the_new_base_commit() {
+    require_root!();
     let h = host();
     let v2 = publish_base(&h, "2", Vec::new());
     let out = ok(&h.pkglayer(&["upgrade", "--dry-run"]));
@@ -386,18 +338,15 @@ fn upgrade_dry_run_fetches_only_the_new_base_commit() {
     );
     assert_eq!(h.deployments(), vec![h.host.base_v1.clone()]);
     // The commit object is here; its tree is not.
-    let tree = Command::new("ostree")
-        .arg(h.host.sysroot.repo_arg())
-        .args(["ls", &v2, "/usr"])
-        .output()
-        .unwrap();
-    assert!(!tree.status.success(), "the new base was pulled whole");
+    let tree = h.host.sysroot.ostree(&["ls", &v2, "/usr"]);
+    assert!(tree.is_err(), "the new base was pulled whole");
     ok(&h.pkglayer(&["upgrade"]));
     assert_eq!(h.deployments()[0], v2);
 }
 
 #[test]
 fn a_skipped_script_left_over_from_an_uninstall_changes_nothing() {
+    require_root!();
     let h = host();
     ok(&h.pkglayer(&["install", "--skip-scripts", "hello", "hello"]));
     ok(&h.pkglayer(&["uninstall", "hello"]));
@@ -417,24 +366,21 @@ fn a_skipped_script_left_over_from_an_uninstall_changes_nothing() {
 
 #[test]
 fn a_closed_stdout_ends_quietly() {
+    require_root!();
     let h = host();
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
-    let output = Command::new(env!("CARGO_BIN_EXE_pkglayer"))
-        .arg("--sysroot")
-        .arg(&h.host.sysroot.path)
+    let output = Pkglayer::new(&h.host.sysroot.path)
         .args(["status", "--json"])
-        .envs(TEST_ENV)
         .stdout(writer)
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
+        .output();
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(stderr(&output), "");
 }
 
 #[test]
 fn upgrade_never_goes_back() {
+    require_root!();
     let h = host();
     // Commit times have a one-second grain.
     std::thread::sleep(std::time::Duration::from_millis(1100));
@@ -457,6 +403,7 @@ fn upgrade_never_goes_back() {
 
 #[test]
 fn an_unconfigured_host_does_not_upgrade() {
+    require_root!();
     let h = host();
     let origin = format!("{}.origin", h.newest().display());
     let text = std::fs::read_to_string(&origin).unwrap().replace(
@@ -484,6 +431,7 @@ fn an_unconfigured_host_does_not_upgrade() {
 
 #[test]
 fn a_local_package_is_uninstalled_by_name_or_nevra_while_a_repo_has_it() {
+    require_root!();
     let h = host();
     let arch = host_arch();
     // A local build of libhello-1.0-1, the NEVRA the repo has too, with other content.
@@ -515,6 +463,7 @@ fn a_local_package_is_uninstalled_by_name_or_nevra_while_a_repo_has_it() {
 
 #[test]
 fn a_layered_package_another_obsoletes_is_replaced_as_dnf_does() {
+    require_root!();
     let h = host();
     let arch = host_arch();
     ok(&h.pkglayer(&["install", "htop"]));
@@ -534,6 +483,10 @@ fn a_layered_package_another_obsoletes_is_replaced_as_dnf_does() {
         )),
         "{out}"
     );
+    let redactions = Redactions::new().name(&h.deployments()[0], "[LAYERED]");
+    insta::with_settings!({filters => redactions.filters()}, {
+        insta::assert_snapshot!("upgrade_replaces_an_obsoleted_request", out);
+    });
     assert_eq!(requested(&h, 0), "requested=btop;");
     assert!(rpm_q(&h, "htop").is_none());
     assert_eq!(rpm_q(&h, "btop").unwrap(), format!("btop-1.0-1.{arch}"));
@@ -543,6 +496,7 @@ fn a_layered_package_another_obsoletes_is_replaced_as_dnf_does() {
 
 #[test]
 fn repo_changes_between_operations_are_followed() {
+    require_root!();
     let h = host();
     let arch = host_arch();
     ok(&h.pkglayer(&["install", "hello"]));

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 mod support;
 
-use pkglayer_testkit::{SigningKey, TestPackage, base_packages, create_repo, host_arch};
+use pkglayer_testkit::{SigningKey, TestPackage, create_repo, host_arch, require_root};
 use support::host::RepoHost;
 use support::{failure, ok};
 
@@ -26,7 +26,7 @@ struct Signed {
 
 /// A repo where `good` is signed by the vendor's key, `foreign` by a stranger's, `plain` by nobody.
 fn signed_repo() -> Signed {
-    let h = RepoHost::new(&base_packages("1"), |_| packages());
+    let h = RepoHost::serving(packages());
     let vendor = SigningKey::generate("Test Vendor").unwrap();
     let stranger = SigningKey::generate("Stranger").unwrap();
     let rpm = |name: &str| repo_dir(&h).join(format!("Packages/{name}-1.0-1.{}.rpm", host_arch()));
@@ -61,6 +61,7 @@ fn cached_repomd(h: &RepoHost) -> Vec<u8> {
 
 #[test]
 fn gpgcheck_takes_only_packages_signed_by_the_repo_key() {
+    require_root!();
     let s = signed_repo();
     let h = &s.h;
     configure(
@@ -116,6 +117,7 @@ fn gpgcheck_takes_only_packages_signed_by_the_repo_key() {
 
 #[test]
 fn keys_come_over_http_and_repo_gpgcheck_guards_repomd() {
+    require_root!();
     let s = signed_repo();
     let h = &s.h;
     let repomd = repo_dir(h).join("repodata/repomd.xml");
@@ -174,6 +176,7 @@ fn keys_come_over_http_and_repo_gpgcheck_guards_repomd() {
 
 #[test]
 fn checking_signatures_without_a_key_is_a_configuration_error() {
+    require_root!();
     let s = signed_repo();
     let h = &s.h;
     configure(h, "gpgcheck=1\n");

@@ -2,9 +2,11 @@
 //! HTTP on 127.0.0.1, and a `repos.d` naming it.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use pkglayer_testkit::{RepoServer, TEST_ENV, TestHost, TestPackage, create_repo, run};
+use pkglayer_testkit::{RepoServer, TestHost, TestPackage, base_packages, create_repo};
+
+use super::Pkglayer;
 
 pub struct RepoHost {
     pub host: TestHost,
@@ -20,6 +22,11 @@ impl RepoHost {
         packages: impl FnOnce(&RepoServer) -> Vec<TestPackage>,
     ) -> Self {
         Self::with_sysroot_prepared(base, packages, |_| Ok(()))
+    }
+
+    /// A host on base version 1 of the standard base packages, with a repo of `packages`.
+    pub fn serving(packages: Vec<TestPackage>) -> Self {
+        Self::new(&base_packages("1"), |_| packages)
     }
 
     /// Like [`RepoHost::new`], with `prepare` run on the sysroot's directory before the sysroot is
@@ -48,20 +55,22 @@ impl RepoHost {
         }
     }
 
-    /// Runs pkglayer on the host; verbs that read repos get the test repo.
-    pub fn pkglayer(&self, args: &[&str]) -> Output {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_pkglayer"));
-        command
-            .arg("--sysroot")
-            .arg(&self.host.sysroot.path)
-            .args(args);
+    /// pkglayer on the host, to run; verbs that read repos get the test repo.
+    pub fn command(&self, args: &[&str]) -> Pkglayer {
+        let command = Pkglayer::new(&self.host.sysroot.path).args(args);
         if matches!(
             args.first(),
             Some(&("install" | "uninstall" | "upgrade" | "refresh-md"))
         ) {
-            command.arg("--reposdir").arg(&self.reposdir);
+            command.reposdir(&self.reposdir)
+        } else {
+            command
         }
-        command.envs(TEST_ENV).output().unwrap()
+    }
+
+    /// Runs pkglayer on the host; verbs that read repos get the test repo.
+    pub fn pkglayer(&self, args: &[&str]) -> Output {
+        self.command(args).output()
     }
 
     /// Commits of the deployments, default first.
@@ -82,18 +91,12 @@ impl RepoHost {
         let origins = (0..deployments.len())
             .map(|i| self.host.sysroot.origin(i).unwrap())
             .collect();
-        let refs = run(Command::new("ostree")
-            .arg(self.host.sysroot.repo_arg())
-            .arg("refs"))
-        .unwrap();
+        let refs = self.host.sysroot.ostree(&["refs"]).unwrap();
         (deployments, origins, refs)
     }
 
     /// `ostree fsck` of the sysroot's repo passes.
     pub fn fsck(&self) {
-        run(Command::new("ostree")
-            .arg(self.host.sysroot.repo_arg())
-            .args(["fsck", "--quiet"]))
-        .unwrap();
+        self.host.sysroot.ostree(&["fsck", "--quiet"]).unwrap();
     }
 }
