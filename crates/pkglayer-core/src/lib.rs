@@ -9,10 +9,10 @@
 //! (package scripts in their sandbox), [`users`] (accounts and their IDs), [`scratch`] and
 //! [`failpoint`] (surviving interruptions).
 
-pub mod base;
+pub(crate) mod base;
 mod command;
 pub mod commit_metadata;
-pub mod compose;
+pub(crate) mod compose;
 pub mod deploy;
 pub mod error;
 pub mod failpoint;
@@ -20,22 +20,22 @@ pub mod layer;
 pub mod layout;
 pub mod operation;
 pub mod origin;
-pub mod package_cache;
+pub(crate) mod package_cache;
 pub mod plan;
 pub mod progress;
 pub mod query;
 pub mod repo;
 pub mod request;
-pub mod retention;
+pub(crate) mod retention;
 pub mod rpm;
 pub mod rpmdb;
-pub mod scratch;
+pub(crate) mod scratch;
 pub mod scripts;
 pub mod solver;
 pub mod status;
 pub mod sysroot;
-pub mod tree;
-pub mod users;
+pub(crate) mod tree;
+pub(crate) mod users;
 
 pub use error::UserError;
 pub use origin::Origin;
