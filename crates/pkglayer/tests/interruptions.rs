@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 mod support;
 
 use pkglayer_core::failpoint;
+use pkglayer_core::layout::CacheFolder;
 use pkglayer_testkit::{Script, TestPackage, host_arch, require_root};
 use support::host::RepoHost;
-use support::{Pkglayer, failure};
+use support::{Pkglayer, cache, failure};
 
 /// tool, with a %post (so the scripts' failpoints are reached) and a library it requires, and
 /// another package on its own.
@@ -124,11 +125,7 @@ fn a_kill_at_any_failpoint_changes_nothing() {
             listed * 2,
             "{point}: a deployment directory nobody lists is left"
         );
-        let metadata = h
-            .host
-            .sysroot
-            .path
-            .join("ostree/deploy/testos/var/cache/pkglayer/repomd-v1");
+        let metadata = cache(&h.host.sysroot.path).folder(CacheFolder::RepoMetadata);
         assert_eq!(entries(&metadata, ".staging"), Vec::<String>::new());
         assert_eq!(
             sysroot_state(&h),

@@ -7,12 +7,13 @@ use std::process::Command;
 
 mod support;
 
+use pkglayer_core::layout::{CacheFolder, refs};
 use pkglayer_testkit::{
     RepoServer, TestPackage, base_packages, base_ref, create_repo, fixtures, host_arch,
     require_root, rpmdb_journal_mode, run,
 };
 use serde_json::Value;
-use support::{Redactions, failure, ok};
+use support::{Redactions, cache, failure, ok};
 
 /// strace and its dependencies, and packages for the path rules, conflicts and file kinds.
 fn packages() -> Vec<TestPackage> {
@@ -428,19 +429,15 @@ fn a_package_that_does_not_match_the_metadata_is_refused() {
     let refs = h
         .host
         .sysroot
-        .ostree(&["refs", "pkglayer/pkg/strace"])
+        .ostree(&["refs", &format!("{}strace", refs::PACKAGES)])
         .unwrap();
     assert_eq!(refs.trim(), "", "nothing imported for strace");
-    let leftovers: Vec<_> = std::fs::read_dir(
-        h.host
-            .sysroot
-            .path
-            .join("ostree/deploy/testos/var/cache/pkglayer/packages-v1"),
-    )
-    .unwrap()
-    .map(|e| e.unwrap().file_name())
-    .filter(|n| n.to_string_lossy().contains("strace"))
-    .collect();
+    let leftovers: Vec<_> =
+        std::fs::read_dir(cache(&h.host.sysroot.path).folder(CacheFolder::Downloads))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n.to_string_lossy().contains("strace"))
+            .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
@@ -488,7 +485,7 @@ fn db_diff_and_cleanup_cache() {
             .ostree(&["refs", "--list"])
             .unwrap()
             .lines()
-            .filter(|r| r.starts_with("pkglayer/pkg/"))
+            .filter(|r| r.starts_with(refs::PACKAGES))
             .map(str::to_string)
             .collect()
     };

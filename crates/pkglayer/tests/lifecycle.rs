@@ -28,6 +28,7 @@ use std::process::Output;
 
 mod support;
 
+use pkglayer_core::layout::CacheFolder;
 use pkglayer_testkit::{base_ref, create_repo, require_root};
 use support::host::RepoHost;
 use support::model::{Base, Deployment, Model, Outcome, RepoPackage, Rng, SCRIPTED, Step, choose};
@@ -238,8 +239,8 @@ impl Life {
         packages: &BTreeSet<RepoPackage>,
     ) -> Result<(Vec<String>, Vec<String>), String> {
         let sysroot = &self.host.host.sysroot;
-        let cache = sysroot.path.join("ostree/deploy/testos/var/cache/pkglayer");
-        let metadata = std::fs::read_dir(cache.join("repomd-v1"))
+        let cache = support::cache(&sysroot.path);
+        let metadata = std::fs::read_dir(cache.folder(CacheFolder::RepoMetadata))
             .into_iter()
             .flatten()
             .flatten()
@@ -250,7 +251,9 @@ impl Life {
         let refs: BTreeSet<&str> = refs.lines().collect();
         let (mut missing, mut downloaded) = (Vec::new(), Vec::new());
         for package in packages {
-            let file = cache.join(format!("packages-v1/{}.rpm", package.nevra()));
+            let file = cache
+                .folder(CacheFolder::Downloads)
+                .join(format!("{}.rpm", package.nevra()));
             if !metadata || !(refs.contains(package.cache_ref().as_str()) || file.is_file()) {
                 missing.push(package.nevra());
             } else if !refs.contains(package.cache_ref().as_str()) {

@@ -10,7 +10,7 @@ mod support;
 use pkglayer_testkit::{
     Script, TestPackage, base_packages, base_ref, host_arch, require_root, run,
 };
-use support::{failure, ok};
+use support::{failure, ok, state};
 
 /// The test base plus real tools: rpm's Lua interpreter, the shadow tools, ldconfig with a
 /// `%transfiletriggerin` on the library directories (as glibc has), recording what fired it.
@@ -345,12 +345,7 @@ fn sysusers_fragments_create_accounts_before_scripts() {
     let extra: u32 = account(&root, "group", "sysd-extra")[2].parse().unwrap();
     assert_eq!(owner(&root.join("usr/share/sysd/state")), (uid, extra));
     // The allocation is the machine's, kept in the stateroot's /var.
-    let ids = read(
-        h.host
-            .sysroot
-            .path
-            .join("ostree/deploy/testos/var/lib/pkglayer/ids"),
-    );
+    let ids = read(state(&h.host.sysroot.path).id_allocations());
     assert!(ids.contains(&format!("u sysd {uid}\n")), "{ids}");
     assert!(ids.contains(&format!("g sysd-extra {extra}\n")), "{ids}");
 }

@@ -6,6 +6,7 @@ use std::process::Child;
 
 mod support;
 
+use pkglayer_core::layout::refs;
 use pkglayer_testkit::{
     TestPackage, base_packages, base_ref, create_repo, host_arch, require_root,
 };
@@ -70,10 +71,7 @@ fn the_base_of_every_deployment_stays_in_the_repo() {
         "base v1 was pruned"
     );
     let refs = h.host.sysroot.ostree(&["refs"]).unwrap();
-    assert!(
-        refs.contains(&format!("pkglayer/base/{}", h.host.base_v1)),
-        "{refs}"
-    );
+    assert!(refs.contains(&refs::base(&h.host.base_v1)), "{refs}");
     // Every operation still works from here.
     ok(&h.pkglayer(&["uninstall", "etcpkg"]));
     ok(&h.pkglayer(&["upgrade"]));
@@ -87,10 +85,7 @@ fn the_base_of_every_deployment_stays_in_the_repo() {
     // Once no deployment layers on v1 any more, its pin goes.
     ok(&h.pkglayer(&["cleanup", "--rollback"]));
     let refs = h.host.sysroot.ostree(&["refs"]).unwrap();
-    assert!(
-        !refs.contains(&format!("pkglayer/base/{}", h.host.base_v1)),
-        "{refs}"
-    );
+    assert!(!refs.contains(&refs::base(&h.host.base_v1)), "{refs}");
     assert!(
         !h.host.sysroot.has_commit(&h.host.base_v1),
         "released and pruned"

@@ -10,6 +10,7 @@ use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
+use pkglayer_core::layout::{Cache, CacheFolder, State};
 use pkglayer_testkit::{TEST_ENV, host_arch};
 
 /// The one way the tests run the binary under test:
@@ -136,9 +137,23 @@ pub fn said(output: &Output) -> String {
     )
 }
 
+/// The cache of the test stateroot of the sysroot at `sysroot`, where the product keeps it.
+pub fn cache(sysroot: &Path) -> Cache {
+    open_sysroot(sysroot).cache()
+}
+
+/// The state folder of the test stateroot of the sysroot at `sysroot`.
+pub fn state(sysroot: &Path) -> State {
+    open_sysroot(sysroot).state()
+}
+
+fn open_sysroot(sysroot: &Path) -> pkglayer_core::Sysroot {
+    pkglayer_core::Sysroot::open(sysroot, Some("testos")).expect("opening the test sysroot")
+}
+
 /// The metadata cache folder of repo `id` in the test stateroot of the sysroot at `sysroot`.
 pub fn repo_cache_dir(sysroot: &Path, id: &str) -> PathBuf {
-    let cache = sysroot.join("ostree/deploy/testos/var/cache/pkglayer/repomd-v1");
+    let cache = cache(sysroot).folder(CacheFolder::RepoMetadata);
     std::fs::read_dir(&cache)
         .unwrap()
         .map(|e| e.unwrap().path())

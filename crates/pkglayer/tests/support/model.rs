@@ -7,6 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use pkglayer_core::failpoint;
+use pkglayer_core::layout::refs;
+use pkglayer_core::rpm::Nevra;
 use pkglayer_testkit::{TestPackage, base_packages, host_arch};
 
 /// splitmix64: a tiny, seedable generator, so a failing run can be replayed from its seed.
@@ -72,10 +74,9 @@ impl RepoPackage {
         format!("{}-{}.{}", self.name, self.evr(), host_arch())
     }
 
-    /// The package cache's ref for it (as design.md describes the cache; `_` escaped as `__`).
+    /// The package cache's ref for it (the escaping is pinned by the core's own unit test).
     pub fn cache_ref(&self) -> String {
-        let arch = host_arch().replace('_', "__");
-        format!("pkglayer/pkg/{}/{}.{arch}", self.name, self.evr())
+        refs::package(&Nevra::parse(&self.nevra()).expect("a model package has a NEVRA"))
     }
 
     pub fn build(&self) -> TestPackage {
