@@ -333,15 +333,7 @@ fn write_rpmdb(
             continue;
         }
         let bytes = std::fs::read(entry.path())?;
-        let checksum = repo.write_regfile_inline(
-            None,
-            0,
-            0,
-            libc::S_IFREG | 0o644,
-            None,
-            &bytes,
-            gio::Cancellable::NONE,
-        )?;
+        let checksum = crate::tree::write_root_file(repo, &bytes)?;
         let name = entry.file_name().to_string_lossy().into_owned();
         dir_tree.replace_file(&name, &checksum)?;
     }

@@ -1,4 +1,5 @@
-//! Reading files straight out of an OSTree commit, without checking it out.
+//! Reading files straight out of an OSTree commit, without checking it out, and writing the objects
+//! of trees being built.
 
 use std::path::Path;
 
@@ -129,6 +130,23 @@ pub fn mtree_read_file(
         std::io::copy(&mut input.into_read(), &mut contents)?;
     }
     Ok(Some(contents))
+}
+
+/// Writes `contents` as the content object of a regular file owned by root, mode 0644 (what
+/// pkglayer itself adds to a tree: tmpfiles.d lines, accounts, the rpm database) and returns its
+/// checksum.
+pub fn write_root_file(repo: &ostree::Repo, contents: &[u8]) -> Result<String> {
+    Ok(repo
+        .write_regfile_inline(
+            None,
+            0,
+            0,
+            libc::S_IFREG | 0o644,
+            None,
+            contents,
+            gio::Cancellable::NONE,
+        )?
+        .to_string())
 }
 
 /// Writes the directory metadata object for a directory owned by `uid`:`gid` with permission bits

@@ -230,15 +230,7 @@ impl<'a> TreeWriter<'a> {
                 .map(|line| format!("{line}\n"))
                 .collect();
             let dir = self.ensure_dirs("usr/lib/tmpfiles.d")?;
-            let checksum = self.repo.write_regfile_inline(
-                None,
-                0,
-                0,
-                libc::S_IFREG | 0o644,
-                None,
-                conf.as_bytes(),
-                gio::Cancellable::NONE,
-            )?;
+            let checksum = crate::tree::write_root_file(self.repo, conf.as_bytes())?;
             dir.replace_file(&format!("pkglayer-{}.conf", self.nevra.name), &checksum)?;
         }
         Ok(PayloadTree {

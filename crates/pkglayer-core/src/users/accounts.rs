@@ -3,7 +3,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result};
-use ostree::gio;
 
 use super::{Kind, ids_of};
 
@@ -126,15 +125,7 @@ fn append_tree_file(
         contents.push(b'\n');
     }
     contents.extend_from_slice(text.as_bytes());
-    let checksum = repo.write_regfile_inline(
-        None,
-        0,
-        0,
-        libc::S_IFREG | 0o644,
-        None,
-        &contents,
-        gio::Cancellable::NONE,
-    )?;
+    let checksum = crate::tree::write_root_file(repo, &contents)?;
     dir.replace_file(name, &checksum)?;
     Ok(())
 }
