@@ -1,0 +1,108 @@
+//! Solving an install job, and what libsolv says when it cannot.
+
+use libsolv_sys as ffi;
+
+use super::{Pool, Queue, Selection, cstr_to_string};
+
+/// A solver answer: the packages to install (solvable ids, base packages left out), or problems.
+pub enum SolveResult {
+    Install(Vec<ffi::Id>),
+    Problems(Vec<Problem>),
+}
+
+/// One problem libsolv found, in its own sentence, and what its main rule says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub text: String,
+    /// The dependency nothing provides, when that is the problem.
+    pub nothing_provides: Option<String>,
+}
+
+impl Pool {
+    /// Solves: install one package of every selection and every solvable in `solvables`, with every
+    /// installed package locked.
+    pub fn solve_install(
+        &mut self,
+        selections: &[&Selection],
+        solvables: &[ffi::Id],
+        ignore_weak: bool,
+    ) -> SolveResult {
+        let mut job = Queue::new();
+        for &id in solvables {
+            job.push((ffi::SOLVER_INSTALL | ffi::SOLVER_SOLVABLE) as i32);
+            job.push(id);
+        }
+        for selection in selections {
+            for pair in selection.jobs.chunks(2) {
+                job.push(pair[0] | ffi::SOLVER_INSTALL as i32);
+                job.push(pair[1]);
+            }
+        }
+        // SAFETY: the pool is valid; `installed` may be NULL when no rpmdb was added.
+        let installed = unsafe { (*self.ptr()).installed };
+        if !installed.is_null() {
+            job.push((ffi::SOLVER_LOCK | ffi::SOLVER_SOLVABLE_REPO) as i32);
+            // SAFETY: installed is a valid repo of this pool.
+            job.push(unsafe { (*installed).repoid });
+        }
+
+        // SAFETY: the solver is created from and freed with this pool; problem strings are copied out
+        // before the solver is freed; the transaction is freed once.
+        unsafe {
+            let solver = ffi::solver_create(self.ptr());
+            if ignore_weak {
+                ffi::solver_set_flag(solver, ffi::SOLVER_FLAG_IGNORE_RECOMMENDED as i32, 1);
+            }
+            let problem_count = ffi::solver_solve(solver, &mut job.0);
+            let result = if problem_count > 0 {
+                let problems = (1..=problem_count)
+                    .map(|problem| self.problem(solver, problem))
+                    .collect();
+                SolveResult::Problems(problems)
+            } else {
+                let transaction = ffi::solver_create_transaction(solver);
+                let steps = &(*transaction).steps;
+                // An empty transaction (every request inactive) may have no element array at all.
+                let ids = if steps.count == 0 {
+                    &[][..]
+                } else {
+                    std::slice::from_raw_parts(steps.elements, steps.count as usize)
+                };
+                let install = ids
+                    .iter()
+                    .copied()
+                    .filter(|&id| !self.is_installed(id))
+                    .collect();
+                ffi::transaction_free(transaction);
+                SolveResult::Install(install)
+            };
+            ffi::solver_free(solver);
+            result
+        }
+    }
+
+    /// Problem number `problem` of `solver`: libsolv's sentence for it, and the dependency nothing
+    /// provides when its main rule (the one that sentence describes) is of that kind.
+    ///
+    /// # Safety
+    /// `solver` is a live solver of this pool whose last solve found `problem`.
+    unsafe fn problem(&self, solver: *mut ffi::Solver, problem: ffi::Id) -> Problem {
+        // SAFETY: per the contract; the strings are copied before the solver goes.
+        unsafe {
+            let text = cstr_to_string(ffi::solver_problem2str(solver, problem));
+            let rule = ffi::solver_findproblemrule(solver, problem);
+            let (mut source, mut target, mut dep) = (0, 0, 0);
+            let kind = ffi::solver_ruleinfo(solver, rule, &mut source, &mut target, &mut dep);
+            let nothing_provides = matches!(
+                kind,
+                ffi::SOLVER_RULE_PKG_NOTHING_PROVIDES_DEP
+                    | ffi::SOLVER_RULE_JOB_NOTHING_PROVIDES_DEP
+            )
+            .then(|| cstr_to_string(ffi::pool_dep2str(self.ptr(), dep)));
+            Problem {
+                text,
+                nothing_provides,
+            }
+        }
+    }
+}
