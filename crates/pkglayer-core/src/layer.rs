@@ -184,10 +184,10 @@ fn local_package(
     package: &PlannedPackage,
     accounts: &Accounts,
 ) -> Result<CachedPackage> {
-    let nevra = package.nevra.to_string();
+    let nevra = &package.nevra;
     let sha256 = origin
         .requested_local
-        .get(&nevra)
+        .get(nevra)
         .with_context(|| format!("local package {nevra} is not requested"))?;
     if let Some(cached) = package_cache::lookup_local(repo, &package.nevra, sha256)? {
         return Ok(cached);

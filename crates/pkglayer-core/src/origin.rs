@@ -24,6 +24,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::{Context, Result, anyhow, bail};
 use glib::KeyFile;
 
+use crate::rpm::Nevra;
+
 const ORIGIN: &str = "origin";
 const PACKAGES: &str = "packages";
 const OVERRIDES: &str = "overrides";
@@ -45,7 +47,7 @@ pub struct Origin {
     pub requested: BTreeSet<String>,
     /// Local RPMs, NEVRA -> sha256 of the RPM file (imported into the package cache by the operation
     /// that names the file).
-    pub requested_local: BTreeMap<String, String>,
+    pub requested_local: BTreeMap<Nevra, String>,
     /// Names of packages whose scripts and file triggers never run (pkglayer's own group).
     pub skip_scripts: BTreeSet<String>,
     /// `[origin] unconfigured-state=`: why the host may not upgrade yet (rpm-ostree writes it until a
@@ -100,9 +102,10 @@ impl Origin {
         for entry in string_list(&keyfile, PACKAGES, REQUESTED_LOCAL)? {
             let (sha256, nevra) = entry
                 .split_once(':')
-                .filter(|(sha, nevra)| is_sha256_hex(sha) && !nevra.is_empty())
+                .filter(|(sha, _)| is_sha256_hex(sha))
+                .and_then(|(sha, nevra)| Some((sha, Nevra::parse(nevra)?)))
                 .ok_or_else(|| anyhow!("requested-local entry {entry:?} is not SHA256:NEVRA"))?;
-            requested_local.insert(nevra.to_string(), sha256.to_string());
+            requested_local.insert(nevra, sha256.to_string());
         }
 
         Ok(Origin {
@@ -424,7 +427,11 @@ unlocked=development
             assert_eq!(origin.refspec, case.refspec, "{}", case.text);
             let requested: Vec<_> = origin.requested.iter().map(String::as_str).collect();
             assert_eq!(requested, case.requested, "{}", case.text);
-            let local: Vec<_> = origin.requested_local.keys().map(String::as_str).collect();
+            let local: Vec<_> = origin
+                .requested_local
+                .keys()
+                .map(ToString::to_string)
+                .collect();
             assert_eq!(local, case.local, "{}", case.text);
             assert_eq!(origin.is_layered(), case.layered, "{}", case.text);
         }
@@ -461,7 +468,7 @@ unlocked=development
         origin.requested.insert("strace".into());
         origin
             .requested_local
-            .insert("foo-1.0-1.x86_64".into(), SHA.into());
+            .insert(Nevra::parse("foo-1.0-1.x86_64").unwrap(), SHA.into());
         let text = origin.to_text();
         assert_eq!(
             text,

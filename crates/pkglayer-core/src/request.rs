@@ -56,7 +56,7 @@ pub fn with_packages(
                 check_local_signature(keyring, path)?;
             }
             let file = read_local_rpm(path)?;
-            let nevra = file.nevra.to_string();
+            let nevra = file.nevra.clone();
             let earlier = origin
                 .requested_local
                 .insert(nevra.clone(), file.sha256.clone());
@@ -154,11 +154,10 @@ pub fn without_packages(
         let local = origin
             .requested_local
             .keys()
-            .find(|requested| {
-                *requested == name
-                    || Nevra::parse(requested).is_some_and(|nevra| {
-                        nevra.name == *name || crate::solver::matches_spec(name, &nevra)
-                    })
+            .find(|nevra| {
+                nevra.to_string() == *name
+                    || nevra.name == *name
+                    || crate::solver::matches_spec(name, nevra)
             })
             .cloned();
         if let Some(nevra) = local {
@@ -193,11 +192,11 @@ fn not_requested(
         ))
         .hint("uninstall removes only layered packages; the base comes from the OS vendor"),
         None => {
-            let requested: Vec<&str> = origin
+            let requested: Vec<String> = origin
                 .requested
                 .iter()
-                .chain(origin.requested_local.keys())
-                .map(String::as_str)
+                .cloned()
+                .chain(origin.requested_local.keys().map(ToString::to_string))
                 .collect();
             UserError::new(format!("{name} is not layered")).hint(format!(
                 "requested packages: {}",

@@ -68,7 +68,11 @@ pub fn status(sysroot: &Sysroot) -> Result<Status> {
                 base_checksum: (layer.base_commit != checksum).then_some(layer.base_commit),
                 origin: origin.refspec.clone(),
                 requested_packages: origin.requested.iter().cloned().collect(),
-                requested_local_packages: origin.requested_local.keys().cloned().collect(),
+                requested_local_packages: origin
+                    .requested_local
+                    .keys()
+                    .map(ToString::to_string)
+                    .collect(),
                 inactive_requests: layer.inactive_requests,
                 packages: layer.packages.iter().map(|n| n.to_string()).collect(),
                 version: info.version(),

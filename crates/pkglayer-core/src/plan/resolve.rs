@@ -13,7 +13,6 @@ use crate::origin::Origin;
 use crate::package_cache;
 use crate::progress::{Phase, PhaseGuard, Progress};
 use crate::repo::{Fetcher, RepoMetadata, RepoOptions};
-use crate::rpm::Nevra;
 use crate::solver::{RepoSource, Request, Resolution, Resolver, SolveError};
 use crate::sysroot::Sysroot;
 
@@ -36,14 +35,10 @@ pub(super) fn resolve(
             local_heads.push(file.path.clone());
             continue;
         }
-        let cached = Nevra::parse(nevra)
-            .map(|n| package_cache::lookup_local(repo, &n, sha256))
-            .transpose()?
-            .flatten()
-            .ok_or_else(|| {
-                UserError::new(format!("local package {nevra} is not in the package cache"))
-                    .hint("install it again from its .rpm file, or uninstall it")
-            })?;
+        let cached = package_cache::lookup_local(repo, nevra, sha256)?.ok_or_else(|| {
+            UserError::new(format!("local package {nevra} is not in the package cache"))
+                .hint("install it again from its .rpm file, or uninstall it")
+        })?;
         let head = scratch.path().join(format!("{nevra}.rpm"));
         std::fs::write(&head, package_cache::head(repo, &cached.commit)?)?;
         local_heads.push(head);
@@ -95,10 +90,7 @@ pub(super) fn resolve(
     // local package that obsoletes it is requested already, as a local one).
     for obsoleted in resolution.obsoleted {
         plan.requested.remove(&obsoleted.request);
-        if !origin
-            .requested_local
-            .contains_key(&obsoleted.obsoleted_by.to_string())
-        {
+        if !origin.requested_local.contains_key(&obsoleted.obsoleted_by) {
             plan.requested.insert(obsoleted.obsoleted_by.name.clone());
         }
         plan.replaced_requests.push(obsoleted);
