@@ -8,12 +8,20 @@ use anyhow::{Result, bail};
 use super::ids::ensure;
 use super::{Accounts, Allocations, Kind};
 
+/// A `sysusers.d` file of a layered package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Fragment {
+    /// Its path as rpm names it (`/usr/lib/sysusers.d/…`), for messages.
+    pub path: String,
+    pub text: String,
+}
+
 /// The `sysusers.d` files among `files` (paths as rpm names them) with their text, read from `tree`.
 pub(crate) fn sysusers_fragments<'a>(
     repo: &ostree::Repo,
     tree: &ostree::MutableTree,
     files: impl IntoIterator<Item = &'a String>,
-) -> Result<Vec<(String, String)>> {
+) -> Result<Vec<Fragment>> {
     let mut fragments = Vec::new();
     for file in files {
         let Some(relative) = file.strip_prefix("/usr/lib/sysusers.d/") else {
@@ -23,25 +31,28 @@ pub(crate) fn sysusers_fragments<'a>(
             continue;
         }
         if let Some(text) = crate::tree::mtree_read_file(repo, tree, &file[1..])? {
-            fragments.push((file.clone(), String::from_utf8_lossy(&text).into_owned()));
+            fragments.push(Fragment {
+                path: file.clone(),
+                text: String::from_utf8_lossy(&text).into_owned(),
+            });
         }
     }
     Ok(fragments)
 }
 
-/// Creates the users and groups of `fragments` (`(path, text)` of `sysusers.d` files) that the tree
+/// Creates the users and groups of `fragments` that the tree
 /// lacks, with IDs from `allocations` or new ones recorded there. Fails on a line it cannot read and
 /// when no free ID is left.
 pub(crate) fn apply_sysusers(
     repo: &ostree::Repo,
     tree: &ostree::MutableTree,
-    fragments: &[(String, String)],
+    fragments: &[Fragment],
     allocations: &mut Allocations,
 ) -> Result<()> {
     let mut accounts = Accounts::read(repo, tree)?;
     let mut new_lines: BTreeMap<Kind, String> = BTreeMap::new();
     let mut add = |kind: Kind, line: String| new_lines.entry(kind).or_default().push_str(&line);
-    for (path, text) in fragments {
+    for Fragment { path, text } in fragments {
         for (number, line) in text.lines().enumerate() {
             let entry = match parse_sysusers_line(line) {
                 Ok(Some(entry)) => entry,
