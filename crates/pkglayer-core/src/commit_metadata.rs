@@ -1,9 +1,9 @@
 //! What pkglayer records in the metadata of the commits it writes, and reading it back.
 //!
 //! Two kinds of commits carry `pkglayer.*` keys. A layered commit records what its layer is made of
-//! ([`LayerRecord`]), so status, planning and retention read a deployment from its commit alone. A
+//! (`LayerRecord`), so status, planning and retention read a deployment from its commit alone. A
 //! package-cache commit records what later steps need of an RPM without the file
-//! ([`PackageRecord`]). The keys are named in this module only; their names and variant types are a
+//! (`PackageRecord`). The keys are named in this module only; their names and variant types are a
 //! format that commits already on disk use.
 
 use anyhow::{Context, Result};
@@ -47,6 +47,15 @@ impl CommitInfo {
             metadata: glib::VariantDict::new(Some(&variant.child_value(0))),
             timestamp: ostree::commit_get_timestamp(&variant),
         })
+    }
+
+    /// The info of a commit with `metadata` (`a{sv}`) and `timestamp`, without a repo.
+    #[cfg(test)]
+    pub(crate) fn from_metadata(metadata: &glib::Variant, timestamp: u64) -> Self {
+        CommitInfo {
+            metadata: glib::VariantDict::new(Some(metadata)),
+            timestamp,
+        }
     }
 
     /// Seconds since the epoch.
@@ -205,5 +214,112 @@ impl CachedPackageInfo {
             .into_iter()
             .map(|(path, user, group)| NamedOwner { path, user, group })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LAYERED: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+    const BASE: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+
+    #[test]
+    fn a_layer_record_reads_back_as_the_deployment_layer() {
+        let strace = Nevra::parse("strace-6.1-1.x86_64").unwrap();
+        let vim = Nevra::parse("vim-minimal-2:9.0-1.x86_64").unwrap();
+        let record = LayerRecord {
+            base_commit: BASE,
+            version: Some("40.20240101".into()),
+            requested: &["strace".into(), "vim-minimal".into()],
+            inactive_requests: &["setup".into()],
+            packages: vec![&strace, &vim],
+            state_digest: "abc",
+        };
+        let info = CommitInfo::from_metadata(&record.to_variant(), 1_700_000_000);
+        assert_eq!(info.timestamp(), 1_700_000_000);
+        assert_eq!(info.version().as_deref(), Some("40.20240101"));
+        assert_eq!(
+            info.get::<Vec<String>>(REQUESTED).unwrap(),
+            ["strace", "vim-minimal"]
+        );
+
+        let layer = DeploymentLayer::of(LAYERED, &info);
+        assert_eq!(layer.base_commit, BASE);
+        assert_eq!(layer.packages, [strace, vim]);
+        assert_eq!(layer.inactive_requests, ["setup"]);
+        assert_eq!(layer.state_digest.as_deref(), Some("abc"));
+    }
+
+    #[test]
+    fn a_plain_commit_is_its_own_base_and_layers_nothing() {
+        let vendor = glib::VariantDict::new(None);
+        vendor.insert(VERSION, "40.1");
+        let info = CommitInfo::from_metadata(&vendor.end(), 0);
+        assert_eq!(info.version().as_deref(), Some("40.1"));
+        let layer = DeploymentLayer::of(BASE, &info);
+        assert_eq!(layer.base_commit, BASE);
+        assert!(layer.packages.is_empty());
+        assert!(layer.inactive_requests.is_empty());
+        assert_eq!(layer.state_digest, None);
+    }
+
+    #[test]
+    fn a_value_of_another_type_reads_as_absent() {
+        let odd = glib::VariantDict::new(None);
+        odd.insert(BASE_COMMIT, 7u32);
+        odd.insert(VERSION, 40u32);
+        let info = CommitInfo::from_metadata(&odd.end(), 0);
+        assert_eq!(info.version(), None);
+        assert_eq!(DeploymentLayer::of(LAYERED, &info).base_commit, LAYERED);
+    }
+
+    #[test]
+    fn a_package_record_reads_back_as_the_cached_package_info() {
+        let nevra = Nevra::parse("httpd-2.4.62-1.x86_64").unwrap();
+        let owners = [
+            NamedOwner {
+                path: "usr/share/httpd/cache".into(),
+                user: "apache".into(),
+                group: "apache".into(),
+            },
+            NamedOwner {
+                path: "var/log/httpd".into(),
+                user: "root".into(),
+                group: "apache".into(),
+            },
+        ];
+        let record = PackageRecord {
+            nevra: &nevra,
+            head: b"lead, signature, header",
+            sha256: "cafe",
+            repo: "fedora",
+            repo_checksum: "beef",
+            owners: &owners,
+        };
+        let info = CachedPackageInfo(CommitInfo::from_metadata(&record.to_variant(), 0));
+        assert_eq!(info.sha256().as_deref(), Some("cafe"));
+        assert_eq!(
+            info.head().as_deref(),
+            Some(&b"lead, signature, header"[..])
+        );
+        assert_eq!(info.owners(), owners);
+        assert_eq!(
+            info.0.get::<String>(NEVRA).as_deref(),
+            Some("httpd-2.4.62-1.x86_64")
+        );
+        assert_eq!(
+            info.0.get::<String>(RPM_HEAD_SHA256).as_deref(),
+            Some("c8771c3b86d8b40128ceb2336d7bfbd7c34c986346fae25931d2a9143f66b70f")
+        );
+        assert_eq!(info.0.get::<String>(REPO).as_deref(), Some("fedora"));
+        assert_eq!(info.0.get::<String>(REPO_CHECKSUM).as_deref(), Some("beef"));
+
+        let unowned = PackageRecord {
+            owners: &[],
+            ..record
+        };
+        let info = CachedPackageInfo(CommitInfo::from_metadata(&unowned.to_variant(), 0));
+        assert!(info.owners().is_empty());
     }
 }

@@ -84,7 +84,9 @@ pub fn rollback(sysroot: &Sysroot) -> Result<ostree::Deployment> {
 /// Which deployments `cleanup` drops.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CleanupRequest {
+    /// Drop the pending deployment (deployed since boot, the default at next boot).
     pub pending: bool,
+    /// Drop the rollback deployment.
     pub rollback: bool,
 }
 

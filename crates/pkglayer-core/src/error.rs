@@ -10,19 +10,19 @@ use std::fmt;
 /// A failure with a known remedy, e.g. a path that is not a sysroot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserError {
-    pub message: String,
-    pub hint: Option<String>,
+    pub(crate) message: String,
+    pub(crate) hint: Option<String>,
 }
 
 impl UserError {
-    pub fn new(message: impl Into<String>) -> Self {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
         UserError {
             message: message.into(),
             hint: None,
         }
     }
 
-    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+    pub(crate) fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
     }

@@ -35,10 +35,15 @@ pub enum Outcome {
     /// The result would equal the current deployment; nothing was deployed.
     NoChange,
     /// `--download-only`: the packages are in the cache; nothing was deployed.
-    Downloaded { imported: usize },
+    Downloaded {
+        /// Packages fetched from repos into the package cache.
+        imported: usize,
+    },
+    /// A new deployment was written; it is the default at next boot.
     Deployed {
         /// `checksum.serial` of the new deployment.
         deployment: String,
+        /// The deployed commit: the layered one, or the base when nothing is layered.
         commit: String,
         /// Packages fetched from repos for this operation.
         downloaded: usize,
@@ -48,7 +53,7 @@ pub enum Outcome {
 }
 
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ApplyOptions {
+pub(crate) struct ApplyOptions {
     /// Fetch and import only.
     pub download_only: bool,
 }
@@ -56,7 +61,7 @@ pub struct ApplyOptions {
 /// Applies `plan` with `origin` (the origin the new deployment gets). The caller holds the sysroot
 /// lock and planned after taking it.
 #[context("Layering")]
-pub fn apply(
+pub(crate) fn apply(
     sysroot: &Sysroot,
     lock: &SysrootLock,
     plan: &InstallPlan,
@@ -401,4 +406,150 @@ fn download_one(
     ))
     .hint("check the network, or run `pkglayer refresh-md --force` if the repo changed")
     .into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::{Checksum, Repomd, Transfer};
+    use crate::rpm::Nevra;
+
+    /// sha256 of the bytes `an rpm`.
+    const SHA: &str = "67bc295808ec97358f17689221ccd1ba0731ef8217351b7272e498e70475a587";
+
+    fn planned(checksum: Option<Checksum>) -> PlannedPackage {
+        PlannedPackage {
+            nevra: Nevra::parse("strace-6.1-1.x86_64").unwrap(),
+            repo: "fedora".into(),
+            download_size: 6,
+            install_size: 6,
+            location: Some("Packages/s/strace-6.1-1.x86_64.rpm".into()),
+            checksum,
+        }
+    }
+
+    fn cached(sha256: &str) -> CachedPackage {
+        CachedPackage {
+            nevra: Nevra::parse("strace-6.1-1.x86_64").unwrap(),
+            commit: "c".repeat(64),
+            sha256: sha256.into(),
+        }
+    }
+
+    #[test]
+    fn a_cached_package_matches_the_metadata_by_its_sha256() {
+        let sha256 = Checksum::new("sha256", SHA).unwrap();
+        assert!(matches_metadata(
+            &cached(SHA),
+            &planned(Some(sha256.clone()))
+        ));
+        assert!(!matches_metadata(
+            &cached(&"0".repeat(64)),
+            &planned(Some(sha256))
+        ));
+        // The cache keeps only sha256: another digest (or none) cannot tell builds apart.
+        let sha512 = Checksum::new("sha512", &"1".repeat(128)).unwrap();
+        assert!(matches_metadata(&cached(SHA), &planned(Some(sha512))));
+        assert!(matches_metadata(&cached(SHA), &planned(None)));
+    }
+
+    #[test]
+    fn downloads_that_do_not_fit_are_refused_before_they_start() {
+        let dir = tempfile::tempdir().unwrap();
+        check_free_space(dir.path(), 0).unwrap();
+        let err = check_free_space(dir.path(), u64::MAX).unwrap_err();
+        let user = err.downcast_ref::<crate::error::UserError>().unwrap();
+        assert!(
+            user.message
+                .starts_with("the packages to download take 17592186044416.0 MiB, and "),
+            "{}",
+            user.message
+        );
+    }
+
+    fn repo_with_mirrors(mirrors: Vec<String>) -> RepoMetadata {
+        RepoMetadata {
+            id: "fedora".into(),
+            priority: 99,
+            cost: 1000,
+            exclude: Vec::new(),
+            includepkgs: Vec::new(),
+            repomd: Repomd {
+                revision: None,
+                records: Vec::new(),
+            },
+            primary: PathBuf::from("primary.xml"),
+            filelists: None,
+            checksum: "d".repeat(64),
+            mirrors,
+            transfer: Transfer::default(),
+            gpgcheck: false,
+            gpgkeys: Vec::new(),
+            fetched: false,
+        }
+    }
+
+    /// A mirror holding `bytes` as the package of [`planned`], as a `file://` base URL.
+    fn mirror(root: &Path, bytes: &[u8]) -> String {
+        let packages = root.join("Packages/s");
+        std::fs::create_dir_all(&packages).unwrap();
+        std::fs::write(packages.join("strace-6.1-1.x86_64.rpm"), bytes).unwrap();
+        format!("file://{}/", root.display())
+    }
+
+    #[test]
+    fn a_download_tries_the_mirrors_in_turn_and_verifies_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("downloads");
+        std::fs::create_dir(&folder).unwrap();
+        let broken = mirror(&dir.path().join("broken"), b"an rpX");
+        let good = mirror(&dir.path().join("good"), b"an rpm");
+        let missing = format!("file://{}/", dir.path().join("missing").display());
+        let repos = [repo_with_mirrors(vec![missing, broken, good])];
+        let package = planned(Some(Checksum::new("sha256", SHA).unwrap()));
+
+        let file = download_one(&Fetcher::new(), &folder, &package, &repos).unwrap();
+        assert_eq!(file, folder.join("strace-6.1-1.x86_64.rpm"));
+        assert_eq!(std::fs::read(&file).unwrap(), b"an rpm");
+        assert!(!folder.join("strace-6.1-1.x86_64.rpm.partial").exists());
+
+        // Downloaded before (a later step failed): kept, no mirror asked.
+        let offline = [repo_with_mirrors(Vec::new())];
+        assert_eq!(
+            download_one(&Fetcher::new(), &folder, &package, &offline).unwrap(),
+            file
+        );
+    }
+
+    #[test]
+    fn a_download_no_mirror_can_give_names_every_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let oversized = mirror(&dir.path().join("oversized"), b"an rpm, and more");
+        let tampered = mirror(&dir.path().join("tampered"), b"an rpX");
+        let repos = [repo_with_mirrors(vec![oversized, tampered])];
+        let package = planned(Some(Checksum::new("sha256", SHA).unwrap()));
+        let err = download_one(&Fetcher::new(), dir.path(), &package, &repos).unwrap_err();
+        let message = format!("{err:#}");
+        let failures: Vec<&str> = message.lines().collect();
+        assert_eq!(failures.len(), 3, "{message}");
+        assert_eq!(failures[0], "cannot download strace-6.1-1.x86_64:");
+        assert!(
+            failures[1].ends_with("is larger than the 6 bytes the repo metadata declares"),
+            "{message}"
+        );
+        assert!(failures[2].contains("checksum mismatch"), "{message}");
+        assert!(!dir.path().join("strace-6.1-1.x86_64.rpm.partial").exists());
+
+        let none = [repo_with_mirrors(Vec::new())];
+        let err = download_one(&Fetcher::new(), dir.path(), &package, &none).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "repo fedora has no mirror to download strace-6.1-1.x86_64 from"
+        );
+        let err = download_one(&Fetcher::new(), dir.path(), &package, &[]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "strace-6.1-1.x86_64 comes from repo fedora, which is not loaded"
+        );
+    }
 }

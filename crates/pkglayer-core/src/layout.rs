@@ -71,7 +71,7 @@ impl State {
         State { root: root.into() }
     }
 
-    /// The user and group IDs layering gave out on this machine ([`crate::users`]).
+    /// The user and group IDs layering gave out on this machine (see the `users` module).
     pub fn id_allocations(&self) -> PathBuf {
         self.root.join("ids")
     }

@@ -1,13 +1,70 @@
 //! pkglayer's library: everything pkglayer does, without printing.
 //!
-//! The binary parses arguments and renders results; the behaviour lives here. [`operation`] holds the
-//! verbs (install, uninstall, upgrade, rollback, cleanup), each one transaction over the modules
-//! below, one per domain noun: [`sysroot`] (deployments and their roles), [`origin`] (what a
-//! deployment tracks and layers), [`deploy`] (changing the deployment list), [`retention`] (what the
-//! repo keeps), [`rpmdb`] (reading a tree's packages), [`status`], [`repo`] and [`solver`] (metadata
-//! and resolution), [`request`], [`plan`] and [`layer`] (the pipeline), [`compose`], [`scripts`]
-//! (package scripts in their sandbox), [`users`] (accounts and their IDs), [`scratch`] and
-//! [`failpoint`] (surviving interruptions).
+//! The binary parses arguments and renders results; the behaviour lives here. Modules in plain
+//! code spans are crate-private.
+//!
+//! - The verbs: [`operation`] changes the next boot (install, uninstall, upgrade, rollback,
+//!   cleanup), each one transaction over the modules below; [`query`] leaves the deployments alone
+//!   (packages of a deployment, diffs, refreshing repo metadata).
+//! - Deployments: [`sysroot`] opens the OSTree root and tells the roles of its deployments,
+//!   [`origin`] is what a deployment tracks and layers, [`deploy`] changes the deployment list, and
+//!   [`status`] reports it.
+//! - Where things live and what commits record: [`layout`] names the cache and state folders and the
+//!   refs pkglayer owns; [`commit_metadata`] is what layered and package-cache commits carry.
+//! - Resolution: `base` picks the vendor commit a layer goes on, [`repo`] reads and fetches repo
+//!   metadata, [`solver`] resolves with libsolv against the base rpmdb, [`request`] edits what the
+//!   origin asks for, and [`plan`] turns it all into a plan before anything is downloaded.
+//! - Building the tree: [`layer`] applies a plan; `package_cache` imports each RPM once as its own
+//!   commit, `compose` merges base and package trees into the layered commit, [`scripts`] runs
+//!   package scripts in their sandbox, `users` gives accounts IDs that never change on the machine,
+//!   [`rpm`] reads packages (identity, integrity, payload), [`rpmdb`] reads a tree's rpm database,
+//!   `tree` reads files straight out of a commit, and `command` runs external programs.
+//! - `retention` decides what the repo and the caches keep over a host's life.
+//! - Surviving interruptions: `scratch` keeps scratch directories that a later run finds and removes
+//!   after a crash; [`failpoint`] lets tests kill the process at step boundaries.
+//! - What callers get: [`error`] tells failures a user can act on from internal ones, and
+//!   [`progress`] reports what an operation is doing.
+//!
+//! # Layering from Rust
+//!
+//! Layer `strace` on the host's current deployment, as `pkglayer install strace` does. It needs root
+//! and an OSTree sysroot (here the booted host's, `/`), so the example is only compiled.
+//!
+//! ```no_run
+//! use std::path::Path;
+//!
+//! use pkglayer_core::layer::Outcome;
+//! use pkglayer_core::{Sysroot, operation};
+//!
+//! fn main() -> anyhow::Result<()> {
+//!     let sysroot = Sysroot::open(Path::new("/"), None)?;
+//!     let request = operation::InstallRequest {
+//!         packages: vec!["strace".into()],
+//!         ..Default::default()
+//!     };
+//!     let options = operation::Options::default();
+//!     let report = operation::install(
+//!         &sysroot,
+//!         &request,
+//!         &options,
+//!         &pkglayer_core::progress::Silent,
+//!     )?;
+//!     for package in &report.plan.added {
+//!         println!("adding {}", package.nevra);
+//!     }
+//!     match report.outcome {
+//!         Some(Outcome::Deployed { deployment, .. }) => {
+//!             println!("deployed {deployment}: it boots next")
+//!         }
+//!         Some(Outcome::NoChange) => println!("nothing to change"),
+//!         Some(Outcome::Downloaded { imported }) => println!("downloaded {imported} packages"),
+//!         None => println!("dry run: nothing changed"),
+//!     }
+//!     Ok(())
+//! }
+//! ```
+
+#![warn(missing_docs)]
 
 pub(crate) mod base;
 mod command;

@@ -53,6 +53,7 @@ pub struct InstallRequest {
 /// What a transaction planned and what came of it.
 #[derive(Debug)]
 pub struct Report {
+    /// The transaction as resolved: request, packages added and removed, repos used.
     pub plan: InstallPlan,
     /// `None` for a dry run.
     pub outcome: Option<Outcome>,
@@ -75,13 +76,16 @@ pub struct BaseChange {
     pub refspec: String,
     /// The base under the deployment the upgrade builds on.
     pub current: String,
+    /// The `version` of `current`, if its commit has one.
     pub current_version: Option<String>,
     /// The newest commit of the refspec.
     pub newest: String,
+    /// The `version` of `newest`, if its commit has one.
     pub newest_version: Option<String>,
 }
 
 impl BaseChange {
+    /// Whether the newest base is another commit than the current one.
     pub fn is_update(&self) -> bool {
         self.current != self.newest
     }
@@ -90,6 +94,7 @@ impl BaseChange {
 /// What `upgrade` found and did.
 #[derive(Debug)]
 pub struct UpgradeReport {
+    /// The current and the newest base.
     pub base: BaseChange,
     /// The layer on the newest base; `None` for `--check` and dry runs when only the new base's
     /// commit object was fetched (its packages resolve once the base is pulled).

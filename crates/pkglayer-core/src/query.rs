@@ -19,8 +19,11 @@ pub fn packages(sysroot: &Sysroot, spec: Option<&str>) -> Result<Vec<Nevra>> {
 /// A package diff between two commits.
 #[derive(Debug)]
 pub struct CommitDiff {
+    /// The commit compared from.
     pub from: String,
+    /// The commit compared to.
     pub to: String,
+    /// What changed between their packages.
     pub diff: PackageDiff,
 }
 

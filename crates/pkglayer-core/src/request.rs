@@ -22,8 +22,8 @@ use crate::sysroot::Sysroot;
 /// A local RPM file named in an install.
 #[derive(Debug, Clone)]
 pub struct LocalFile {
-    pub path: PathBuf,
-    pub nevra: Nevra,
+    pub(crate) path: PathBuf,
+    pub(crate) nevra: Nevra,
     /// sha256 of the file: what identifies a local package (two builds may share a NEVRA).
     pub sha256: String,
 }

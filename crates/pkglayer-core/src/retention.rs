@@ -133,11 +133,7 @@ pub(crate) fn release(sysroot: &Sysroot, _lock: &SysrootLock, scope: Scope) -> R
         Scope::Unused => KEPT_SCRIPT_RESULTS,
         Scope::Everything => 0,
     };
-    for name in newest_last(&repo, script_results)?
-        .into_iter()
-        .rev()
-        .skip(kept_results)
-    {
+    for name in script_results_to_drop(dated(&repo, script_results)?, kept_results) {
         repo.set_ref_immediate(None, &name, None, gio::Cancellable::NONE)?;
         released.script_results += 1;
     }
@@ -152,8 +148,8 @@ pub(crate) fn release(sysroot: &Sysroot, _lock: &SysrootLock, scope: Scope) -> R
     Ok(released)
 }
 
-/// The script result refs, oldest first (by commit time).
-fn newest_last(repo: &ostree::Repo, results: Vec<(&str, &str)>) -> Result<Vec<String>> {
+/// The script result refs (name, commit) with the time of their commit.
+fn dated(repo: &ostree::Repo, results: Vec<(&str, &str)>) -> Result<Vec<(u64, String)>> {
     let mut dated = Vec::with_capacity(results.len());
     for (name, commit) in results {
         dated.push((
@@ -161,8 +157,51 @@ fn newest_last(repo: &ostree::Repo, results: Vec<(&str, &str)>) -> Result<Vec<St
             name.to_string(),
         ));
     }
+    Ok(dated)
+}
+
+/// Of the script results (commit time in seconds since the epoch, ref name), those to drop when the
+/// newest `kept` stay, newest first. Equal times are ordered by name.
+fn script_results_to_drop(mut dated: Vec<(u64, String)>, kept: usize) -> Vec<String> {
     dated.sort();
-    Ok(dated.into_iter().map(|(_, name)| name).collect())
+    dated
+        .into_iter()
+        .rev()
+        .skip(kept)
+        .map(|(_, name)| name)
+        .collect()
+}
+
+/// What the entries of the cache folder are checked against.
+struct InUse<'a> {
+    /// Bases deployments layer on.
+    bases: &'a HashSet<String>,
+    /// Deployed commits: a plain deployment is its own base.
+    deployed: HashSet<String>,
+    /// sha256 of each cached `repomd.xml`: the metadata that is current.
+    repomd: HashSet<String>,
+}
+
+/// Whether entry `name` of the cache folder `folder` stays when `scope` is released.
+fn keeps_cache_entry(folder: CacheFolder, name: &str, in_use: &InUse, scope: Scope) -> bool {
+    match folder {
+        // `.partial-*` folders are copies in the making (an operation without the lock: a dry
+        // run); only `cleanup --cache` removes them, as leftovers of interrupted runs.
+        CacheFolder::BaseRpmdb => {
+            in_use.bases.contains(name)
+                || in_use.deployed.contains(name)
+                || (scope == Scope::Unused && name.starts_with(".partial-"))
+        }
+        CacheFolder::Solv => in_use
+            .repomd
+            .iter()
+            .any(|checksum| name.contains(checksum.as_str())),
+        CacheFolder::Downloads => scope == Scope::Unused,
+        // Everything: only the leftovers of interrupted syncs go.
+        CacheFolder::RepoMetadata => {
+            scope == Scope::Unused || (!name.starts_with(".staging") && !name.ends_with(".old"))
+        }
+    }
 }
 
 /// Removes base rpmdb copies of bases no deployment uses, solver caches of metadata that is no longer
@@ -185,16 +224,6 @@ fn release_cache_folder(
                     .ok()
             })
             .collect();
-    let doomed = |folder: CacheFolder, keep: &dyn Fn(&str) -> bool| -> Vec<std::path::PathBuf> {
-        std::fs::read_dir(cache.folder(folder))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|entry| !keep(&entry.file_name().to_string_lossy()))
-            .map(|entry| entry.path())
-            .collect()
-    };
-    let mut remove = Vec::new();
     // A plain deployment is its own base; its rpmdb copy stays while it is deployed.
     let deployed: HashSet<String> = sysroot
         .ostree()
@@ -202,23 +231,28 @@ fn release_cache_folder(
         .iter()
         .map(|d| d.csum().to_string())
         .collect();
-    // `.partial-*` folders are copies in the making (an operation without the lock: a dry run);
-    // only `cleanup --cache` removes them, as leftovers of interrupted runs.
-    remove.extend(doomed(CacheFolder::BaseRpmdb, &|name| {
-        keep_bases.contains(name)
-            || deployed.contains(name)
-            || (scope == Scope::Unused && name.starts_with(".partial-"))
-    }));
-    remove.extend(doomed(CacheFolder::Solv, &|name| {
-        current_repomd
-            .iter()
-            .any(|checksum| name.contains(checksum.as_str()))
-    }));
+    let in_use = InUse {
+        bases: keep_bases,
+        deployed,
+        repomd: current_repomd,
+    };
+    let mut folders = vec![CacheFolder::BaseRpmdb, CacheFolder::Solv];
     if scope == Scope::Everything {
-        remove.extend(doomed(CacheFolder::Downloads, &|_| false));
-        remove.extend(doomed(CacheFolder::RepoMetadata, &|name| {
-            !name.starts_with(".staging") && !name.ends_with(".old")
-        }));
+        folders.extend([CacheFolder::Downloads, CacheFolder::RepoMetadata]);
+    }
+    let mut remove = Vec::new();
+    for folder in folders {
+        remove.extend(
+            std::fs::read_dir(cache.folder(folder))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|entry| {
+                    let name = entry.file_name();
+                    !keeps_cache_entry(folder, &name.to_string_lossy(), &in_use, scope)
+                })
+                .map(|entry| entry.path()),
+        );
     }
     for path in &remove {
         let removed = if path.is_dir() {
@@ -229,4 +263,101 @@ fn release_cache_folder(
         removed.with_context(|| format!("Removing {}", path.display()))?;
     }
     Ok(remove.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(names: &[&str]) -> HashSet<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn the_newest_script_results_stay() {
+        let dated = vec![
+            (300, "pkglayer/scripts/c".to_string()),
+            (100, "pkglayer/scripts/a".to_string()),
+            (200, "pkglayer/scripts/b2".to_string()),
+            (200, "pkglayer/scripts/b1".to_string()),
+            (400, "pkglayer/scripts/d".to_string()),
+        ];
+        assert_eq!(
+            script_results_to_drop(dated.clone(), 2),
+            [
+                "pkglayer/scripts/b2",
+                "pkglayer/scripts/b1",
+                "pkglayer/scripts/a"
+            ]
+        );
+        assert_eq!(
+            script_results_to_drop(dated.clone(), 0),
+            [
+                "pkglayer/scripts/d",
+                "pkglayer/scripts/c",
+                "pkglayer/scripts/b2",
+                "pkglayer/scripts/b1",
+                "pkglayer/scripts/a"
+            ]
+        );
+        assert!(script_results_to_drop(dated, KEPT_SCRIPT_RESULTS + 1).is_empty());
+    }
+
+    #[test]
+    fn base_rpmdb_copies_stay_while_a_deployment_uses_the_base() {
+        let bases = names(&["layered-on"]);
+        let in_use = InUse {
+            bases: &bases,
+            deployed: names(&["plain"]),
+            repomd: HashSet::new(),
+        };
+        let keeps =
+            |name: &str, scope| keeps_cache_entry(CacheFolder::BaseRpmdb, name, &in_use, scope);
+        for scope in [Scope::Unused, Scope::Everything] {
+            assert!(keeps("layered-on", scope));
+            assert!(keeps("plain", scope));
+            assert!(!keeps("old-base", scope));
+        }
+        // A copy in the making (a dry run's) goes only with everything.
+        assert!(keeps(".partial-x1", Scope::Unused));
+        assert!(!keeps(".partial-x1", Scope::Everything));
+    }
+
+    #[test]
+    fn solver_caches_stay_while_their_metadata_is_current() {
+        let bases = HashSet::new();
+        let in_use = InUse {
+            bases: &bases,
+            deployed: HashSet::new(),
+            repomd: names(&["abc123"]),
+        };
+        for scope in [Scope::Unused, Scope::Everything] {
+            let keeps = |name| keeps_cache_entry(CacheFolder::Solv, name, &in_use, scope);
+            assert!(keeps("fedora-abc123.solv"));
+            assert!(keeps("fedora-abc123-filelists.solv"));
+            assert!(!keeps("fedora-def456.solv"));
+        }
+    }
+
+    #[test]
+    fn downloads_and_sync_leftovers_go_only_with_everything() {
+        let bases = HashSet::new();
+        let in_use = InUse {
+            bases: &bases,
+            deployed: HashSet::new(),
+            repomd: HashSet::new(),
+        };
+        let keeps = |folder, name| keeps_cache_entry(folder, name, &in_use, Scope::Everything);
+        assert!(!keeps(CacheFolder::Downloads, "strace-6.1-1.x86_64.rpm"));
+        assert!(keeps(CacheFolder::RepoMetadata, "fedora-0123abcd"));
+        assert!(!keeps(CacheFolder::RepoMetadata, ".staging-fedora-a1b2c3"));
+        assert!(!keeps(CacheFolder::RepoMetadata, "fedora-0123abcd.old"));
+
+        let keeps = |folder, name| keeps_cache_entry(folder, name, &in_use, Scope::Unused);
+        assert!(keeps(
+            CacheFolder::Downloads,
+            "strace-6.1-1.x86_64.rpm.partial"
+        ));
+        assert!(keeps(CacheFolder::RepoMetadata, ".staging-fedora-a1b2c3"));
+    }
 }

@@ -147,11 +147,14 @@ pub struct PackageDiff {
     pub changed: Vec<PackageChange>,
 }
 
+/// A package name whose version or arch differs between two sets.
 #[derive(Debug, PartialEq, Eq, serde::Serialize)]
 pub struct PackageChange {
+    /// The package name.
     pub name: String,
-    /// `evr.arch` before and after.
+    /// `evr.arch` before.
     pub from: String,
+    /// `evr.arch` after.
     pub to: String,
 }
 

@@ -11,19 +11,24 @@ use crate::commit_metadata::{CommitInfo, DeploymentLayer};
 use crate::deploy::deployment_id;
 use crate::sysroot::{Role, Sysroot};
 
+/// The deployments of a stateroot, as `status` reports them.
 #[derive(Debug, Serialize)]
 pub struct Status {
+    /// Default first, in ostree's order.
     pub deployments: Vec<DeploymentStatus>,
     /// Always null: pkglayer runs no daemon, so there is never a transaction in flight to report.
     pub transaction: Option<String>,
 }
 
+/// One deployment: its commit, what it layers, and its role.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct DeploymentStatus {
     /// `osname-checksum.serial`, as rpm-ostree names deployments.
     pub id: String,
+    /// The stateroot it belongs to.
     pub osname: String,
+    /// ostree's deployment serial: tells deployments of the same commit apart.
     pub serial: i32,
     /// The deployed commit.
     pub checksum: String,
@@ -32,19 +37,27 @@ pub struct DeploymentStatus {
     pub base_checksum: Option<String>,
     /// The refspec the base follows.
     pub origin: String,
+    /// Package specs the origin requests from repos.
     pub requested_packages: Vec<String>,
+    /// Local RPMs the origin requests, by NEVRA.
     pub requested_local_packages: Vec<String>,
     /// Requests the base satisfies (rpm-ostree's InactiveRequests): kept, layering nothing.
     pub inactive_requests: Vec<String>,
     /// Layered packages (NEVRAs) in this deployment.
     pub packages: Vec<String>,
+    /// The commit's `version` (for a layered commit, its base's).
     pub version: Option<String>,
     /// Commit time, seconds since the epoch.
     pub timestamp: u64,
+    /// The running system.
     pub booted: bool,
+    /// Deployed since boot: the default at next boot.
     pub pending: bool,
+    /// What `rollback` goes back to.
     pub rollback: bool,
+    /// Staged by ostree: finalized only at shutdown.
     pub staged: bool,
+    /// Pinned in ostree: cleanup and new deployments leave it.
     pub pinned: bool,
 }
 

@@ -27,7 +27,7 @@ pub struct Sysroot {
 
 /// What a deployment is to the stateroot, in ostree's terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub(crate) enum Role {
     Booted,
     /// Default at next boot, deployed after the booted one.
     Pending,
@@ -103,19 +103,15 @@ impl Sysroot {
         Ok(sysroot)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub fn stateroot(&self) -> &str {
+    pub(crate) fn stateroot(&self) -> &str {
         &self.stateroot
     }
 
-    pub fn ostree(&self) -> &ostree::Sysroot {
+    pub(crate) fn ostree(&self) -> &ostree::Sysroot {
         &self.ostree
     }
 
-    pub fn repo(&self) -> ostree::Repo {
+    pub(crate) fn repo(&self) -> ostree::Repo {
         self.ostree.repo()
     }
 
@@ -166,7 +162,7 @@ impl Sysroot {
             .nth(1)
     }
 
-    pub fn role(&self, deployment: &ostree::Deployment) -> Role {
+    pub(crate) fn role(&self, deployment: &ostree::Deployment) -> Role {
         let is = |other: Option<ostree::Deployment>| other.is_some_and(|o| o.equal(deployment));
         if is(self.booted()) {
             Role::Booted
@@ -413,5 +409,119 @@ fn explain_load_failure(path: &Path, err: glib::Error) -> anyhow::Error {
         .hint("fix it by hand: it needs `[origin]` with `refspec=REMOTE:REF`; nothing was changed")
         .into(),
         None => anyhow::Error::new(err).context(format!("Loading sysroot {}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user_error(err: &anyhow::Error) -> &UserError {
+        err.downcast_ref::<UserError>()
+            .unwrap_or_else(|| panic!("not a UserError: {err:#}"))
+    }
+
+    /// A directory with `ostree/deploy/<name>` for each of `stateroots`, and a stray file there.
+    fn with_stateroots(stateroots: &[&str]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let deploy = dir.path().join("ostree/deploy");
+        std::fs::create_dir_all(&deploy).unwrap();
+        for name in stateroots {
+            std::fs::create_dir(deploy.join(name)).unwrap();
+        }
+        std::fs::write(deploy.join("not-a-stateroot"), "").unwrap();
+        dir
+    }
+
+    #[test]
+    fn opening_what_is_not_a_sysroot_says_what_to_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nonesuch");
+        let err = Sysroot::open(&missing, None).err().unwrap();
+        assert_eq!(
+            user_error(&err).message,
+            format!("sysroot {} does not exist", missing.display())
+        );
+        assert_eq!(
+            user_error(&err).hint.as_deref(),
+            Some("pass --sysroot DIR naming an OSTree sysroot (a directory holding ostree/repo)")
+        );
+
+        let err = Sysroot::open(dir.path(), None).err().unwrap();
+        assert_eq!(
+            user_error(&err).message,
+            format!(
+                "{} is not an OSTree sysroot: it has no ostree/repo",
+                dir.path().display()
+            )
+        );
+    }
+
+    #[test]
+    fn stateroots_are_the_directories_under_ostree_deploy_sorted() {
+        let dir = with_stateroots(&["testos", "fedora"]);
+        assert_eq!(stateroots(dir.path()).unwrap(), ["fedora", "testos"]);
+        let empty = tempfile::tempdir().unwrap();
+        assert_eq!(stateroots(empty.path()).unwrap(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_stateroot_asked_for_must_exist() {
+        let dir = with_stateroots(&["fedora", "testos"]);
+        // Not loaded: a stateroot asked for is picked without asking ostree what is booted.
+        let ostree = ostree::Sysroot::new(Some(&gio::File::for_path(dir.path())));
+        assert_eq!(
+            pick_stateroot(dir.path(), &ostree, Some("testos")).unwrap(),
+            "testos"
+        );
+        let err = pick_stateroot(dir.path(), &ostree, Some("rhel")).unwrap_err();
+        assert_eq!(
+            user_error(&err).message,
+            format!("no stateroot rhel in {}", dir.path().display())
+        );
+        assert_eq!(
+            user_error(&err).hint.as_deref(),
+            Some("stateroots here: fedora, testos; pick one with --os")
+        );
+
+        let bare = with_stateroots(&[]);
+        let ostree = ostree::Sysroot::new(Some(&gio::File::for_path(bare.path())));
+        let err = pick_stateroot(bare.path(), &ostree, Some("rhel")).unwrap_err();
+        assert_eq!(
+            user_error(&err).hint.as_deref(),
+            Some("this sysroot has no stateroot yet; create one with `ostree admin os-init`")
+        );
+    }
+
+    #[test]
+    fn a_load_failure_names_the_origin_file_that_does_not_parse() {
+        let dir = with_stateroots(&["testos"]);
+        let deployments = dir.path().join("ostree/deploy/testos/deploy");
+        std::fs::create_dir_all(&deployments).unwrap();
+        std::fs::write(
+            deployments.join("aaa.0.origin"),
+            "[origin]\nrefspec=vendor:os\n",
+        )
+        .unwrap();
+        let failure = || glib::Error::new(gio::IOErrorEnum::Failed, "Parsing origin: bad key");
+
+        let err = explain_load_failure(dir.path(), failure());
+        assert!(err.downcast_ref::<UserError>().is_none(), "{err:#}");
+        assert_eq!(
+            format!("{err:#}"),
+            format!(
+                "Loading sysroot {}: Parsing origin: bad key",
+                dir.path().display()
+            )
+        );
+
+        let broken = deployments.join("bbb.0.origin");
+        std::fs::write(&broken, "refspec outside any group\n").unwrap();
+        let err = explain_load_failure(dir.path(), failure());
+        let message = &user_error(&err).message;
+        assert!(
+            message.starts_with(&format!("origin file {} is corrupt: ", broken.display())),
+            "{message}"
+        );
     }
 }

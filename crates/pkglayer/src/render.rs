@@ -340,6 +340,23 @@ fn human_size(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
+/// After `rollback`: which deployment boots next.
+pub fn rolled_back(out: &mut impl Write, deployment_id: &str) -> io::Result<()> {
+    writeln!(
+        out,
+        "Deployment {deployment_id} is the default again; it boots next."
+    )
+}
+
+/// After `cleanup --cache`: what went.
+pub fn cache_cleaned(out: &mut impl Write, released: &operation::Released) -> io::Result<()> {
+    writeln!(
+        out,
+        "Removed {} cached packages, {} script results, {} cache entries and {} scratch directories.",
+        released.packages, released.script_results, released.cache_entries, released.scratch
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::human_size;
@@ -356,21 +373,4 @@ mod tests {
             assert_eq!(human_size(bytes), expected);
         }
     }
-}
-
-/// After `rollback`: which deployment boots next.
-pub fn rolled_back(out: &mut impl Write, deployment_id: &str) -> io::Result<()> {
-    writeln!(
-        out,
-        "Deployment {deployment_id} is the default again; it boots next."
-    )
-}
-
-/// After `cleanup --cache`: what went.
-pub fn cache_cleaned(out: &mut impl Write, released: &operation::Released) -> io::Result<()> {
-    writeln!(
-        out,
-        "Removed {} cached packages, {} script results, {} cache entries and {} scratch directories.",
-        released.packages, released.script_results, released.cache_entries, released.scratch
-    )
 }

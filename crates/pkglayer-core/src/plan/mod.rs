@@ -2,7 +2,7 @@
 //! whether the result differs from the current deployment.
 //!
 //! Planning writes nothing but caches: repo metadata, the base rpmdb copy and `.solv` files under the
-//! stateroot's `/var/cache/pkglayer`. [`resolve`] turns the request into packages; [`refusals`]
+//! stateroot's `/var/cache/pkglayer`. `resolve` turns the request into packages; `refusals`
 //! turns a plan down before anything is downloaded.
 
 mod refusals;
@@ -40,12 +40,14 @@ pub struct InstallPlan {
     pub added: Vec<PlannedPackage>,
     /// Layered packages of the current deployment that the new layer drops.
     pub removed: Vec<Nevra>,
+    /// The repos resolution read, with the state of their metadata.
     pub repos: Vec<RepoMetadata>,
     /// Repos skipped under `skip_if_unavailable=1`.
     pub skipped_repos: Vec<SkippedRepo>,
     /// Local RPM files this operation names; the transaction imports them into the package cache.
     pub local_files: Vec<LocalFile>,
-    /// What the layered tree is a function of (see [`state_digest`]).
+    /// What the layered tree is a function of (base, request, skipped scripts, packages), as hex
+    /// sha512; an equal digest means an unchanged layer.
     pub state_digest: String,
     /// The layer would equal the current one: dry and real runs alike then change nothing.
     pub unchanged: bool,
@@ -58,6 +60,7 @@ pub struct InstallPlan {
 /// A package to download whose file list has a path no OSTree tree can hold is refused here,
 /// before any download (`refuse_unplaceable_files`).
 #[context("Planning the transaction")]
+#[allow(clippy::too_many_arguments)]
 pub fn plan(
     sysroot: &Sysroot,
     origin: &Origin,
@@ -128,7 +131,7 @@ pub fn plan(
 /// The deployment an operation builds on, as planning compares with it.
 #[derive(Debug)]
 pub struct Current {
-    pub layer: DeploymentLayer,
+    pub(crate) layer: DeploymentLayer,
     /// The state digest of its layer (for a plain deployment: of nothing layered on itself).
     pub state_digest: String,
 }
@@ -188,4 +191,126 @@ fn state_digest(
 /// in another build than the repo's.
 fn needs_download(repo: &ostree::Repo, package: &PlannedPackage) -> Result<bool> {
     Ok(package.repo != LOCAL_REPO && crate::layer::cached_copy(repo, package)?.is_none())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "base1";
+    const SHA: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+    fn package(nevra: &str) -> PlannedPackage {
+        PlannedPackage {
+            nevra: Nevra::parse(nevra).unwrap(),
+            repo: "fedora".into(),
+            download_size: 1,
+            install_size: 2,
+            location: None,
+            checksum: None,
+        }
+    }
+
+    fn specs(specs: &[&str]) -> BTreeSet<String> {
+        specs.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// strace (and libfoo) requested from a repo, one local package, strace's scripts skipped.
+    fn inputs() -> (BTreeSet<String>, Origin, Vec<PlannedPackage>) {
+        let mut origin = Origin::new("vendor:os/1");
+        origin.requested = specs(&["strace"]);
+        origin
+            .requested_local
+            .insert(Nevra::parse("local-1-1.x86_64").unwrap(), SHA.into());
+        origin.skip_scripts.insert("strace".into());
+        let packages = vec![
+            package("libfoo-2.3-1.x86_64"),
+            package("strace-6.1-1.x86_64"),
+        ];
+        (origin.requested.clone(), origin, packages)
+    }
+
+    #[test]
+    fn the_state_digest_of_nothing_layered_is_the_sha512_of_the_base() {
+        // A plain deployment's digest is computed, not stored: it must stay this.
+        assert_eq!(
+            state_digest(BASE, &BTreeSet::new(), &Origin::new(""), &[]),
+            "e8fd25d9c6f51857602612a0c3212fce86f0b30af9e91a5137da1654437ab2d3\
+             95ae060a98687f66f180fe377fa70363da0115023c9a1ea9be0700fcb6705513"
+        );
+    }
+
+    #[test]
+    fn the_state_digest_format_is_stable() {
+        // Layered commits store their digest; a new format would make every plan look like a change.
+        let (requested, origin, packages) = inputs();
+        assert_eq!(
+            state_digest(BASE, &requested, &origin, &packages),
+            "3b81ce667d78e98f8f91968f1e0fbc61432dc2391a257ae2747079199c5ef85d\
+             639b29ca0e74b49b5b291ecb0fb5cfd25d90ce6a6e7999b9add3bad9fb821849"
+        );
+    }
+
+    #[test]
+    fn the_state_digest_follows_every_input() {
+        let (requested, origin, packages) = inputs();
+        let digest = state_digest(BASE, &requested, &origin, &packages);
+        assert_eq!(digest, state_digest(BASE, &requested, &origin, &packages));
+
+        assert_ne!(
+            digest,
+            state_digest("base2", &requested, &origin, &packages),
+            "base"
+        );
+        let more = specs(&["strace", "htop"]);
+        assert_ne!(
+            digest,
+            state_digest(BASE, &more, &origin, &packages),
+            "request"
+        );
+        let mut other_local = origin.clone();
+        other_local
+            .requested_local
+            .insert(Nevra::parse("local-1-1.x86_64").unwrap(), "b".repeat(64));
+        assert_ne!(
+            digest,
+            state_digest(BASE, &requested, &other_local, &packages),
+            "local sha256"
+        );
+        let mut skip_layered = origin.clone();
+        skip_layered.skip_scripts.insert("libfoo".into());
+        assert_ne!(
+            digest,
+            state_digest(BASE, &requested, &skip_layered, &packages),
+            "skip-scripts of a layered package"
+        );
+        let newer = vec![
+            package("libfoo-2.4-1.x86_64"),
+            package("strace-6.1-1.x86_64"),
+        ];
+        assert_ne!(
+            digest,
+            state_digest(BASE, &requested, &origin, &newer),
+            "package NEVRA"
+        );
+    }
+
+    #[test]
+    fn skip_scripts_of_a_package_not_in_the_layer_do_not_count() {
+        let (requested, origin, packages) = inputs();
+        let mut leftover = origin.clone();
+        leftover.skip_scripts.insert("uninstalled-long-ago".into());
+        assert_eq!(
+            state_digest(BASE, &requested, &leftover, &packages),
+            state_digest(BASE, &requested, &origin, &packages)
+        );
+    }
+
+    #[test]
+    fn package_order_does_not_change_the_state_digest() {
+        let (requested, origin, mut packages) = inputs();
+        let digest = state_digest(BASE, &requested, &origin, &packages);
+        packages.reverse();
+        assert_eq!(digest, state_digest(BASE, &requested, &origin, &packages));
+    }
 }

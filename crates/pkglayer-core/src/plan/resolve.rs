@@ -185,3 +185,54 @@ fn add_base(
     }
     resolver.add_base_rpmdb(&root, Some(&solv))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::solver::Problem;
+
+    fn unsatisfiable(nothing_provides: Option<&str>) -> anyhow::Error {
+        SolveError::Unsatisfiable {
+            problems: vec![Problem {
+                text: "nothing provides it needed by app-1.0-1.x86_64".into(),
+                nothing_provides: nothing_provides.map(String::from),
+            }],
+        }
+        .into()
+    }
+
+    #[test]
+    fn only_a_path_nothing_provides_needs_filelists() {
+        let path_request: anyhow::Error = SolveError::NotFound {
+            request: "/usr/bin/x".into(),
+        }
+        .into();
+        assert!(needs_filelists(&path_request));
+        let name_request: anyhow::Error = SolveError::NotFound {
+            request: "x".into(),
+        }
+        .into();
+        assert!(!needs_filelists(&name_request));
+
+        assert!(needs_filelists(&unsatisfiable(Some("/usr/lib/libx.so"))));
+        assert!(!needs_filelists(&unsatisfiable(Some("libx"))));
+        assert!(!needs_filelists(&unsatisfiable(None)));
+
+        let in_base: anyhow::Error = SolveError::AlreadyInBase {
+            request: "/bin/sh".into(),
+            package: "bash-5.2-1.x86_64".into(),
+        }
+        .into();
+        assert!(!needs_filelists(&in_base));
+        assert!(!needs_filelists(&anyhow::anyhow!("/usr/bin/x: not found")));
+    }
+
+    #[test]
+    fn needs_filelists_looks_through_context() {
+        let err = anyhow::Error::from(SolveError::NotFound {
+            request: "/usr/bin/x".into(),
+        })
+        .context("Resolving");
+        assert!(needs_filelists(&err));
+    }
+}

@@ -30,27 +30,28 @@ const DEFAULT_COST: i32 = 1000;
 /// One `[id]` section of a `.repo` file, with variables substituted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepoConfig {
+    /// The section name, `[id]`: how the repo is named in plans, caches and messages.
     pub id: String,
-    pub name: String,
+    pub(crate) name: String,
     /// The file it came from, for messages.
     pub file: PathBuf,
-    pub enabled: bool,
-    pub baseurls: Vec<String>,
-    pub metalink: Option<String>,
-    pub mirrorlist: Option<String>,
-    pub gpgcheck: bool,
-    pub repo_gpgcheck: bool,
-    pub gpgkeys: Vec<String>,
+    pub(crate) enabled: bool,
+    pub(crate) baseurls: Vec<String>,
+    pub(crate) metalink: Option<String>,
+    pub(crate) mirrorlist: Option<String>,
+    pub(crate) gpgcheck: bool,
+    pub(crate) repo_gpgcheck: bool,
+    pub(crate) gpgkeys: Vec<String>,
     /// How long fetched metadata stays fresh; `None` means it never expires.
     pub metadata_expire: Option<Duration>,
-    pub skip_if_unavailable: bool,
+    pub(crate) skip_if_unavailable: bool,
     /// Lower wins between repos offering the same package.
     pub priority: i32,
     /// Lower is preferred between repos of the same priority.
     pub cost: i32,
-    pub exclude: Vec<String>,
-    pub includepkgs: Vec<String>,
-    pub sslverify: bool,
+    pub(crate) exclude: Vec<String>,
+    pub(crate) includepkgs: Vec<String>,
+    pub(crate) sslverify: bool,
     /// dnf's `timeout=`: how long a server may stay silent before the transfer counts as failed.
     pub timeout: Duration,
 }
@@ -60,11 +61,13 @@ pub struct RepoConfig {
 pub struct RepoVars {
     /// The base tree's os-release `VERSION_ID`.
     pub releasever: String,
-    pub arch: String,
-    pub basearch: String,
+    pub(crate) arch: String,
+    pub(crate) basearch: String,
 }
 
 impl RepoVars {
+    /// The variables for a base with `VERSION_ID` `releasever` on machine `arch` (`$basearch`
+    /// follows from it).
     pub fn new(releasever: &str, arch: &str) -> Self {
         RepoVars {
             releasever: releasever.to_string(),

@@ -16,7 +16,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// How to fetch one resource: the repo's settings, and for packages the size they may not exceed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transfer {
-    pub sslverify: bool,
+    pub(crate) sslverify: bool,
     /// Longest silence from the server before an attempt fails (`timeout=` of the repo).
     pub timeout: Duration,
     /// More bytes than this is an error, not a download (the size the metadata declares).
@@ -66,7 +66,7 @@ impl Default for Fetcher {
 }
 
 impl Fetcher {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Fetcher {
             verifying: agent(true),
             non_verifying: agent(false),

@@ -34,7 +34,7 @@ use crate::rpm::Nevra;
 
 /// What a file list entry is. Regular files and symlinks look alike in filelists (no `type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileKind {
+pub(crate) enum FileKind {
     /// A regular file or a symlink.
     File,
     Dir,
@@ -45,7 +45,7 @@ pub enum FileKind {
 /// One entry of a package's file list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileEntry {
-    pub kind: FileKind,
+    pub(crate) kind: FileKind,
     /// Absolute path, as the package's header gives it.
     pub path: String,
 }

@@ -16,6 +16,7 @@ use crate::sysroot::Sysroot;
 pub struct RepoOptions {
     /// A directory of `*.repo` files instead of the deployment's `/etc/yum.repos.d`.
     pub reposdir: Option<PathBuf>,
+    /// When cached metadata is used instead of fetching it.
     pub freshness: Freshness,
 }
 

@@ -39,15 +39,17 @@ pub enum Freshness {
 /// A repo's metadata, on disk and verified.
 #[derive(Debug, Clone)]
 pub struct RepoMetadata {
+    /// The repo's id, its `[id]` in the `.repo` file.
     pub id: String,
-    pub priority: i32,
-    pub cost: i32,
+    pub(crate) priority: i32,
+    pub(crate) cost: i32,
     /// The repo's `exclude=` and `includepkgs=` package specs.
     pub exclude: Vec<String>,
-    pub includepkgs: Vec<String>,
+    pub(crate) includepkgs: Vec<String>,
+    /// Its parsed `repomd.xml`.
     pub repomd: Repomd,
-    pub primary: PathBuf,
-    pub filelists: Option<PathBuf>,
+    pub(crate) primary: PathBuf,
+    pub(crate) filelists: Option<PathBuf>,
     /// sha256 of `repomd.xml`: names this exact state of the repo (cache keys, state digests).
     pub checksum: String,
     /// Base URLs to fetch packages from, in order of preference.
@@ -65,6 +67,7 @@ pub struct RepoMetadata {
 /// What syncing a set of repos gave.
 #[derive(Debug, Default)]
 pub struct SyncReport {
+    /// The enabled repos whose metadata is at hand.
     pub repos: Vec<RepoMetadata>,
     /// Repos with `skip_if_unavailable=1` that failed: id and the reason.
     pub skipped: Vec<SkippedRepo>,
@@ -73,6 +76,7 @@ pub struct SyncReport {
 /// A repo with `skip_if_unavailable=1` whose metadata could not be had.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SkippedRepo {
+    /// The repo's id.
     pub id: String,
     /// What went wrong, as an error chain.
     pub reason: String,

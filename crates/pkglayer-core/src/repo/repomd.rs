@@ -20,8 +20,9 @@ use sha2::Digest;
 /// The parsed index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Repomd {
+    /// `<revision>`: the repo's own name for this state of it (often a timestamp).
     pub revision: Option<String>,
-    pub records: Vec<RepomdRecord>,
+    pub(crate) records: Vec<RepomdRecord>,
 }
 
 /// One `<data type="…">` entry.
@@ -31,19 +32,20 @@ pub struct RepomdRecord {
     pub kind: String,
     /// Path relative to the repo's base URL.
     pub location: String,
+    /// The digest the file must have.
     pub checksum: Checksum,
-    pub size: Option<u64>,
+    pub(crate) size: Option<u64>,
 }
 
 /// A digest as rpm-md writes it: algorithm and lowercase hex.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checksum {
-    pub algorithm: ChecksumAlgorithm,
-    pub hex: String,
+    pub(crate) algorithm: ChecksumAlgorithm,
+    pub(crate) hex: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChecksumAlgorithm {
+pub(crate) enum ChecksumAlgorithm {
     Sha256,
     Sha512,
 }
@@ -99,7 +101,7 @@ impl Repomd {
 }
 
 impl Checksum {
-    pub fn new(algorithm: &str, hex: &str) -> Result<Self> {
+    pub(crate) fn new(algorithm: &str, hex: &str) -> Result<Self> {
         let algorithm = match algorithm {
             "sha256" => ChecksumAlgorithm::Sha256,
             "sha512" => ChecksumAlgorithm::Sha512,

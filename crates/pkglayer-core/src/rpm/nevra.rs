@@ -6,10 +6,15 @@ use std::fmt;
 /// epoch only when it is not zero.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct Nevra {
+    /// Package name.
     pub name: String,
+    /// 0 when the package has none.
     pub epoch: u32,
+    /// Upstream version.
     pub version: String,
+    /// The distribution's build of `version`.
     pub release: String,
+    /// Machine architecture (`x86_64`, `aarch64`, …) or `noarch`.
     pub arch: String,
 }
 

@@ -8,13 +8,13 @@
 //! priority. `%preun`/`%postun` never run: nothing is erased in place. The package files are already
 //! in the tree when `%pre` runs (they are composed before any script), as in rpm-ostree.
 //!
-//! All of a transaction's scripts run in one sandbox ([`sandbox`]); their effects under `/usr` and
+//! All of a transaction's scripts run in one sandbox (`sandbox`); their effects under `/usr` and
 //! `/etc` become part of the layered commit. The result is kept under a ref keyed by everything the
 //! scripts can see (tree, scripts, sandbox inputs), so the same layering on this machine does not
 //! pay for its scripts twice (e.g. uninstall then install again, or a retry after a failed deploy).
 
-pub mod sandbox;
-pub mod triggers;
+pub(crate) mod sandbox;
+pub(crate) mod triggers;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -28,7 +28,7 @@ use sha2::Digest;
 use crate::progress::{Phase, PhaseGuard, Progress};
 use crate::rpm::Nevra;
 use sandbox::SupportFile;
-pub use triggers::FileTrigger;
+pub(crate) use triggers::FileTrigger;
 
 /// Bumped when what goes into a result changes, so older results are not reused.
 const RESULT_FORMAT: &str = "pkglayer script result v1";
@@ -36,11 +36,11 @@ const RESULT_FORMAT: &str = "pkglayer script result v1";
 /// The interpreter rpm uses when a script names none.
 const DEFAULT_INTERPRETER: &str = "/bin/sh";
 /// How rpm marks a Lua script's interpreter.
-pub const LUA_INTERPRETER: &str = "<lua>";
+pub(crate) const LUA_INTERPRETER: &str = "<lua>";
 
 /// When a script runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Slot {
+pub(crate) enum Slot {
     Pre,
     Post,
     FileTriggerIn,
@@ -62,7 +62,7 @@ impl fmt::Display for Slot {
 
 /// One script to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Script {
+pub(crate) struct Script {
     /// The package that carries the script.
     pub package: String,
     pub slot: Slot,
@@ -84,13 +84,13 @@ impl Script {
 /// What a layered package brings to the script run, read from its RPM header.
 #[derive(Debug, Clone)]
 pub struct LayeredPackage {
-    pub nevra: Nevra,
+    pub(crate) nevra: Nevra,
     pre: Option<(Vec<String>, String)>,
     post: Option<(Vec<String>, String)>,
     posttrans: Option<(Vec<String>, String)>,
-    pub triggers: Vec<FileTrigger>,
+    pub(crate) triggers: Vec<FileTrigger>,
     /// Every path the package ships, as rpm names it (`/etc/…`, not `/usr/etc/…`).
-    pub files: Vec<String>,
+    pub(crate) files: Vec<String>,
 }
 
 impl LayeredPackage {
@@ -149,7 +149,7 @@ impl LayeredPackage {
 /// (neither their scripts nor their triggers); their files still fire other packages' triggers.
 /// `base_files` (every path of the base's packages) are what layered packages' own triggers see
 /// besides the layered files; base triggers fire for layered files only.
-pub fn plan_scripts(
+pub(crate) fn plan_scripts(
     layered: &[LayeredPackage],
     base_triggers: &[FileTrigger],
     base_files: &[String],
@@ -229,7 +229,7 @@ pub fn plan_scripts(
 /// earlier identical run when there is one. Call inside a repo transaction; it is committed and
 /// reopened around the sandbox, which reads the tree from a commit. `dbpath`'s directory is left
 /// as it was: the rpm database is written after the scripts.
-pub fn run(
+pub(crate) fn run(
     repo: &ostree::Repo,
     tree: &ostree::MutableTree,
     scripts: &[Script],

@@ -31,10 +31,13 @@ pub const LOCAL_REPO: &str = "@commandline";
 /// A package the transaction installs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedPackage {
+    /// Which package.
     pub nevra: Nevra,
     /// The id of the repo it comes from.
     pub repo: String,
+    /// Size of the RPM file, in bytes.
     pub download_size: u64,
+    /// Size of its installed files, in bytes.
     pub install_size: u64,
     /// Path of the RPM relative to the repo's base URL.
     pub location: Option<String>,
@@ -55,6 +58,7 @@ pub struct Request {
 }
 
 impl Request {
+    /// A request for `spec`; see [`Request::may_be_inactive`].
     pub fn new(spec: impl Into<String>, may_be_inactive: bool) -> Self {
         Request {
             spec: spec.into(),
@@ -78,6 +82,7 @@ pub struct Resolution {
 /// A request the base already satisfies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InactiveRequest {
+    /// The request's spec.
     pub request: String,
     /// The base package that satisfies it: one it names, or one that obsoletes what it names.
     pub base_package: Nevra,
@@ -86,6 +91,7 @@ pub struct InactiveRequest {
 /// A request met by a package that obsoletes the package it names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObsoletedRequest {
+    /// The request's spec.
     pub request: String,
     /// The package layered for it instead; it is in [`Resolution::packages`].
     pub obsoleted_by: Nevra,
@@ -94,13 +100,15 @@ pub struct ObsoletedRequest {
 /// A repo's metadata as the resolver reads it.
 #[derive(Debug, Clone)]
 pub struct RepoSource {
+    /// The repo's id; packages name it as their repo.
     pub id: String,
     /// `primary.xml[.gz|.xz|.zst|.bz2]`
     pub primary: PathBuf,
     /// `filelists.xml…`, for file dependencies.
     pub filelists: Option<PathBuf>,
-    /// dnf's `priority` and `cost`: lower wins.
+    /// dnf's `priority`: lower wins.
     pub priority: i32,
+    /// dnf's `cost`: lower wins between repos of the same priority.
     pub cost: i32,
     /// A `.solv` file to read instead of the XML (written when missing); key it by the repomd checksum.
     pub solv_cache: Option<PathBuf>,
@@ -113,12 +121,26 @@ pub struct RepoSource {
 /// Why a request cannot be resolved; each says which request and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SolveError {
+    /// No package matches the request.
     #[error("no package in the enabled repos provides {request:?}")]
-    NotFound { request: String },
+    NotFound {
+        /// The request's spec.
+        request: String,
+    },
+    /// A new request the base already satisfies, and it may not be inactive.
     #[error("{request:?} is already provided by the base package {package}")]
-    AlreadyInBase { request: String, package: String },
+    AlreadyInBase {
+        /// The request's spec.
+        request: String,
+        /// NEVRA of the base package that satisfies it.
+        package: String,
+    },
+    /// libsolv found no set of packages that fits the base and the request.
     #[error("the request cannot be satisfied:\n  {}", problems.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join("\n  "))]
-    Unsatisfiable { problems: Vec<Problem> },
+    Unsatisfiable {
+        /// Every problem libsolv reported.
+        problems: Vec<Problem>,
+    },
 }
 
 impl SolveError {
@@ -147,6 +169,8 @@ pub struct Resolver {
 }
 
 impl Resolver {
+    /// An empty resolver for machine `arch` (`x86_64`, …); libsolv's architecture policy also lets
+    /// it take `noarch` and compatible architectures.
     pub fn new(arch: &str) -> Self {
         Resolver {
             pool: Pool::new(arch),

@@ -13,6 +13,7 @@ pub enum SolveResult {
 /// One problem libsolv found, in its own sentence, and what its main rule says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
+    /// The problem as one sentence, naming the packages involved.
     pub text: String,
     /// The dependency nothing provides, when that is the problem.
     pub nothing_provides: Option<String>,
