@@ -27,22 +27,38 @@
 //!
 //! # Layering from Rust
 //!
-//! Layer `strace` on the host's current deployment, as `pkglayer install strace` does. It needs root
-//! and an OSTree sysroot (here the booted host's, `/`), so the example is only compiled.
+//! Layer `strace` on a sysroot's current deployment, as `pkglayer install strace` does. On a booted
+//! host the sysroot is `/` and the repos are its `/etc/yum.repos.d`; this example (it runs with the
+//! tests, as root) makes a throwaway sysroot and repo first, in the hidden lines.
 //!
-//! ```no_run
-//! use std::path::Path;
-//!
+//! ```
 //! use pkglayer_core::layer::Outcome;
 //! use pkglayer_core::{Sysroot, operation};
+//! # use pkglayer_testkit::{RepoServer, TestHost, create_repo, fixtures};
 //!
 //! fn main() -> anyhow::Result<()> {
-//!     let sysroot = Sysroot::open(Path::new("/"), None)?;
+//! #   if !pkglayer_testkit::is_root() {
+//! #       return Ok(()); // a sysroot needs root
+//! #   }
+//! #   let host = TestHost::new()?;
+//! #   let www = host.dir().join("www");
+//! #   std::fs::create_dir_all(&www)?;
+//! #   let server = RepoServer::serve(&www)?;
+//! #   create_repo(&www.join("repo"), &fixtures::strace_with_dependencies(), "gz")?;
+//! #   let reposdir = host.dir().join("repos.d");
+//! #   std::fs::create_dir_all(&reposdir)?;
+//! #   let repo_file = format!("[test]\nbaseurl={}\ngpgcheck=0\n", server.url("repo/"));
+//! #   std::fs::write(reposdir.join("test.repo"), repo_file)?;
+//! #   let sysroot_path = host.sysroot.path.clone();
+//!     let sysroot = Sysroot::open(&sysroot_path, None)?;
 //!     let request = operation::InstallRequest {
 //!         packages: vec!["strace".into()],
 //!         ..Default::default()
 //!     };
-//!     let options = operation::Options::default();
+//!     let options = operation::Options {
+//!         reposdir: Some(reposdir), // None: the deployment's /etc/yum.repos.d
+//!         ..Default::default()
+//!     };
 //!     let report = operation::install(
 //!         &sysroot,
 //!         &request,
@@ -52,7 +68,7 @@
 //!     for package in &report.plan.added {
 //!         println!("adding {}", package.nevra);
 //!     }
-//!     match report.outcome {
+//!     match &report.outcome {
 //!         Some(Outcome::Deployed { deployment, .. }) => {
 //!             println!("deployed {deployment}: it boots next")
 //!         }
@@ -60,6 +76,8 @@
 //!         Some(Outcome::Downloaded { imported }) => println!("downloaded {imported} packages"),
 //!         None => println!("dry run: nothing changed"),
 //!     }
+//! #   assert!(matches!(report.outcome, Some(Outcome::Deployed { .. })));
+//! #   assert_eq!(report.plan.added.len(), 3);
 //!     Ok(())
 //! }
 //! ```
