@@ -19,6 +19,7 @@ use crate::package_cache::{self, CachedPackage};
 use crate::progress::{Phase, PhaseGuard, Progress};
 use crate::rpm::Nevra;
 use crate::scripts::{self, LayeredPackage};
+use crate::tree::FileObject;
 use crate::users::{self, Kind};
 
 /// What the layered commit is made of.
@@ -248,7 +249,7 @@ fn set_owner(
         crate::tree::mtree_dir(tree, parent)?.context("its directory is gone from the tree")?;
     match crate::tree::mtree_lookup(&dir, name)? {
         (Some(checksum), None) => {
-            let (input, info, xattrs) = repo.load_file(&checksum, gio::Cancellable::NONE)?;
+            let (info, xattrs) = repo.query_file(&checksum, gio::Cancellable::NONE)?;
             if (
                 info.attribute_uint32("unix::uid"),
                 info.attribute_uint32("unix::gid"),
@@ -256,19 +257,13 @@ fn set_owner(
             {
                 return Ok(());
             }
-            let mut contents = Vec::new();
-            if let Some(input) = input {
-                std::io::copy(&mut input.into_read(), &mut contents)?;
-            }
-            let checksum = repo.write_regfile_inline(
-                None,
+            let object = FileObject {
                 uid,
                 gid,
-                info.attribute_uint32("unix::mode"),
-                Some(&xattrs),
-                &contents,
-                gio::Cancellable::NONE,
-            )?;
+                mode: info.attribute_uint32("unix::mode"),
+                xattrs: Some(xattrs),
+            };
+            let checksum = crate::tree::copy_file_object(repo, &checksum, &object)?;
             dir.replace_file(name, &checksum)?;
         }
         (None, Some(subdir)) => {
@@ -332,8 +327,13 @@ fn write_rpmdb(
         if !entry.file_type()?.is_file() {
             continue;
         }
-        let bytes = std::fs::read(entry.path())?;
-        let checksum = crate::tree::write_root_file(repo, &bytes)?;
+        let object = FileObject {
+            uid: 0,
+            gid: 0,
+            mode: libc::S_IFREG | 0o644,
+            xattrs: None,
+        };
+        let checksum = crate::tree::write_file_object_from(repo, &object, &entry.path())?;
         let name = entry.file_name().to_string_lossy().into_owned();
         dir_tree.replace_file(&name, &checksum)?;
     }

@@ -156,7 +156,6 @@ fn ensure_cached(
     check_signatures(plan, &missing, &files)?;
     for (&index, file) in missing.iter().zip(&files) {
         let package = &plan.packages[index];
-        let bytes = std::fs::read(file).with_context(|| format!("Reading {}", file.display()))?;
         let repo_checksum = plan
             .repos
             .iter()
@@ -169,7 +168,7 @@ fn ensure_cached(
         };
         cached[index] = Some(package_cache::import(
             &repo,
-            &bytes,
+            file,
             Some(&package.nevra),
             &accounts,
             &origin,
@@ -213,13 +212,11 @@ fn import_local(
     file: &LocalFile,
     accounts: &Accounts,
 ) -> Result<CachedPackage> {
-    let bytes =
-        std::fs::read(&file.path).with_context(|| format!("Reading {}", file.path.display()))?;
     let origin = PackageOrigin {
         repo: LOCAL_REPO.to_string(),
         repo_checksum: String::new(),
     };
-    let package = package_cache::import(repo, &bytes, Some(&file.nevra), accounts, &origin)?;
+    let package = package_cache::import(repo, &file.path, Some(&file.nevra), accounts, &origin)?;
     if package.sha256 != file.sha256 {
         bail!(
             "{} changed while pkglayer was reading it",

@@ -7,18 +7,19 @@
 //! NEVRA and the repo it came from.
 
 use std::io::Cursor;
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use fn_error_context::context;
 use ostree::gio;
 use ostree::glib::prelude::*;
-use sha2::Digest;
 
 use crate::commit_metadata::{CachedPackageInfo, PackageRecord};
 use crate::error::UserError;
 use crate::layout;
 use crate::rpm::Nevra;
 use crate::rpm::digests::DigestError;
+use crate::rpm::header_check::Layout;
 use crate::users::Accounts;
 
 /// Where an RPM came from, recorded with it.
@@ -75,41 +76,55 @@ pub fn head(repo: &ostree::Repo, commit: &str) -> Result<Vec<u8>> {
         .with_context(|| format!("cached package commit {commit} has no RPM header"))
 }
 
-/// Imports the RPM in `bytes` into the cache and returns it. Writes only new objects and one ref.
+/// The head of the RPM file at `path` (lead, signature and main header) and where its parts are.
+pub(crate) fn read_head(path: &Path) -> Result<(Vec<u8>, Layout)> {
+    let file = std::fs::File::open(path).with_context(|| format!("Opening {}", path.display()))?;
+    crate::rpm::header_check::read_head(&mut std::io::BufReader::new(file))
+        .context("not a readable RPM")
+}
+
+/// Imports the RPM file at `path` into the cache and returns it. Writes only new objects and one
+/// ref. The file is read as a stream, twice (digests, then payload): memory stays bounded whatever
+/// its size.
 #[context("Importing {}", expected.map(|n| n.to_string()).unwrap_or_else(|| "an RPM".into()))]
 pub(crate) fn import(
     repo: &ostree::Repo,
-    bytes: &[u8],
+    path: &Path,
     expected: Option<&Nevra>,
     accounts: &Accounts,
     origin: &PackageOrigin,
 ) -> Result<CachedPackage> {
-    let layout = crate::rpm::header_check::check(bytes).context("not a readable RPM")?;
-    let package = ::rpm::Package::parse(&mut Cursor::new(bytes)).context("not a readable RPM")?;
-    let nevra = Nevra::of_header(&package.metadata)?;
+    let (head, head_layout) = read_head(path)?;
+    let metadata =
+        ::rpm::PackageMetadata::parse(&mut Cursor::new(&head)).context("not a readable RPM")?;
+    let nevra = Nevra::of_header(&metadata)?;
     if let Some(expected) = expected.filter(|e| **e != nevra) {
         bail!("the file holds {nevra}, not {expected}");
     }
     // The RPM's own digests: a file altered after it was built is refused, whatever the repo
     // metadata says of it. Only a digest it carries and fails is a sign of that.
-    crate::rpm::digests::verify(bytes, layout, &package).map_err(|err| match err {
-        DigestError::Mismatch(why) => UserError::new(format!(
-            "the RPM of {nevra} is corrupt or was tampered with: {why}"
-        ))
-        .hint("nothing was imported; report it to the repository's owner"),
-        DigestError::Missing => UserError::new(format!(
-            "the RPM of {nevra} carries no digest of its header, so nothing tells whether it is intact"
-        ))
-        .hint("nothing was imported; rebuild the package with rpmbuild, which records its digests"),
-    })?;
-    let sha256 = hex::encode(sha2::Sha256::digest(bytes));
+    let sha256 = crate::rpm::digests::verify_file(path, &head, head_layout, &metadata).map_err(
+        |err| match err.downcast::<DigestError>() {
+            Ok(DigestError::Mismatch(why)) => UserError::new(format!(
+                "the RPM of {nevra} is corrupt or was tampered with: {why}"
+            ))
+            .hint("nothing was imported; report it to the repository's owner")
+            .into(),
+            Ok(DigestError::Missing) => UserError::new(format!(
+                "the RPM of {nevra} carries no digest of its header, so nothing tells whether it is intact"
+            ))
+            .hint("nothing was imported; rebuild the package with rpmbuild, which records its digests")
+            .into(),
+            Err(other) => other,
+        },
+    )?;
 
     repo.prepare_transaction(gio::Cancellable::NONE)?;
     let result = (|| -> Result<String> {
-        let tree = crate::rpm::payload::write(repo, &package, &nevra, accounts)?;
+        let tree = crate::rpm::payload::write(repo, path, &head, &nevra, accounts)?;
         let record = PackageRecord {
             nevra: &nevra,
-            head: &bytes[..layout.header_end],
+            head: &head,
             sha256: &sha256,
             repo: &origin.repo,
             repo_checksum: &origin.repo_checksum,

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use fn_error_context::context;
-use sha2::Digest;
 
 use crate::commit_metadata::DeploymentLayer;
 use crate::error::UserError;
@@ -78,16 +77,18 @@ pub fn with_packages(
 }
 
 /// The NEVRA and digest of a local RPM file, from its header; the payload is checked at import.
+/// The file is read as a stream.
 #[context("Reading local package {}", path.display())]
 fn read_local_rpm(path: &Path) -> Result<LocalFile> {
-    let bytes = std::fs::read(path)?;
-    crate::rpm::header_check::check(&bytes).context("not a readable RPM")?;
+    let (head, _) = crate::package_cache::read_head(path)?;
     let metadata =
-        ::rpm::PackageMetadata::parse(&mut Cursor::new(&bytes)).context("not a readable RPM")?;
+        ::rpm::PackageMetadata::parse(&mut Cursor::new(&head)).context("not a readable RPM")?;
+    let file = std::fs::File::open(path)?;
+    let sha256 = repo::repomd::ChecksumAlgorithm::Sha256.digest(std::io::BufReader::new(file))?;
     Ok(LocalFile {
         path: path.to_path_buf(),
         nevra: Nevra::of_header(&metadata)?,
-        sha256: hex::encode(sha2::Sha256::digest(&bytes)),
+        sha256,
     })
 }
 

@@ -3,9 +3,10 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use ostree::gio;
 use ostree::gio::prelude::*;
+use ostree::glib;
 
 /// The contents of the regular file at `path` (relative to the tree's root) in `commit`, or `None`
 /// when there is no such file. Symlinks are not followed.
@@ -130,6 +131,83 @@ pub fn mtree_read_file(
         std::io::copy(&mut input.into_read(), &mut contents)?;
     }
     Ok(Some(contents))
+}
+
+/// What a regular file's content object holds besides its bytes.
+#[derive(Debug, Clone)]
+pub struct FileObject {
+    pub uid: u32,
+    pub gid: u32,
+    /// The whole `st_mode`, file type included.
+    pub mode: u32,
+    /// `a(ayay)`, or none.
+    pub xattrs: Option<glib::Variant>,
+}
+
+/// Bytes a file is copied by: memory stays this, whatever the file's size.
+const COPY_CHUNK: usize = 64 * 1024;
+
+/// Writes the content object of a regular file of `len` bytes read from `reader`, a chunk at a time,
+/// and returns its checksum. `reader` must give exactly `len` bytes.
+pub fn write_file_object(
+    repo: &ostree::Repo,
+    object: &FileObject,
+    len: u64,
+    reader: &mut impl std::io::Read,
+) -> Result<String> {
+    let writer = repo.write_regfile(
+        None,
+        object.uid,
+        object.gid,
+        object.mode,
+        len,
+        object.xattrs.as_ref(),
+    )?;
+    let mut buffer = vec![0u8; COPY_CHUNK];
+    let mut written = 0u64;
+    loop {
+        let n = reader.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        written += n as u64;
+        if written > len {
+            bail!("the file is longer than the {len} bytes it declares");
+        }
+        writer.write_all(&buffer[..n], gio::Cancellable::NONE)?;
+    }
+    if written != len {
+        bail!("the file has {written} bytes, not the {len} it declares");
+    }
+    Ok(writer.finish(gio::Cancellable::NONE)?.to_string())
+}
+
+/// Writes the regular file at `path` of the filesystem as a file object, a chunk at a time; returns
+/// its checksum.
+pub fn write_file_object_from(
+    repo: &ostree::Repo,
+    object: &FileObject,
+    path: &Path,
+) -> Result<String> {
+    let file = std::fs::File::open(path).with_context(|| format!("Opening {}", path.display()))?;
+    let len = file.metadata()?.len();
+    write_file_object(repo, object, len, &mut std::io::BufReader::new(file))
+        .with_context(|| format!("Writing {} into the repo", path.display()))
+}
+
+/// Writes the content of the file object `checksum` again as a file object with `object`'s owner,
+/// mode and xattrs, a chunk at a time; returns the new checksum.
+pub fn copy_file_object(
+    repo: &ostree::Repo,
+    checksum: &str,
+    object: &FileObject,
+) -> Result<String> {
+    let (input, info, _) = repo.load_file(checksum, gio::Cancellable::NONE)?;
+    let len = u64::try_from(info.size()).context("a file object has a size")?;
+    match input {
+        Some(input) => write_file_object(repo, object, len, &mut input.into_read()),
+        None => write_file_object(repo, object, 0, &mut std::io::empty()),
+    }
 }
 
 /// Writes `contents` as the content object of a regular file owned by root, mode 0644 (what

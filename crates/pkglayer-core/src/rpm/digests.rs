@@ -8,8 +8,12 @@
 //! one is checked here, over the bytes of the file.
 
 use std::fmt;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
 
+use anyhow::Context;
 use ostree::glib;
+use sha2::Digest;
 
 use super::header_check::Layout;
 
@@ -33,29 +37,111 @@ impl fmt::Display for DigestError {
 
 impl std::error::Error for DigestError {}
 
-/// Checks the digests of `package`, parsed from `bytes` whose parts are at `layout`.
-pub fn verify(bytes: &[u8], layout: Layout, package: &::rpm::Package) -> Result<(), DigestError> {
-    let report = package
+/// Checks the digests of the RPM file at `path`, whose head (lead, signature and main header, at
+/// `layout`) is `head` and parses as `metadata`, reading the file once as a stream; returns the
+/// sha256 of the whole file. A failed check is a [`DigestError`] in the chain.
+///
+/// Header digests are checked over the head; payload digests (of the compressed payload) and the
+/// legacy MD5 (of main header and payload) over the file as it streams past. The payload digests of
+/// the uncompressed archive (`PAYLOADDIGESTALT`) are not checked: rpm writes them beside the
+/// compressed ones, never alone, and those are.
+pub fn verify_file(
+    path: &Path,
+    head: &[u8],
+    layout: Layout,
+    metadata: &::rpm::PackageMetadata,
+) -> anyhow::Result<String> {
+    let mut report = metadata
         .check_digests()
         .map_err(|err| DigestError::Mismatch(format!("its digests cannot be read: {err}")))?;
+    let header = &metadata.header;
+    let expected = |tag: ::rpm::IndexTag| {
+        header
+            .get_entry_data_as_string(tag)
+            .ok()
+            .map(str::to_string)
+    };
+    let mut payload_sha256 =
+        expected(::rpm::IndexTag::RPMTAG_PAYLOADSHA256).map(|hex| (hex, sha2::Sha256::new()));
+    let mut payload_sha512 =
+        expected(::rpm::IndexTag::RPMTAG_PAYLOAD_SHA512).map(|hex| (hex, sha2::Sha512::new()));
+    let mut payload_sha3 =
+        expected(::rpm::IndexTag::RPMTAG_PAYLOAD_SHA3_256).map(|hex| (hex, sha3::Sha3_256::new()));
+    let expected_md5 = expected_md5(metadata)?;
+    let mut md5 = glib::Checksum::new(glib::ChecksumType::Md5).expect("glib has MD5");
+    let mut file_sha256 = sha2::Sha256::new();
+
+    file_sha256.update(head);
+    md5.update(&head[layout.header_start..]);
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("Opening {}", path.display()))?;
+    file.seek(SeekFrom::Start(head.len() as u64))?;
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let n = file
+            .read(&mut buffer)
+            .with_context(|| format!("Reading {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        let chunk = &buffer[..n];
+        file_sha256.update(chunk);
+        md5.update(chunk);
+        if let Some((_, digest)) = &mut payload_sha256 {
+            digest.update(chunk);
+        }
+        if let Some((_, digest)) = &mut payload_sha512 {
+            digest.update(chunk);
+        }
+        if let Some((_, digest)) = &mut payload_sha3 {
+            digest.update(chunk);
+        }
+    }
+    report.payload_sha256 = status(payload_sha256);
+    report.payload_sha512 = status(payload_sha512);
+    report.payload_sha3_256 = status(payload_sha3);
     // Mismatches only; the crate's "no header digest" refusal is ours to make, below.
     report
         .result()
         .map_err(|err| DigestError::Mismatch(err.to_string()))?;
-    let md5 = verify_md5(bytes, layout, package)?;
-    if !report.has_header_digest() && !md5 {
-        return Err(DigestError::Missing);
+    let md5_present = match expected_md5 {
+        Some(expected) => {
+            let actual = md5.string().map(|s| s.to_string()).unwrap_or_default();
+            if actual != expected {
+                return Err(DigestError::Mismatch(format!(
+                    "MD5 digest of header and payload: expected {expected}, got {actual}"
+                ))
+                .into());
+            }
+            true
+        }
+        None => false,
+    };
+    if !report.has_header_digest() && !md5_present {
+        return Err(DigestError::Missing.into());
     }
-    Ok(())
+    Ok(hex::encode(file_sha256.finalize()))
 }
 
-/// Checks RPMSIGTAG_MD5, over the main header and the payload as they are in the file; returns
-/// whether the file carries it.
-fn verify_md5(bytes: &[u8], layout: Layout, package: &::rpm::Package) -> Result<bool, DigestError> {
+/// A digest's status: what the header expects against what the file gave, if the header has one.
+fn status<D: Digest>(digest: Option<(String, D)>) -> ::rpm::DigestStatus {
+    let Some((expected, digest)) = digest else {
+        return ::rpm::DigestStatus::NotPresent;
+    };
+    let actual = hex::encode(digest.finalize());
+    if expected.eq_ignore_ascii_case(&actual) {
+        ::rpm::DigestStatus::Verified
+    } else {
+        ::rpm::DigestStatus::Mismatch { expected, actual }
+    }
+}
+
+/// The legacy MD5 (RPMSIGTAG_MD5) of main header and payload the signature header carries, as hex.
+fn expected_md5(metadata: &::rpm::PackageMetadata) -> Result<Option<String>, DigestError> {
     let tag = ::rpm::IndexSignatureTag::RPMSIGTAG_MD5;
-    let signature = &package.metadata.signature;
+    let signature = &metadata.signature;
     if !signature.entry_is_present(tag) {
-        return Ok(false);
+        return Ok(None);
     }
     // rpm refuses an MD5 entry of another type or length as invalid; so do we.
     let expected = signature
@@ -63,17 +149,7 @@ fn verify_md5(bytes: &[u8], layout: Layout, package: &::rpm::Package) -> Result<
         .ok()
         .filter(|digest| digest.len() == 16)
         .ok_or_else(|| DigestError::Mismatch("its MD5 digest is not 16 bytes".into()))?;
-    let expected = hex::encode(expected);
-    let actual =
-        glib::compute_checksum_for_data(glib::ChecksumType::Md5, &bytes[layout.header_start..])
-            .map(|digest| digest.to_string())
-            .unwrap_or_default();
-    if actual != expected {
-        return Err(DigestError::Mismatch(format!(
-            "MD5 digest of header and payload: expected {expected}, got {actual}"
-        )));
-    }
-    Ok(true)
+    Ok(Some(hex::encode(expected)))
 }
 
 #[cfg(test)]
@@ -88,10 +164,16 @@ mod tests {
         TestPackage::new("oldtool", "1.0-1").executable("/usr/bin/oldtool", "#!/bin/sh\necho old\n")
     }
 
-    fn check(bytes: &[u8]) -> Result<(), DigestError> {
-        let layout = super::super::header_check::check(bytes).unwrap();
-        let parsed = ::rpm::Package::parse(&mut Cursor::new(bytes)).unwrap();
-        verify(bytes, layout, &parsed)
+    /// Checks `bytes` as an RPM file: its sha256, or the digest error.
+    fn check(bytes: &[u8]) -> Result<String, DigestError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("package.rpm");
+        std::fs::write(&path, bytes).unwrap();
+        let (head, layout) =
+            super::super::header_check::read_head(&mut Cursor::new(bytes)).unwrap();
+        let metadata = ::rpm::PackageMetadata::parse(&mut Cursor::new(&head)).unwrap();
+        verify_file(&path, &head, layout, &metadata)
+            .map_err(|err| err.downcast::<DigestError>().unwrap())
     }
 
     /// The file of `package`, in the old format or the current one.
@@ -107,8 +189,22 @@ mod tests {
 
     #[test]
     fn an_intact_package_passes_in_either_format() {
-        check(&file(false)).unwrap();
-        check(&file(true)).unwrap();
+        for v3 in [false, true] {
+            let bytes = file(v3);
+            let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+            assert_eq!(check(&bytes), Ok(sha256), "v3: {v3}");
+        }
+    }
+
+    #[test]
+    fn a_changed_payload_byte_fails_the_payload_digest() {
+        let mut bytes = file(false);
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        match check(&bytes) {
+            Err(DigestError::Mismatch(why)) => assert!(why.contains("payload"), "{why}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

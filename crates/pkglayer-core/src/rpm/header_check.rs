@@ -38,6 +38,56 @@ pub fn check(bytes: &[u8]) -> Result<Layout> {
     })
 }
 
+/// Reads the head of an RPM (lead, signature and main header) from the start of `reader`, no
+/// further, and checks it as [`check`] does: the payload after it stays unread, so a package of any
+/// size costs the size of its head. Refuses a header that claims more than rpm allows before
+/// allocating for it.
+pub fn read_head(reader: &mut impl std::io::Read) -> Result<(Vec<u8>, Layout)> {
+    let mut head = Vec::new();
+    let mut read_to = |head: &mut Vec<u8>, len: usize| -> Result<()> {
+        let start = head.len();
+        if len > start {
+            head.resize(len, 0);
+            reader
+                .read_exact(&mut head[start..])
+                .map_err(|err| match err.kind() {
+                    std::io::ErrorKind::UnexpectedEof => anyhow::anyhow!("cut short in its head"),
+                    _ => err.into(),
+                })?;
+        }
+        Ok(())
+    };
+    read_to(&mut head, LEAD_SIZE)?;
+    ensure!(head[..4] == [0xed, 0xab, 0xee, 0xdb], "no RPM lead magic");
+    let mut at = LEAD_SIZE;
+    for which in ["signature", "main"] {
+        read_to(&mut head, at + 16)?;
+        ensure!(
+            head[at..at + 4] == HEADER_MAGIC,
+            "the {which} header has no header magic"
+        );
+        let word = |offset: usize| {
+            u32::from_be_bytes(head[offset..offset + 4].try_into().expect("four bytes")) as usize
+        };
+        let (entries, data) = (word(at + 8), word(at + 12));
+        if entries > MAX_ENTRIES || data > MAX_DATA {
+            bail!(
+                "the {which} header claims {entries} entries and {data} bytes of data, more than rpm allows"
+            );
+        }
+        let end = at + 16 + entries * INDEX_ENTRY_SIZE + data;
+        // The signature header is padded to a multiple of 8 bytes; the main header is not.
+        at = if which == "signature" {
+            end.next_multiple_of(8)
+        } else {
+            end
+        };
+        read_to(&mut head, at)?;
+    }
+    let layout = check(&head)?;
+    Ok((head, layout))
+}
+
 /// Checks the header starting at `at`; returns where it ends.
 fn check_header(bytes: &[u8], at: usize, which: &str) -> Result<usize> {
     let word = |offset: usize| -> Result<u32> {
@@ -117,6 +167,26 @@ mod tests {
             }
         }
         bytes
+    }
+
+    #[test]
+    fn reading_a_head_stops_where_the_payload_begins() {
+        let mut bytes = head(&[(1000, 6, 0, 1), (1001, 4, 4, 1)], b"abc\0\0\0\0\x07");
+        let head_len = bytes.len();
+        bytes.extend(b"payload that is never read");
+        let mut reader = std::io::Cursor::new(&bytes);
+        let (read, layout) = read_head(&mut reader).unwrap();
+        assert_eq!(read, bytes[..head_len]);
+        assert_eq!(layout, check(&bytes).unwrap());
+        assert_eq!(reader.position() as usize, head_len);
+
+        let err = read_head(&mut std::io::Cursor::new(&bytes[..head_len - 1])).unwrap_err();
+        assert_eq!(err.to_string(), "cut short in its head");
+        // A header claiming more than rpm allows is refused before anything is allocated for it.
+        let mut huge = bytes.clone();
+        huge[LEAD_SIZE + 12..LEAD_SIZE + 16].copy_from_slice(&u32::MAX.to_be_bytes());
+        let err = read_head(&mut std::io::Cursor::new(&huge)).unwrap_err();
+        assert!(err.to_string().contains("more than rpm allows"), "{err}");
     }
 
     #[test]

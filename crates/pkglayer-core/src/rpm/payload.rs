@@ -1,11 +1,17 @@
 //! An RPM's payload written as an OSTree tree, with the path rules of [`super::placement`] applied.
 //!
-//! Each file's bytes go straight into a content object. In a hardlink set one member carries the
-//! bytes and the others none; those wait until the set's bytes are seen.
+//! The payload is read from the file as a stream and each file's bytes go into their content object
+//! a chunk at a time, so memory stays bounded whatever the package's size. Each file's bytes are
+//! checked against the digest the (already verified) header gives it as they pass, so the tree
+//! holds what the header vouches for even if the file changed since its digests were checked. In a
+//! hardlink set one member carries the bytes and the others none; those take the object the
+//! carrier's bytes made (written again only if their owner or mode differ), so no bytes are kept.
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use ostree::gio;
 use ostree::glib;
 
@@ -13,6 +19,7 @@ use super::Nevra;
 use super::placement::{self, Placement};
 use crate::commit_metadata::NamedOwner;
 use crate::error::UserError;
+use crate::tree::FileObject;
 use crate::users::{Accounts, Kind};
 
 /// What a refused path's hint says.
@@ -25,17 +32,25 @@ pub(crate) struct PayloadTree {
     pub named_owners: Vec<NamedOwner>,
 }
 
-/// Writes the files and directories of `package` as OSTree objects and returns the written root.
-/// Call inside a repo transaction.
+/// Writes the files and directories of the RPM at `path` (of `nevra`), whose verified head is
+/// `head`, as OSTree objects and returns the written root. The payload is read after `head`, which
+/// is used as it is rather than read again. Call inside a repo transaction.
 pub(crate) fn write(
     repo: &ostree::Repo,
-    package: &::rpm::Package,
+    path: &Path,
+    head: &[u8],
     nevra: &Nevra,
     accounts: &Accounts,
 ) -> Result<PayloadTree> {
     let mut writer = TreeWriter::new(repo, nevra)?;
-    for entry in package.files()? {
-        writer.add(&entry?, accounts)?;
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("Opening {}", path.display()))?;
+    file.seek(SeekFrom::Start(head.len() as u64))?;
+    let stream = std::io::Cursor::new(head.to_vec()).chain(std::io::BufReader::new(file));
+    let mut reader = ::rpm::PackageReader::parse(std::io::BufReader::new(stream))
+        .context("not a readable RPM")?;
+    while let Some(mut file) = reader.next_file().context("reading the payload")? {
+        writer.add(&mut file, accounts)?;
     }
     writer.finish()
 }
@@ -51,9 +66,8 @@ struct TreeWriter<'a> {
     named_owners: Vec<NamedOwner>,
     /// Hardlink members without bytes, written once the member with them is seen.
     pending_links: Vec<PendingLink>,
-    /// Bytes by file digest, for hardlink members written after the one carrying them. (Every
-    /// file's bytes are kept: the payload does not say which files are linked.)
-    link_contents: HashMap<String, Vec<u8>>,
+    /// The content object of each file's bytes by file digest, for hardlink members without bytes.
+    objects: HashMap<String, (String, FileObject)>,
 }
 
 /// A hardlink member whose bytes another member carries.
@@ -62,7 +76,7 @@ struct PendingLink {
     name: String,
     path: String,
     digest: String,
-    file: RegularFile,
+    object: FileObject,
 }
 
 impl<'a> TreeWriter<'a> {
@@ -78,7 +92,7 @@ impl<'a> TreeWriter<'a> {
             tmpfiles: BTreeMap::new(),
             named_owners: Vec::new(),
             pending_links: Vec::new(),
-            link_contents: HashMap::new(),
+            objects: HashMap::new(),
         })
     }
 
@@ -90,8 +104,9 @@ impl<'a> TreeWriter<'a> {
     }
 
     /// Adds one payload entry.
-    fn add(&mut self, entry: &::rpm::RpmFile, accounts: &Accounts) -> Result<()> {
-        let meta = &entry.metadata;
+    fn add(&mut self, entry: &mut ::rpm::StreamingRpmFile, accounts: &Accounts) -> Result<()> {
+        let meta = entry.metadata.clone();
+        let meta = &meta;
         let path = meta.path().to_string_lossy().into_owned();
         if meta.flags().contains(::rpm::FileFlags::GHOST) {
             return Ok(());
@@ -142,32 +157,44 @@ impl<'a> TreeWriter<'a> {
                 dir.set_metadata_checksum(&self.dirmeta.get(self.repo, uid, gid, permissions)?);
             }
             ::rpm::FileType::Regular => {
-                let file = RegularFile {
+                let object = FileObject {
                     uid,
                     gid,
                     mode: libc::S_IFREG | permissions,
                     xattrs: capabilities_xattr(meta.caps())?,
                 };
                 let digest = meta.digest().map(|d| d.as_hex().to_string());
-                match (entry.content(), digest) {
+                let size = meta.size() as u64;
+                match digest {
                     // In a hardlink set only one member carries the bytes; the others wait for it.
-                    (None, Some(digest)) if meta.size() > 0 => {
+                    Some(digest) if !entry.has_payload() && size > 0 => {
                         self.pending_links.push(PendingLink {
                             parent,
                             name: name.to_string(),
                             path,
                             digest,
-                            file,
+                            object,
                         });
                     }
-                    (content, digest) => {
-                        let content = content.unwrap_or_default();
-                        if let Some(digest) = digest {
-                            self.link_contents
-                                .entry(digest)
-                                .or_insert_with(|| content.to_vec());
+                    digest => {
+                        let len = if entry.has_payload() { size } else { 0 };
+                        let expected = meta.digest().map(|d| (d.algorithm(), d.as_hex()));
+                        let mut checked = CheckedReader::new(entry, expected);
+                        let checksum =
+                            crate::tree::write_file_object(self.repo, &object, len, &mut checked)
+                                .with_context(|| format!("Writing {path}"))?;
+                        if len > 0 && !checked.matches() {
+                            return Err(UserError::new(format!(
+                                "the payload of {} holds {path} with other bytes than its header says",
+                                self.nevra
+                            ))
+                            .hint("nothing was imported; the package file is corrupt or was changed while it was read")
+                            .into());
                         }
-                        parent.replace_file(name, &file.write(self.repo, content)?)?;
+                        parent.replace_file(name, &checksum)?;
+                        if let Some(digest) = digest {
+                            self.objects.entry(digest).or_insert((checksum, object));
+                        }
                     }
                 }
             }
@@ -217,11 +244,17 @@ impl<'a> TreeWriter<'a> {
     /// Writes the waiting hardlink members and the tmpfiles.d file, then the tree.
     fn finish(mut self) -> Result<PayloadTree> {
         for link in std::mem::take(&mut self.pending_links) {
-            let content = self.link_contents.get(&link.digest).ok_or_else(|| {
+            let (checksum, object) = self.objects.get(&link.digest).ok_or_else(|| {
                 self.refuse(&link.path, "a hardlink whose content is not in the payload")
             })?;
-            link.parent
-                .replace_file(&link.name, &link.file.write(self.repo, content)?)?;
+            // Members of a set share an inode, so their owner and mode agree; a header that says
+            // otherwise gets objects of their own.
+            let checksum = if same_object(object, &link.object) {
+                checksum.clone()
+            } else {
+                crate::tree::copy_file_object(self.repo, checksum, &link.object)?
+            };
+            link.parent.replace_file(&link.name, &checksum)?;
         }
         if !self.tmpfiles.is_empty() {
             let conf: String = self
@@ -264,29 +297,99 @@ impl<'a> TreeWriter<'a> {
     }
 }
 
-/// What a regular file becomes in the repo besides its bytes.
-struct RegularFile {
-    uid: u32,
-    gid: u32,
-    /// Full `st_mode`.
-    mode: u32,
-    xattrs: Option<glib::Variant>,
+/// A payload file's bytes as they pass, hashed with the algorithm of the digest its header gives.
+struct CheckedReader<'r, R> {
+    inner: &'r mut R,
+    expected: Option<(String, Hasher)>,
 }
 
-impl RegularFile {
-    /// Writes the content object; identical files (hardlinks too) get the same object.
-    fn write(&self, repo: &ostree::Repo, content: &[u8]) -> Result<String> {
-        let checksum = repo.write_regfile_inline(
-            None,
-            self.uid,
-            self.gid,
-            self.mode,
-            self.xattrs.as_ref(),
-            content,
-            gio::Cancellable::NONE,
-        )?;
-        Ok(checksum.to_string())
+/// The file digest algorithms rpm writes.
+enum Hasher {
+    Md5(glib::Checksum),
+    Sha224(sha2::Sha224),
+    Sha256(sha2::Sha256),
+    Sha384(sha2::Sha384),
+    Sha512(sha2::Sha512),
+    Sha3_256(sha3::Sha3_256),
+    Sha3_512(sha3::Sha3_512),
+}
+
+impl Hasher {
+    fn new(algorithm: ::rpm::DigestAlgorithm) -> Self {
+        use ::rpm::DigestAlgorithm as A;
+        use sha2::Digest;
+        match algorithm {
+            A::Md5 => {
+                Hasher::Md5(glib::Checksum::new(glib::ChecksumType::Md5).expect("glib has MD5"))
+            }
+            A::Sha2_224 => Hasher::Sha224(sha2::Sha224::new()),
+            A::Sha2_256 => Hasher::Sha256(sha2::Sha256::new()),
+            A::Sha2_384 => Hasher::Sha384(sha2::Sha384::new()),
+            A::Sha2_512 => Hasher::Sha512(sha2::Sha512::new()),
+            A::Sha3_256 => Hasher::Sha3_256(sha3::Sha3_256::new()),
+            A::Sha3_512 => Hasher::Sha3_512(sha3::Sha3_512::new()),
+        }
     }
+
+    fn update(&mut self, bytes: &[u8]) {
+        use sha2::Digest;
+        match self {
+            Hasher::Md5(h) => h.update(bytes),
+            Hasher::Sha224(h) => h.update(bytes),
+            Hasher::Sha256(h) => h.update(bytes),
+            Hasher::Sha384(h) => h.update(bytes),
+            Hasher::Sha512(h) => h.update(bytes),
+            Hasher::Sha3_256(h) => h.update(bytes),
+            Hasher::Sha3_512(h) => h.update(bytes),
+        }
+    }
+
+    fn hex(self) -> String {
+        use sha2::Digest;
+        match self {
+            Hasher::Md5(h) => h.string().map(|s| s.to_string()).unwrap_or_default(),
+            Hasher::Sha224(h) => hex::encode(h.finalize()),
+            Hasher::Sha256(h) => hex::encode(h.finalize()),
+            Hasher::Sha384(h) => hex::encode(h.finalize()),
+            Hasher::Sha512(h) => hex::encode(h.finalize()),
+            Hasher::Sha3_256(h) => hex::encode(h.finalize()),
+            Hasher::Sha3_512(h) => hex::encode(h.finalize()),
+        }
+    }
+}
+
+impl<'r, R: Read> CheckedReader<'r, R> {
+    /// Reads `inner`, checking against `expected` (the header's algorithm and hex digest), if any.
+    fn new(inner: &'r mut R, expected: Option<(::rpm::DigestAlgorithm, &str)>) -> Self {
+        CheckedReader {
+            inner,
+            expected: expected
+                .map(|(algorithm, hex)| (hex.to_ascii_lowercase(), Hasher::new(algorithm))),
+        }
+    }
+
+    /// Whether the bytes read match the header's digest (true when it gives none).
+    fn matches(self) -> bool {
+        match self.expected {
+            Some((expected, hasher)) => hasher.hex() == expected,
+            None => true,
+        }
+    }
+}
+
+impl<R: Read> Read for CheckedReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some((_, hasher)) = &mut self.expected {
+            hasher.update(&buf[..n]);
+        }
+        Ok(n)
+    }
+}
+
+/// Whether two file objects hold the same owner, mode and xattrs.
+fn same_object(a: &FileObject, b: &FileObject) -> bool {
+    (a.uid, a.gid, a.mode, &a.xattrs) == (b.uid, b.gid, b.mode, &b.xattrs)
 }
 
 /// `security.capability` xattr from rpm's textual capabilities (`cap_net_raw=ep`).
@@ -311,5 +414,43 @@ impl DirMetaCache {
         let checksum = crate::tree::write_dirmeta(repo, uid, gid, mode)?;
         self.0.insert((uid, gid, mode), checksum.clone());
         Ok(checksum)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ::rpm::DigestAlgorithm;
+
+    fn matches(bytes: &[u8], expected: Option<(DigestAlgorithm, &str)>) -> bool {
+        let mut input = bytes;
+        let mut checked = CheckedReader::new(&mut input, expected);
+        let mut read = Vec::new();
+        checked.read_to_end(&mut read).unwrap();
+        assert_eq!(read, bytes, "bytes pass unchanged");
+        checked.matches()
+    }
+
+    #[test]
+    fn file_bytes_are_checked_against_the_header_digest() {
+        let md5 = glib::compute_checksum_for_data(glib::ChecksumType::Md5, b"hello\n")
+            .unwrap()
+            .to_string();
+        let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"hello\n"));
+        for (algorithm, expected) in [
+            (DigestAlgorithm::Md5, md5),
+            (DigestAlgorithm::Sha2_256, sha256),
+        ] {
+            assert!(matches(b"hello\n", Some((algorithm, &expected))));
+            assert!(matches(
+                b"hello\n",
+                Some((algorithm, &expected.to_uppercase()))
+            ));
+            assert!(!matches(b"hellO\n", Some((algorithm, &expected))));
+        }
+        assert!(
+            matches(b"anything", None),
+            "no digest, nothing to hold against it"
+        );
     }
 }

@@ -332,17 +332,13 @@ fn apply_dir(
             };
             apply_dir(repo, &path, &subtree, &child, ignore, changed)?;
         } else if kind.is_file() {
-            let contents =
-                std::fs::read(&path).with_context(|| format!("Reading {}", path.display()))?;
-            let checksum = repo.write_regfile_inline(
-                None,
-                meta.uid(),
-                meta.gid(),
-                meta.mode(),
-                None,
-                &contents,
-                gio::Cancellable::NONE,
-            )?;
+            let object = crate::tree::FileObject {
+                uid: meta.uid(),
+                gid: meta.gid(),
+                mode: meta.mode(),
+                xattrs: None,
+            };
+            let checksum = crate::tree::write_file_object_from(repo, &object, &path)?;
             replace(tree, &name, &checksum)?;
             changed.push(child);
         } else if kind.is_symlink() {
