@@ -6,7 +6,7 @@
 //! (e.g. the sysroot lock) while a test looks. Either way it first says so on stderr.
 //!
 //! The points, in pipeline order: `after-metadata`, `after-lock`, `after-download` (each package),
-//! `after-import` (each package), `mid-compose`, `after-scripts`, `after-commit`, `mid-deploy`.
+//! `after-import` (each import thread, once its imports are committed), `mid-compose`, `after-scripts`, `after-commit`, `mid-deploy`.
 
 /// Every failpoint, in the order a layering reaches them.
 pub const ALL: &[&str] = &[

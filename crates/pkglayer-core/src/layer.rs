@@ -4,10 +4,6 @@
 //! Everything before the deploy writes only new objects, cache refs and scratch space, so a failure
 //! leaves the booted and pending deployments as they were.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-use std::path::{Path, PathBuf};
-
 use anyhow::{Context, Result, bail};
 use fn_error_context::context;
 
@@ -19,15 +15,10 @@ use crate::package_cache::{self, CachedPackage, PackageOrigin};
 use crate::plan::InstallPlan;
 use crate::progress::{Phase, PhaseGuard, Progress};
 use crate::repo::repomd::ChecksumAlgorithm;
-use crate::repo::signature::{RpmKeyring, Verdict};
-use crate::repo::{Fetcher, RepoMetadata};
 use crate::request::LocalFile;
 use crate::solver::{LOCAL_REPO, PlannedPackage};
 use crate::sysroot::{Sysroot, SysrootLock};
 use crate::users::Accounts;
-
-/// Downloads run this many at a time.
-const PARALLEL_DOWNLOADS: usize = 4;
 
 /// What applying a plan did.
 #[derive(Debug)]
@@ -142,39 +133,10 @@ fn ensure_cached(
     let folder = sysroot.cache().folder(CacheFolder::Downloads);
     std::fs::create_dir_all(&folder).with_context(|| format!("Creating {}", folder.display()))?;
     let wanted: Vec<&PlannedPackage> = missing.iter().map(|&i| &plan.packages[i]).collect();
-    let total: u64 = wanted.iter().map(|p| p.download_size).sum();
-    check_free_space(&folder, total)?;
-    let files = {
-        let _phase = PhaseGuard::start(progress, Phase::Download);
-        progress.downloads_started(wanted.len(), total);
-        let files = download_all(&folder, &wanted, &plan.repos, progress);
-        progress.downloads_finished();
-        files?
-    };
-
-    let _phase = PhaseGuard::start(progress, Phase::Import);
-    check_signatures(plan, &missing, &files)?;
-    for (&index, file) in missing.iter().zip(&files) {
-        let package = &plan.packages[index];
-        let repo_checksum = plan
-            .repos
-            .iter()
-            .find(|r| r.id == package.repo)
-            .map(|r| r.checksum.clone())
-            .unwrap_or_default();
-        let origin = PackageOrigin {
-            repo: package.repo.clone(),
-            repo_checksum,
-        };
-        cached[index] = Some(package_cache::import(
-            &repo,
-            file,
-            Some(&package.nevra),
-            &accounts,
-            &origin,
-        )?);
-        let _ = std::fs::remove_file(file);
-        crate::failpoint::hit("after-import");
+    let imported =
+        crate::acquire::fetch_and_import(&repo, &folder, plan, &wanted, &accounts, progress)?;
+    for (&index, package) in missing.iter().zip(imported) {
+        cached[index] = Some(package);
     }
     Ok((cached.into_iter().flatten().collect(), missing.len()))
 }
@@ -226,58 +188,6 @@ fn import_local(
     Ok(package)
 }
 
-/// With `gpgcheck=1`, every downloaded package must carry a valid signature by one of its repo's
-/// keys; one that does not is deleted and the whole operation refused before anything is imported.
-fn check_signatures(plan: &InstallPlan, indexes: &[usize], files: &[PathBuf]) -> Result<()> {
-    let mut keyrings: HashMap<&str, RpmKeyring> = HashMap::new();
-    for (&index, file) in indexes.iter().zip(files) {
-        let package = &plan.packages[index];
-        let Some(repo) = plan
-            .repos
-            .iter()
-            .find(|r| r.id == package.repo && r.gpgcheck)
-        else {
-            continue;
-        };
-        let keyring = match keyrings.entry(repo.id.as_str()) {
-            Entry::Occupied(entry) => entry.into_mut(),
-            Entry::Vacant(entry) => entry.insert(
-                RpmKeyring::new(&repo.gpgkeys)
-                    .with_context(|| format!("Loading the gpgkey of repo {}", repo.id))?,
-            ),
-        };
-        if let Verdict::Untrusted(why) = keyring.check(file)? {
-            let _ = std::fs::remove_file(file);
-            return Err(crate::error::UserError::new(format!(
-                "package {} from repo {} {why}",
-                package.nevra, repo.id
-            ))
-            .hint("nothing was imported; check the repo's gpgkey=, or ask its owner: gpgcheck=1 refuses unsigned packages")
-            .into());
-        }
-    }
-    Ok(())
-}
-
-/// Refuses to start downloads the cache's filesystem has no room for (as the metadata declares them).
-fn check_free_space(folder: &Path, needed: u64) -> Result<()> {
-    let stat = rustix::fs::statvfs(folder)
-        .with_context(|| format!("Reading the free space of {}", folder.display()))?;
-    let free = stat.f_bavail.saturating_mul(stat.f_frsize);
-    if needed <= free {
-        return Ok(());
-    }
-    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
-    Err(crate::error::UserError::new(format!(
-        "the packages to download take {:.1} MiB, and {} has {:.1} MiB free",
-        mib(needed),
-        folder.display(),
-        mib(free)
-    ))
-    .hint("free some space (`pkglayer cleanup --cache` helps), or check the repo: its metadata may declare wrong sizes")
-    .into())
-}
-
 /// The package cache's copy of a planned repo package, if it has one: the NEVRA imported before,
 /// with the sha256 the repo's metadata gives (if it gives one).
 pub(crate) fn cached_copy(
@@ -296,119 +206,10 @@ fn matches_metadata(cached: &CachedPackage, planned: &PlannedPackage) -> bool {
     }
 }
 
-/// Downloads every package, a few at a time, each verified against the metadata's checksum.
-fn download_all(
-    folder: &Path,
-    packages: &[&PlannedPackage],
-    repos: &[RepoMetadata],
-    progress: &dyn Progress,
-) -> Result<Vec<PathBuf>> {
-    let fetcher = Fetcher::new();
-    let chunk = packages.len().div_ceil(PARALLEL_DOWNLOADS).max(1);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = packages
-            .chunks(chunk)
-            .map(|batch| {
-                let fetcher = &fetcher;
-                scope.spawn(move || {
-                    batch
-                        .iter()
-                        .map(|package| {
-                            let file = download_one(fetcher, folder, package, repos)?;
-                            crate::failpoint::hit("after-download");
-                            let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
-                            progress.package_downloaded(&package.nevra.to_string(), size);
-                            Ok(file)
-                        })
-                        .collect::<Result<Vec<_>>>()
-                })
-            })
-            .collect();
-        let mut files = Vec::with_capacity(packages.len());
-        for handle in handles {
-            files.extend(handle.join().expect("a download thread panicked")?);
-        }
-        Ok(files)
-    })
-}
-
-fn download_one(
-    fetcher: &Fetcher,
-    folder: &Path,
-    package: &PlannedPackage,
-    repos: &[RepoMetadata],
-) -> Result<PathBuf> {
-    let repo = repos
-        .iter()
-        .find(|r| r.id == package.repo)
-        .with_context(|| {
-            format!(
-                "{} comes from repo {}, which is not loaded",
-                package.nevra, package.repo
-            )
-        })?;
-    let location = package
-        .location
-        .as_deref()
-        .with_context(|| format!("repo {} gives no location for {}", repo.id, package.nevra))?;
-    // A package is never larger than the metadata says; a server sending more is refused.
-    let transfer = match package.download_size {
-        0 => repo.transfer,
-        size => repo.transfer.at_most(size),
-    };
-    let dest = folder.join(format!("{}.rpm", package.nevra));
-    let partial = folder.join(format!("{}.rpm.partial", package.nevra));
-    let verify = |path: &Path| -> Result<()> {
-        match &package.checksum {
-            Some(checksum) => checksum.verify_file(path),
-            None => Ok(()),
-        }
-    };
-    // Downloaded by an earlier run that failed later on: no need to fetch it again.
-    if dest.is_file() && verify(&dest).is_ok() {
-        return Ok(dest);
-    }
-    let mut failures = Vec::new();
-    for mirror in &repo.mirrors {
-        let url = format!("{mirror}{location}");
-        // A partial file from an interrupted run is continued, not fetched again from the start.
-        let attempt = fetcher
-            .download_resuming(&url, &partial, &transfer)
-            .and_then(|()| {
-                verify(&partial).with_context(|| format!("{} from {url}", package.nevra))
-            });
-        match attempt {
-            Ok(()) => {
-                std::fs::rename(&partial, &dest)?;
-                return Ok(dest);
-            }
-            Err(err) => {
-                // Whatever is in the partial file now is not worth continuing.
-                let _ = std::fs::remove_file(&partial);
-                failures.push(format!("{err:#}"));
-            }
-        }
-    }
-    if failures.is_empty() {
-        bail!(
-            "repo {} has no mirror to download {} from",
-            repo.id,
-            package.nevra
-        );
-    }
-    Err(crate::error::UserError::new(format!(
-        "cannot download {}:\n  {}",
-        package.nevra,
-        failures.join("\n  ")
-    ))
-    .hint("check the network, or run `pkglayer refresh-md --force` if the repo changed")
-    .into())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::repo::{Checksum, Repomd, Transfer};
+    use crate::repo::Checksum;
     use crate::rpm::Nevra;
 
     /// sha256 of the bytes `an rpm`.
@@ -448,105 +249,5 @@ mod tests {
         let sha512 = Checksum::new("sha512", &"1".repeat(128)).unwrap();
         assert!(matches_metadata(&cached(SHA), &planned(Some(sha512))));
         assert!(matches_metadata(&cached(SHA), &planned(None)));
-    }
-
-    #[test]
-    fn downloads_that_do_not_fit_are_refused_before_they_start() {
-        let dir = tempfile::tempdir().unwrap();
-        check_free_space(dir.path(), 0).unwrap();
-        let err = check_free_space(dir.path(), u64::MAX).unwrap_err();
-        let user = err.downcast_ref::<crate::error::UserError>().unwrap();
-        assert!(
-            user.message
-                .starts_with("the packages to download take 17592186044416.0 MiB, and "),
-            "{}",
-            user.message
-        );
-    }
-
-    fn repo_with_mirrors(mirrors: Vec<String>) -> RepoMetadata {
-        RepoMetadata {
-            id: "fedora".into(),
-            priority: 99,
-            cost: 1000,
-            exclude: Vec::new(),
-            includepkgs: Vec::new(),
-            repomd: Repomd {
-                revision: None,
-                records: Vec::new(),
-            },
-            primary: PathBuf::from("primary.xml"),
-            filelists: None,
-            checksum: "d".repeat(64),
-            mirrors,
-            transfer: Transfer::default(),
-            gpgcheck: false,
-            gpgkeys: Vec::new(),
-            fetched: false,
-        }
-    }
-
-    /// A mirror holding `bytes` as the package of [`planned`], as a `file://` base URL.
-    fn mirror(root: &Path, bytes: &[u8]) -> String {
-        let packages = root.join("Packages/s");
-        std::fs::create_dir_all(&packages).unwrap();
-        std::fs::write(packages.join("strace-6.1-1.x86_64.rpm"), bytes).unwrap();
-        format!("file://{}/", root.display())
-    }
-
-    #[test]
-    fn a_download_tries_the_mirrors_in_turn_and_verifies_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let folder = dir.path().join("downloads");
-        std::fs::create_dir(&folder).unwrap();
-        let broken = mirror(&dir.path().join("broken"), b"an rpX");
-        let good = mirror(&dir.path().join("good"), b"an rpm");
-        let missing = format!("file://{}/", dir.path().join("missing").display());
-        let repos = [repo_with_mirrors(vec![missing, broken, good])];
-        let package = planned(Some(Checksum::new("sha256", SHA).unwrap()));
-
-        let file = download_one(&Fetcher::new(), &folder, &package, &repos).unwrap();
-        assert_eq!(file, folder.join("strace-6.1-1.x86_64.rpm"));
-        assert_eq!(std::fs::read(&file).unwrap(), b"an rpm");
-        assert!(!folder.join("strace-6.1-1.x86_64.rpm.partial").exists());
-
-        // Downloaded before (a later step failed): kept, no mirror asked.
-        let offline = [repo_with_mirrors(Vec::new())];
-        assert_eq!(
-            download_one(&Fetcher::new(), &folder, &package, &offline).unwrap(),
-            file
-        );
-    }
-
-    #[test]
-    fn a_download_no_mirror_can_give_names_every_failure() {
-        let dir = tempfile::tempdir().unwrap();
-        let oversized = mirror(&dir.path().join("oversized"), b"an rpm, and more");
-        let tampered = mirror(&dir.path().join("tampered"), b"an rpX");
-        let repos = [repo_with_mirrors(vec![oversized, tampered])];
-        let package = planned(Some(Checksum::new("sha256", SHA).unwrap()));
-        let err = download_one(&Fetcher::new(), dir.path(), &package, &repos).unwrap_err();
-        let message = format!("{err:#}");
-        let failures: Vec<&str> = message.lines().collect();
-        assert_eq!(failures.len(), 3, "{message}");
-        assert_eq!(failures[0], "cannot download strace-6.1-1.x86_64:");
-        assert!(
-            failures[1].ends_with("is larger than the 6 bytes the repo metadata declares"),
-            "{message}"
-        );
-        assert!(failures[2].contains("checksum mismatch"), "{message}");
-        assert!(!dir.path().join("strace-6.1-1.x86_64.rpm.partial").exists());
-
-        let none = [repo_with_mirrors(Vec::new())];
-        let err = download_one(&Fetcher::new(), dir.path(), &package, &none).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "repo fedora has no mirror to download strace-6.1-1.x86_64 from"
-        );
-        let err = download_one(&Fetcher::new(), dir.path(), &package, &[]).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "strace-6.1-1.x86_64 comes from repo fedora, which is not loaded"
-        );
     }
 }

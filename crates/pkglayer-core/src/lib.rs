@@ -14,7 +14,8 @@
 //! - Resolution: `base` picks the vendor commit a layer goes on, [`repo`] reads and fetches repo
 //!   metadata, [`solver`] resolves with libsolv against the base rpmdb, [`request`] edits what the
 //!   origin asks for, and [`plan`] turns it all into a plan before anything is downloaded.
-//! - Building the tree: [`layer`] applies a plan; `package_cache` imports each RPM once as its own
+//! - Building the tree: [`layer`] applies a plan; `acquire` downloads, checks and imports what it
+//!   needs, overlapping; `package_cache` imports each RPM once as its own
 //!   commit, `compose` merges base and package trees into the layered commit, [`scripts`] runs
 //!   package scripts in their sandbox, `users` gives accounts IDs that never change on the machine,
 //!   [`rpm`] reads packages (identity, integrity, payload), [`rpmdb`] reads a tree's rpm database,
@@ -84,6 +85,7 @@
 
 #![warn(missing_docs)]
 
+pub(crate) mod acquire;
 pub(crate) mod base;
 mod command;
 pub mod commit_metadata;

@@ -83,11 +83,31 @@ pub(crate) fn read_head(path: &Path) -> Result<(Vec<u8>, Layout)> {
         .context("not a readable RPM")
 }
 
-/// Imports the RPM file at `path` into the cache and returns it. Writes only new objects and one
-/// ref. The file is read as a stream, twice (digests, then payload): memory stays bounded whatever
-/// its size.
-#[context("Importing {}", expected.map(|n| n.to_string()).unwrap_or_else(|| "an RPM".into()))]
+/// Imports the RPM file at `path` into the cache, in a transaction of its own, and returns it.
 pub(crate) fn import(
+    repo: &ostree::Repo,
+    path: &Path,
+    expected: Option<&Nevra>,
+    accounts: &Accounts,
+    origin: &PackageOrigin,
+) -> Result<CachedPackage> {
+    repo.prepare_transaction(gio::Cancellable::NONE)?;
+    let result =
+        import_in_transaction(repo, path, expected, accounts, origin).and_then(|package| {
+            repo.commit_transaction(gio::Cancellable::NONE)?;
+            Ok(package)
+        });
+    if result.is_err() {
+        let _ = repo.abort_transaction(gio::Cancellable::NONE);
+    }
+    result
+}
+
+/// Imports the RPM file at `path` into the cache, in the transaction `repo` has open, and returns
+/// it. Writes only new objects and one ref (both visible once the transaction is committed). The
+/// file is read as a stream, twice (digests, then payload): memory stays bounded whatever its size.
+#[context("Importing {}", expected.map(|n| n.to_string()).unwrap_or_else(|| "an RPM".into()))]
+pub(crate) fn import_in_transaction(
     repo: &ostree::Repo,
     path: &Path,
     expected: Option<&Nevra>,
@@ -119,50 +139,38 @@ pub(crate) fn import(
         },
     )?;
 
-    repo.prepare_transaction(gio::Cancellable::NONE)?;
-    let result = (|| -> Result<String> {
-        let tree = crate::rpm::payload::write(repo, path, &head, &nevra, accounts)?;
-        let record = PackageRecord {
-            nevra: &nevra,
-            head: &head,
-            sha256: &sha256,
-            repo: &origin.repo,
-            repo_checksum: &origin.repo_checksum,
-            owners: &tree.named_owners,
-        };
-        let root = tree
-            .root
-            .downcast::<ostree::RepoFile>()
-            .expect("write_mtree returns a RepoFile");
-        let commit = repo.write_commit_with_time(
-            None,
-            Some(&nevra.to_string()),
-            None,
-            Some(&record.to_variant()),
-            &root,
-            0,
-            gio::Cancellable::NONE,
-        )?;
-        // A local package is its file: two builds with one NEVRA are two packages.
-        let ref_name = if origin.repo == crate::solver::LOCAL_REPO {
-            layout::refs::local_package(&sha256)
-        } else {
-            layout::refs::package(&nevra)
-        };
-        repo.transaction_set_ref(None, &ref_name, Some(&commit));
-        repo.commit_transaction(gio::Cancellable::NONE)?;
-        Ok(commit.to_string())
-    })();
-    let commit = match result {
-        Ok(commit) => commit,
-        Err(err) => {
-            let _ = repo.abort_transaction(gio::Cancellable::NONE);
-            return Err(err);
-        }
+    let tree = crate::rpm::payload::write(repo, path, &head, &nevra, accounts)?;
+    let record = PackageRecord {
+        nevra: &nevra,
+        head: &head,
+        sha256: &sha256,
+        repo: &origin.repo,
+        repo_checksum: &origin.repo_checksum,
+        owners: &tree.named_owners,
     };
+    let root = tree
+        .root
+        .downcast::<ostree::RepoFile>()
+        .expect("write_mtree returns a RepoFile");
+    let commit = repo.write_commit_with_time(
+        None,
+        Some(&nevra.to_string()),
+        None,
+        Some(&record.to_variant()),
+        &root,
+        0,
+        gio::Cancellable::NONE,
+    )?;
+    // A local package is its file: two builds with one NEVRA are two packages.
+    let ref_name = if origin.repo == crate::solver::LOCAL_REPO {
+        layout::refs::local_package(&sha256)
+    } else {
+        layout::refs::package(&nevra)
+    };
+    repo.transaction_set_ref(None, &ref_name, Some(&commit));
     Ok(CachedPackage {
         nevra,
-        commit,
+        commit: commit.to_string(),
         sha256,
     })
 }

@@ -92,6 +92,36 @@ fn a_package_altered_after_it_was_built_is_refused() {
 }
 
 #[test]
+fn a_refused_package_leaves_none_of_its_transaction_imported() {
+    require_root!();
+    let h = host();
+    let before = h.snapshot();
+    let rpm = www(&h).join(format!("Packages/tampered-1.0-1.{}.rpm", host_arch()));
+    let mut bytes = std::fs::read(&rpm).unwrap();
+    let at = bytes.len() - 40;
+    bytes[at] ^= 0xff;
+    std::fs::write(&rpm, bytes).unwrap();
+    create_repo(&www(&h), &[], "gz").unwrap();
+
+    // `good` arrives and imports (perhaps before `tampered` is even downloaded), yet the imports
+    // are one transaction: the refusal leaves the package cache as it was.
+    let err = failure(&h.pkglayer(&["install", "good", "tampered"]));
+    assert!(err.contains("is corrupt or was tampered with"), "{err}");
+    assert_eq!(h.snapshot(), before, "nothing imported, `good` included");
+    h.fsck();
+
+    // The same packages install once the repo is mended (the kept download no longer matches the
+    // metadata, so it is fetched again).
+    create_repo(&www(&h), &packages(), "gz").unwrap();
+    support::ok(&h.pkglayer(&["refresh-md", "--force"]));
+    support::ok(&h.pkglayer(&["install", "good", "tampered"]));
+    assert_eq!(
+        h.host.sysroot.rpm_q(&h.newest(), "good").as_deref(),
+        Some(format!("good-1.0-1.{}", host_arch()).as_str())
+    );
+}
+
+#[test]
 fn paths_that_climb_out_of_the_tree_are_refused() {
     require_root!();
     let h = host();
