@@ -42,7 +42,7 @@ pub(crate) fn fetch_and_import(
     let total: u64 = wanted.iter().map(|p| p.download_size).sum();
     check_free_space(folder, total)?;
     let keyrings = keyrings(plan, wanted)?;
-    let threads = import_threads();
+    let threads = import_threads().min(wanted.len());
     // Each import thread opens the repo again: a repo handle is not shared between threads.
     let repo_path = repo
         .path()
