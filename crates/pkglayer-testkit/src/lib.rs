@@ -7,11 +7,14 @@
 //! - [`TestSysroot`]: a sysroot made with real `ostree admin`, deployed from the vendor, with helpers
 //!   to read deployments back (origin, files, `rpm -qa`, `ostree admin status`);
 //! - [`fixtures`]: package graphs several tests share;
+//! - [`random_bytes`] and [`distro_packages`]: incompressible content and a distribution-shaped
+//!   base, for benchmarks;
 //! - [`require_root!`]: tests that need root skip, saying so, when run without it.
 //!
 //! The test kit does not depend on `pkglayer-core`: it plays the vendor and the repo, and a test
 //! must not pass because the product and its fixture share a bug.
 
+mod bulk;
 mod command;
 pub mod fixtures;
 mod host;
@@ -24,6 +27,7 @@ mod signing;
 mod sysroot;
 mod vendor;
 
+pub use bulk::{distro_packages, random_bytes};
 pub use command::{TEST_ENV, run};
 pub use host::TestHost;
 pub use package::{Script, TestPackage, host_arch};

@@ -22,6 +22,11 @@ pub struct TestPackage {
     deps: Vec<(DepKind, String)>,
     entries: Vec<Entry>,
     scripts: Vec<(Script, Vec<String>, String)>,
+    description: Option<String>,
+    /// Changelog entries: author line, text, time (seconds since the epoch).
+    changelog: Vec<(String, String, u32)>,
+    /// zstd (as Fedora's packages) instead of gzip for the payload.
+    zstd: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -90,7 +95,30 @@ impl TestPackage {
             deps: Vec::new(),
             entries: Vec::new(),
             scripts: Vec::new(),
+            description: None,
+            changelog: Vec::new(),
+            zstd: false,
         }
+    }
+
+    /// The `%description` (by default the builder's, empty).
+    pub fn description(mut self, text: &str) -> Self {
+        self.description = Some(text.to_string());
+        self
+    }
+
+    /// A `%changelog` entry: `author` as in `Name <mail> - 1.0-1`, `text`, `time` in seconds since
+    /// the epoch.
+    pub fn changelog(mut self, author: &str, text: &str, time: u32) -> Self {
+        self.changelog
+            .push((author.to_string(), text.to_string(), time));
+        self
+    }
+
+    /// Compresses the payload with zstd (level 3), as Fedora does, instead of gzip.
+    pub fn zstd_payload(mut self) -> Self {
+        self.zstd = true;
+        self
     }
 
     pub fn arch(mut self, arch: &str) -> Self {
@@ -283,8 +311,13 @@ impl TestPackage {
     /// Builds the package in memory.
     pub fn build(&self) -> Result<rpm::Package> {
         // A fixed build date keeps packages (and so their checksums) reproducible.
+        let compression = if self.zstd {
+            rpm::CompressionWithLevel::Zstd(3)
+        } else {
+            rpm::CompressionType::Gzip.into()
+        };
         let config = rpm::BuildConfig::v4()
-            .compression(rpm::CompressionType::Gzip)
+            .compression(compression)
             .source_date(1_700_000_000u32);
         let mut builder = rpm::PackageBuilder::new(
             &self.name,
@@ -296,6 +329,12 @@ impl TestPackage {
         builder.using_config(config).release(&self.release);
         if let Some(epoch) = self.epoch {
             builder.epoch(epoch);
+        }
+        if let Some(description) = &self.description {
+            builder.description(description.as_str());
+        }
+        for (author, text, time) in &self.changelog {
+            builder.add_changelog_entry(author, text, *time);
         }
         for (kind, dep) in &self.deps {
             let dep = parse_dependency(dep)?;

@@ -1,15 +1,19 @@
 //! A real HTTP/1.1 server on 127.0.0.1 serving a directory, for repos in tests.
 //!
 //! It logs every request path (so tests can prove nothing is downloaded twice) and can be told to
-//! misbehave on a path: answer with an error status, or close the connection mid-body.
+//! misbehave on a path: answer with an error status, or close the connection mid-body. For
+//! benchmarks it can serve packages at a fixed rate ([`RepoServer::serve_throttled`]). Files are
+//! streamed from disk, so serving a big package takes no memory.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// How the server answers a path it was told to break.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +34,14 @@ struct Shared {
     /// Requests that asked for a byte range: path and the first byte asked for.
     ranges: Vec<(String, u64)>,
     faults: HashMap<String, Fault>,
+    /// Bytes per second for the bodies of `.rpm` files, all connections together; `None`: no limit.
+    rate: Option<u64>,
+    /// When the next chunk of a throttled body may go out.
+    next_slot: Option<Instant>,
 }
+
+/// How much of a body is written at once (and, throttled, paced as one piece).
+const CHUNK: usize = 64 * 1024;
 
 /// Serves `root` on an ephemeral port until dropped.
 pub struct RepoServer {
@@ -42,9 +53,35 @@ pub struct RepoServer {
 
 impl RepoServer {
     pub fn serve(root: &Path) -> std::io::Result<Self> {
+        Self::start(root, None)
+    }
+
+    /// Like [`RepoServer::serve`], sending package files (paths ending in `.rpm`) at
+    /// `bytes_per_sec` in all, however many connections share it, as a repo behind a fixed-rate
+    /// link does. Metadata is not throttled.
+    pub fn serve_throttled(root: &Path, bytes_per_sec: u64) -> std::io::Result<Self> {
+        Self::start(root, Some(bytes_per_sec))
+    }
+
+    /// Changes the rate of package downloads (`None`: as fast as possible) from the next chunk on.
+    pub fn set_rate(&self, bytes_per_sec: Option<u64>) {
+        let mut shared = self.shared.lock().unwrap();
+        shared.rate = bytes_per_sec.filter(|&rate| rate > 0);
+        shared.next_slot = None;
+    }
+
+    /// `127.0.0.1:PORT`
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn start(root: &Path, rate: Option<u64>) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Mutex::new(Shared::default()));
+        let shared = Arc::new(Mutex::new(Shared {
+            rate: rate.filter(|&rate| rate > 0),
+            ..Shared::default()
+        }));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let (root, shared, stop) = (root.to_path_buf(), shared.clone(), stop.clone());
@@ -167,47 +204,96 @@ fn handle(stream: TcpStream, root: &Path, shared: &Mutex<Shared>) -> std::io::Re
             return Ok(());
         }
         let file = resolve(root, &path);
-        let body = match (&file, fault) {
-            (_, Some(Fault::Status(code))) => {
-                respond(&mut stream, code, &[], method)?;
-                continue;
-            }
-            (Some(file), _) => match std::fs::read(file) {
-                Ok(body) => body,
-                Err(_) => {
-                    respond(&mut stream, 404, &[], method)?;
-                    continue;
-                }
-            },
-            (None, _) => {
-                respond(&mut stream, 404, &[], method)?;
-                continue;
-            }
+        if let Some(Fault::Status(code)) = fault {
+            respond(&mut stream, code, &[], method)?;
+            continue;
+        }
+        let Some((mut body, len)) = file.and_then(|file| {
+            let body = File::open(file).ok()?;
+            let len = body.metadata().ok()?.len();
+            Some((body, len))
+        }) else {
+            respond(&mut stream, 404, &[], method)?;
+            continue;
         };
+        let throttled = path.ends_with(".rpm");
         if matches!(fault, Some(Fault::Truncate | Fault::TruncateOnce)) {
             write!(
                 stream,
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
+                "HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
             )?;
-            stream.write_all(&body[..body.len() / 2])?;
+            send(&mut stream, &mut body, len / 2, throttled.then_some(shared))?;
             return Ok(());
         }
         match range_start {
-            Some(start) if (start as usize) < body.len() => {
+            Some(start) if start < len => {
                 write!(
                     stream,
-                    "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: bytes {start}-{}/{}\r\n\r\n",
-                    body.len() - start as usize,
-                    body.len() - 1,
-                    body.len()
+                    "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: bytes {start}-{}/{len}\r\n\r\n",
+                    len - start,
+                    len - 1,
                 )?;
-                stream.write_all(&body[start as usize..])?;
-                stream.flush()?;
+                body.seek(SeekFrom::Start(start))?;
+                send(
+                    &mut stream,
+                    &mut body,
+                    len - start,
+                    throttled.then_some(shared),
+                )?;
             }
             Some(_) => respond(&mut stream, 416, &[], method)?,
-            None => respond(&mut stream, 200, &body, method)?,
+            None => {
+                write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n")?;
+                if method != "HEAD" {
+                    send(&mut stream, &mut body, len, throttled.then_some(shared))?;
+                }
+            }
         }
+        stream.flush()?;
+    }
+}
+
+/// Copies `len` bytes of `body` to `stream` in chunks; with `shared` given and a rate set there,
+/// each chunk waits for its slot in the server-wide schedule first.
+fn send(
+    stream: &mut TcpStream,
+    body: &mut File,
+    len: u64,
+    shared: Option<&Mutex<Shared>>,
+) -> std::io::Result<()> {
+    let mut buffer = vec![0u8; CHUNK];
+    let mut left = len;
+    while left > 0 {
+        let want = left.min(CHUNK as u64) as usize;
+        let got = body.read(&mut buffer[..want])?;
+        if got == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        if let Some(shared) = shared {
+            pace(shared, got);
+        }
+        stream.write_all(&buffer[..got])?;
+        left -= got as u64;
+    }
+    Ok(())
+}
+
+/// Waits until `bytes` more may be sent at the server's rate: takes the next slot of the schedule
+/// all connections share (a slot lasts `bytes / rate`) and sleeps until it ends. Idle time earns no
+/// credit, so the rate is never exceeded.
+fn pace(shared: &Mutex<Shared>, bytes: usize) {
+    let until = {
+        let mut shared = shared.lock().unwrap();
+        let Some(rate) = shared.rate else { return };
+        let now = Instant::now();
+        let start = shared.next_slot.map_or(now, |next| next.max(now));
+        let end = start + Duration::from_secs_f64(bytes as f64 / rate as f64);
+        shared.next_slot = Some(end);
+        end
+    };
+    let now = Instant::now();
+    if until > now {
+        std::thread::sleep(until - now);
     }
 }
 
