@@ -35,6 +35,9 @@ pub struct Layer<'a> {
     pub skip_scripts: &'a BTreeSet<String>,
     /// The machine's user and group ID allocations ([`crate::users`]).
     pub id_allocations: &'a Path,
+    /// Trees checked out on this machine (deployments) the scripts' sandbox can stack on; of those
+    /// the tree differs from equally, the first is taken.
+    pub checkouts: &'a [scripts::Checkout],
 }
 
 /// Writes the layered commit and returns its checksum. Writes only new objects (no refs).
@@ -194,7 +197,15 @@ fn users_and_scripts(
         tree
     } else {
         let support = users::sandbox_support(&accounts, &allocations);
-        scripts::run(repo, &tree, &planned, &support, dbpath, progress)?
+        scripts::run(
+            repo,
+            &tree,
+            &planned,
+            &support,
+            dbpath,
+            layer.checkouts,
+            progress,
+        )?
     };
 
     let final_accounts = users::Accounts::read(repo, &tree)?;

@@ -16,6 +16,7 @@ use crate::plan::InstallPlan;
 use crate::progress::{Phase, PhaseGuard, Progress};
 use crate::repo::repomd::ChecksumAlgorithm;
 use crate::request::LocalFile;
+use crate::scripts::Checkout;
 use crate::solver::{LOCAL_REPO, PlannedPackage};
 use crate::sysroot::{Sysroot, SysrootLock};
 use crate::users::Accounts;
@@ -85,6 +86,7 @@ pub(crate) fn apply(
                 state_digest: &plan.state_digest,
                 skip_scripts: &origin.skip_scripts,
                 id_allocations: &sysroot.state().id_allocations(),
+                checkouts: &checkouts(sysroot, &plan.base_commit),
             },
             progress,
         )?
@@ -99,6 +101,22 @@ pub(crate) fn apply(
         downloaded,
         reused: cached.len() - downloaded,
     })
+}
+
+/// The deployments of every stateroot, as checkouts the scripts' sandbox can stack on: those of
+/// `base_commit` itself first (the tree differs from them by the layered files alone).
+fn checkouts(sysroot: &Sysroot, base_commit: &str) -> Vec<Checkout> {
+    let mut checkouts: Vec<Checkout> = sysroot
+        .ostree()
+        .deployments()
+        .iter()
+        .map(|deployment| Checkout {
+            commit: deployment.csum().to_string(),
+            path: sysroot.deployment_path(deployment),
+        })
+        .collect();
+    checkouts.sort_by_key(|checkout| checkout.commit != base_commit);
+    checkouts
 }
 
 /// Makes sure every planned package is in the cache; returns them (plan order) and how many were

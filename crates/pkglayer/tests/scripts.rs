@@ -101,6 +101,22 @@ fn packages(server_url: &str) -> Vec<TestPackage> {
         ),
         TestPackage::new("networked", "1.0-1")
             .script(Script::Post, &format!("wget -q -O /tmp/out {server_url}")),
+        // Records what its %post sees: a base file, its own file, another package's files and
+        // script output, and whether its own earlier output is there.
+        TestPackage::new("inspector", "1.0-1")
+            .file("/usr/share/inspector/README", "inspector docs\n")
+            .script(
+                Script::Post,
+                "seen=/usr/share/inspector/seen\n\
+                 stale=no; test -e $seen && stale=yes\n\
+                 {\n\
+                 echo \"$(grep VERSION_ID= /usr/lib/os-release)\"\n\
+                 echo \"own: $(cat /usr/share/inspector/README)\"\n\
+                 echo \"scripted: $(ls /usr/share/scripted 2>/dev/null | tr '\\n' ' ')\"\n\
+                 echo \"scripted.conf: $(cat /etc/scripted.conf 2>/dev/null)\"\n\
+                 echo \"stale: $stale\"\n\
+                 } > $seen\n",
+            ),
     ]
 }
 
@@ -120,6 +136,22 @@ fn sandbox_leftovers(h: &Host) -> Vec<String> {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|name| name.starts_with("pkglayer-"))
         .collect()
+}
+
+/// The log line of a sandbox stacked on a deployment (not a checkout of the whole tree).
+const STACKED: &str = "the scripts' tree is the deployment ";
+/// The log line of a sandbox on a checkout of the whole tree.
+const WHOLE: &str = "no deployment to stack the scripts' tree on";
+
+/// Runs pkglayer with `-v`; returns its log, after checking the sandbox was stacked on a deployment.
+fn stacked(h: &Host, args: &[&str]) -> String {
+    let mut args = args.to_vec();
+    args.push("-v");
+    let output = h.pkglayer(&args);
+    ok(&output);
+    let log = support::stderr(&output);
+    assert!(log.contains(STACKED) && !log.contains(WHOLE), "{log}");
+    log
 }
 
 fn read(path: impl AsRef<Path>) -> String {
@@ -412,5 +444,91 @@ fn identical_script_runs_are_reused_until_cleanup() {
     let output = h.pkglayer(&["install", "-v", "scripted"]);
     ok(&output);
     assert!(!support::stderr(&output).contains("ran on this very tree before"));
+    h.fsck();
+}
+
+#[test]
+fn scripts_see_their_tree_whichever_deployment_lies_beneath() {
+    require_root!();
+    let h = host();
+    // On the base's own deployment: the sandbox adds the layered files to it.
+    stacked(&h, &["install", "inspector"]);
+    assert_eq!(
+        read(h.newest().join("usr/share/inspector/seen")),
+        "VERSION_ID=1\nown: inspector docs\nscripted: \nscripted.conf: \nstale: no\n"
+    );
+
+    // With another package: its files are seen (and its %pre's output if it ran first), the output of
+    // its %posttrans not yet.
+    stacked(&h, &["install", "scripted"]);
+    let root = h.newest();
+    let seen = read(root.join("usr/share/inspector/seen"));
+    assert!(
+        seen.starts_with("VERSION_ID=1\nown: inspector docs\nscripted: README "),
+        "{seen}"
+    );
+    assert!(
+        seen.ends_with("stale: no\n") && !seen.contains("posttrans"),
+        "{seen}"
+    );
+    assert_eq!(
+        read(root.join("usr/share/scripted/posttrans")),
+        "posttrans 0\n"
+    );
+
+    // The base's deployment is gone; both left are layered, with files and script output the next
+    // tree lacks: whiteouts hide them from the scripts.
+    ok(&h.pkglayer(&["cleanup", "--cache"]));
+    stacked(&h, &["uninstall", "scripted"]);
+    let root = h.newest();
+    assert_eq!(
+        read(root.join("usr/share/inspector/seen")),
+        "VERSION_ID=1\nown: inspector docs\nscripted: \nscripted.conf: \nstale: no\n"
+    );
+    assert!(!root.join("usr/share/scripted").exists());
+
+    // A new base: stacked on a deployment of the old one, the scripts see the new one.
+    h.host
+        .vendor
+        .publish(&base_ref(), "2", &base_with_tools("2"))
+        .unwrap();
+    stacked(&h, &["upgrade"]);
+    let root = h.newest();
+    assert!(read(root.join("usr/lib/os-release")).contains("VERSION_ID=2"));
+    assert_eq!(
+        read(root.join("usr/share/inspector/seen")),
+        "VERSION_ID=2\nown: inspector docs\nscripted: \nscripted.conf: \nstale: no\n"
+    );
+
+    // In-place writes to a file of the deployment beneath reach neither it nor a repo object.
+    let below = h.newest();
+    let os_release = read(below.join("usr/lib/os-release"));
+    stacked(&h, &["install", "tamperer"]);
+    assert_eq!(
+        read(h.newest().join("usr/lib/os-release")),
+        format!("{os_release}tampered\n")
+    );
+    assert_eq!(read(below.join("usr/lib/os-release")), os_release);
+    // Nothing of the sandboxes is left: their delta checkouts were scratch.
+    assert!(sandbox_leftovers(&h).is_empty());
+    h.fsck();
+}
+
+#[test]
+fn a_deployment_that_differs_from_its_commit_is_not_stacked_on() {
+    require_root!();
+    let h = host();
+    // Something wrote into the deployment's usr (it is not what its commit holds any more).
+    let base_root = h.newest();
+    std::fs::write(base_root.join("usr/stray"), "not in the commit\n").unwrap();
+    let output = h.pkglayer(&["install", "-v", "scripted"]);
+    ok(&output);
+    let log = support::stderr(&output);
+    assert!(log.contains(WHOLE) && !log.contains(STACKED), "{log}");
+    let root = h.newest();
+    assert_eq!(read(root.join("usr/share/scripted/pre")), "pre 1\n");
+    assert_eq!(read(root.join("usr/etc/scripted.conf")), "post 1\n");
+    assert!(!root.join("usr/stray").exists());
+    assert!(sandbox_leftovers(&h).is_empty());
     h.fsck();
 }

@@ -13,6 +13,7 @@
 //! scripts can see (tree, scripts, sandbox inputs), so the same layering on this machine does not
 //! pay for its scripts twice (e.g. uninstall then install again, or a retry after a failed deploy).
 
+pub(crate) mod lower;
 pub(crate) mod sandbox;
 pub(crate) mod triggers;
 
@@ -27,6 +28,7 @@ use sha2::Digest;
 
 use crate::progress::{Phase, PhaseGuard, Progress};
 use crate::rpm::Nevra;
+pub(crate) use lower::Checkout;
 use sandbox::SupportFile;
 pub(crate) use triggers::FileTrigger;
 
@@ -227,14 +229,16 @@ pub(crate) fn plan_scripts(
 
 /// Runs `scripts` on `tree` (base + layered files) and returns the tree with their effects, from an
 /// earlier identical run when there is one. Call inside a repo transaction; it is committed and
-/// reopened around the sandbox, which reads the tree from a commit. `dbpath`'s directory is left
-/// as it was: the rpm database is written after the scripts.
+/// reopened around the sandbox, which reads the tree from commits: what it adds to the checkout of
+/// `checkouts` it differs least from (`lower`). `dbpath`'s directory is left as it was: the rpm
+/// database is written after the scripts.
 pub(crate) fn run(
     repo: &ostree::Repo,
     tree: &ostree::MutableTree,
     scripts: &[Script],
     support: &[SupportFile],
     dbpath: &str,
+    checkouts: &[Checkout],
     progress: &dyn Progress,
 ) -> Result<ostree::MutableTree> {
     let root = repo.write_mtree(tree, gio::Cancellable::NONE)?;
@@ -252,16 +256,9 @@ pub(crate) fn run(
     let mut phase = PhaseGuard::start(progress, Phase::Scripts);
     phase.detail(format!("({} run)", scripts.len()));
 
-    let commit = repo.write_commit(
-        None,
-        Some("pkglayer: tree for scripts"),
-        None,
-        None,
-        &root,
-        gio::Cancellable::NONE,
-    )?;
+    let lower = lower::prepare(repo, &root, checkouts)?;
     repo.commit_transaction(gio::Cancellable::NONE)?;
-    let effects = sandbox::run(repo, &commit, scripts, support)?;
+    let effects = sandbox::run(repo, tree, &lower, scripts, support)?;
     for (index, output) in &effects.outputs {
         let script = &scripts[*index];
         for line in output.lines() {

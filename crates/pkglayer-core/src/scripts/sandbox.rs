@@ -1,12 +1,13 @@
 //! The sandbox scripts run in, and how their effects come back into the tree.
 //!
-//! The tree (base + layered files) is checked out with hardlinks into the repo's `tmp/`, so the checkout
-//! costs no copies. That checkout is only ever the *lower* layer of an overlay mount: a script writing
-//! to a file, even in place, writes to a copy in the *upper* directory, so no repo object can change
-//! through a hardlink. bubblewrap then runs one driver script over the overlay as `/`, with `/etc`
-//! bound to `/usr/etc`, `/var` read-only and empty, fresh `/tmp` and `/run`, and no network (its own
-//! empty network namespace). The overlay is mounted in a private mount namespace (`unshare`), so it
-//! vanishes with the process, however it ends.
+//! The tree (base + layered files) is the read-only *lower* layers of an overlay mount ([`Lower`]):
+//! a hardlink checkout, in the repo's `tmp/`, of what the tree has beyond a deployment's directory,
+//! stacked on that directory, so the sandbox costs no copies and no checkout of the base. A script
+//! writing to a file, even in place, writes to a copy in the *upper* directory, so no repo object can
+//! change through a hardlink. bubblewrap then runs one driver script over the overlay as `/`, with
+//! `/etc` bound to `/usr/etc`, `/var` read-only and empty, fresh `/tmp` and `/run`, and no network
+//! (its own empty network namespace). The overlay is mounted in a private mount namespace
+//! (`unshare`), so it vanishes with the process, however it ends.
 //!
 //! Afterwards the upper directory holds exactly what the scripts changed: new and modified files,
 //! whiteouts for deleted ones. [`apply_changes`] writes those under `usr/` into the mutable tree;
@@ -21,6 +22,7 @@ use anyhow::{Context, Result, bail};
 use ostree::gio;
 
 use super::Script;
+use super::lower::{Lower, overlay_path};
 use crate::error::UserError;
 
 /// Where the driver, the scripts and support files appear inside the sandbox.
@@ -54,13 +56,27 @@ impl Effects {
     }
 }
 
-/// Runs `scripts` in order on a checkout of `commit`, stopping at the first failure.
+/// Runs `scripts` in order on `tree`, whose layers `lower` holds, stopping at the first failure.
 pub fn run(
     repo: &ostree::Repo,
-    commit: &str,
+    tree: &ostree::MutableTree,
+    lower: &Lower,
     scripts: &[Script],
     support: &[SupportFile],
 ) -> Result<Effects> {
+    for script in scripts.iter().filter(|s| s.is_lua()) {
+        if !tree_has(tree, &RPMLUA[1..])? {
+            return Err(UserError::new(format!(
+                "the {} scriptlet of {} is written in Lua, and the image has no {RPMLUA} to run it",
+                script.slot, script.package
+            ))
+            .hint(format!(
+                "layer the package without its scripts (--skip-scripts={})",
+                package_name(&script.package)
+            ))
+            .into());
+        }
+    }
     let scratch = crate::scratch::create(repo, "scripts")?;
     let dir = |name: &str| -> Result<PathBuf> {
         let path = scratch.path().join(name);
@@ -75,47 +91,13 @@ pub fn run(
         dir("out")?,
         dir("var")?,
     );
-    let lower = scratch.path().join("lower");
-    for path in [&lower, &upper, &work] {
-        let text = path.to_string_lossy();
-        if text.contains([',', ':']) {
-            bail!("cannot mount an overlay on {text}: the path holds ',' or ':'");
-        }
-    }
-
-    let options = ostree::RepoCheckoutAtOptions {
-        mode: ostree::RepoCheckoutMode::None,
-        ..Default::default()
-    };
-    repo.checkout_at(
-        Some(&options),
-        libc::AT_FDCWD,
-        &lower,
-        commit,
-        gio::Cancellable::NONE,
-    )
-    .context("Checking out the tree for its scripts")?;
-
-    for script in scripts.iter().filter(|s| s.is_lua()) {
-        if std::fs::symlink_metadata(lower.join(&RPMLUA[1..])).is_err() {
-            return Err(UserError::new(format!(
-                "the {} scriptlet of {} is written in Lua, and the image has no {RPMLUA} to run it",
-                script.slot, script.package
-            ))
-            .hint(format!(
-                "layer the package without its scripts (--skip-scripts={})",
-                package_name(&script.package)
-            ))
-            .into());
-        }
-    }
+    let lowerdir = lower.check_out(repo, scratch.path())?;
     write_inputs(&input, scripts, support)?;
 
     let overlay = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        lower.display(),
-        upper.display(),
-        work.display()
+        "lowerdir={lowerdir},upperdir={},workdir={}",
+        overlay_path(&upper)?,
+        overlay_path(&work)?
     );
     let mut command = Command::new("unshare");
     command
@@ -128,7 +110,7 @@ pub fn run(
         .arg("--bind")
         .arg(&merged)
         .arg("/");
-    if lower.join("usr/etc").is_dir() {
+    if crate::tree::mtree_dir(tree, "usr/etc")?.is_some() {
         command
             .arg("--bind")
             .arg(merged.join("usr/etc"))
@@ -190,6 +172,15 @@ pub fn run(
         }
     }
     Ok(Effects { scratch, outputs })
+}
+
+/// Whether the tree has anything at `path`.
+fn tree_has(tree: &ostree::MutableTree, path: &str) -> Result<bool> {
+    let (parent, name) = crate::tree::split_parent(path);
+    Ok(match crate::tree::mtree_dir(tree, parent)? {
+        Some(dir) => crate::tree::mtree_lookup(&dir, name)? != (None, None),
+        None => false,
+    })
 }
 
 /// The package name of a NEVRA, for hints.
