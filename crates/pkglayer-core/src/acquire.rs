@@ -377,20 +377,12 @@ fn download_one(
 mod tests {
     use super::*;
     use crate::repo::{Checksum, Repomd, Transfer};
-    use crate::rpm::Nevra;
 
     /// sha256 of the bytes `an rpm`.
     const SHA: &str = "67bc295808ec97358f17689221ccd1ba0731ef8217351b7272e498e70475a587";
 
     fn planned(checksum: Option<Checksum>) -> PlannedPackage {
-        PlannedPackage {
-            nevra: Nevra::parse("strace-6.1-1.x86_64").unwrap(),
-            repo: "fedora".into(),
-            download_size: 6,
-            install_size: 6,
-            location: Some("Packages/s/strace-6.1-1.x86_64.rpm".into()),
-            checksum,
-        }
+        PlannedPackage::example(checksum)
     }
 
     #[test]

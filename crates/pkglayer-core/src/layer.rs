@@ -234,14 +234,7 @@ mod tests {
     const SHA: &str = "67bc295808ec97358f17689221ccd1ba0731ef8217351b7272e498e70475a587";
 
     fn planned(checksum: Option<Checksum>) -> PlannedPackage {
-        PlannedPackage {
-            nevra: Nevra::parse("strace-6.1-1.x86_64").unwrap(),
-            repo: "fedora".into(),
-            download_size: 6,
-            install_size: 6,
-            location: Some("Packages/s/strace-6.1-1.x86_64.rpm".into()),
-            checksum,
-        }
+        PlannedPackage::example(checksum)
     }
 
     fn cached(sha256: &str) -> CachedPackage {

@@ -67,18 +67,23 @@ fn malformed_repomd_is_refused() {
     assert_eq!(h.snapshot(), before);
 }
 
+/// Changes a byte of the compressed payload of `tampered` in the repo; the metadata is regenerated,
+/// so its checksum matches the altered file.
+fn tamper(h: &RepoHost) {
+    let rpm = www(h).join(format!("Packages/tampered-1.0-1.{}.rpm", host_arch()));
+    let mut bytes = std::fs::read(&rpm).unwrap();
+    let at = bytes.len() - 40;
+    bytes[at] ^= 0xff;
+    std::fs::write(&rpm, bytes).unwrap();
+    create_repo(&www(h), &[], "gz").unwrap();
+}
+
 #[test]
 fn a_package_altered_after_it_was_built_is_refused() {
     require_root!();
     let h = host();
     let before = h.snapshot();
-    let rpm = www(&h).join(format!("Packages/tampered-1.0-1.{}.rpm", host_arch()));
-    let mut bytes = std::fs::read(&rpm).unwrap();
-    // A byte of the compressed payload; the metadata is regenerated, so its checksum matches.
-    let at = bytes.len() - 40;
-    bytes[at] ^= 0xff;
-    std::fs::write(&rpm, bytes).unwrap();
-    create_repo(&www(&h), &[], "gz").unwrap();
+    tamper(&h);
 
     let err = failure(&h.pkglayer(&["install", "tampered"]));
     assert!(
@@ -96,12 +101,7 @@ fn a_refused_package_leaves_none_of_its_transaction_imported() {
     require_root!();
     let h = host();
     let before = h.snapshot();
-    let rpm = www(&h).join(format!("Packages/tampered-1.0-1.{}.rpm", host_arch()));
-    let mut bytes = std::fs::read(&rpm).unwrap();
-    let at = bytes.len() - 40;
-    bytes[at] ^= 0xff;
-    std::fs::write(&rpm, bytes).unwrap();
-    create_repo(&www(&h), &[], "gz").unwrap();
+    tamper(&h);
 
     // `good` arrives and imports (perhaps before `tampered` is even downloaded), yet the imports
     // are one transaction: the refusal leaves the package cache as it was.

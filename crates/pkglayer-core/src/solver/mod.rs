@@ -45,6 +45,21 @@ pub struct PlannedPackage {
     pub checksum: Option<Checksum>,
 }
 
+#[cfg(test)]
+impl PlannedPackage {
+    /// `strace-6.1-1.x86_64` from repo `fedora`, 6 bytes at `Packages/s/…`, for tests.
+    pub(crate) fn example(checksum: Option<Checksum>) -> Self {
+        PlannedPackage {
+            nevra: Nevra::parse("strace-6.1-1.x86_64").unwrap(),
+            repo: "fedora".into(),
+            download_size: 6,
+            install_size: 6,
+            location: Some("Packages/s/strace-6.1-1.x86_64.rpm".into()),
+            checksum,
+        }
+    }
+}
+
 /// One requested package spec, and whether the base may already satisfy it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
