@@ -72,13 +72,13 @@ impl ErrorKind {
 
 /// The hint of the first error in the chain that carries one ([`UserError`], solver problems, a
 /// full disk).
-pub fn hint_of(err: &anyhow::Error) -> Option<&str> {
+pub fn hint_of(err: &anyhow::Error) -> Option<String> {
     err.chain().find_map(|cause| {
         if let Some(user) = cause.downcast_ref::<UserError>() {
-            return user.hint.as_deref();
+            return user.hint.clone();
         }
         if is_out_of_space(cause) {
-            return Some(OUT_OF_SPACE_HINT);
+            return Some(OUT_OF_SPACE_HINT.to_string());
         }
         cause
             .downcast_ref::<crate::solver::SolveError>()
@@ -113,7 +113,7 @@ mod tests {
         let user: anyhow::Error = UserError::new("no enabled repos").hint("add one").into();
         let user = user.context("Planning the transaction");
         assert_eq!(ErrorKind::of(&user), ErrorKind::User);
-        assert_eq!(hint_of(&user), Some("add one"));
+        assert_eq!(hint_of(&user).as_deref(), Some("add one"));
 
         let internal = anyhow::anyhow!("commit abc has no rpm database").context("Layering");
         assert_eq!(ErrorKind::of(&internal), ErrorKind::Internal);

@@ -46,6 +46,11 @@ pub fn with_packages(
     let mut keyring: Option<Option<RpmKeyring>> = None;
     for request in new {
         let path = Path::new(request);
+        if request.ends_with(".rpm") && request.contains('/') && !path.is_file() {
+            return Err(UserError::new(format!("local package {request}: no such file"))
+                .hint("give the path of an existing .rpm file, or a package name to install from the repos")
+                .into());
+        }
         if request.ends_with(".rpm") && path.is_file() {
             let keyring = match keyring {
                 Some(ref built) => built,

@@ -9,7 +9,9 @@ use std::process::Command;
 
 use pkglayer_core::repo::Repomd;
 use pkglayer_core::rpmdb;
-use pkglayer_core::solver::{RepoSource, Request, Resolution, Resolver, SolveError};
+use pkglayer_core::solver::{
+    RepoSource, Request, Resolution, Resolver, SolveError, UnknownRequest,
+};
 use pkglayer_testkit::{
     TestPackage, Vendor, base_packages, base_ref, fixtures, host_arch, require_root, run,
 };
@@ -81,6 +83,14 @@ fn resolver(fixture: &Fixture) -> Resolver {
 }
 
 /// The packages for new requests (which may not be inactive), as NEVRAs; nothing else may come back.
+/// A request that matches nothing, with the names it may have meant.
+fn unknown(spec: &str, did_you_mean: &[&str]) -> UnknownRequest {
+    UnknownRequest {
+        spec: spec.into(),
+        did_you_mean: did_you_mean.iter().map(|n| n.to_string()).collect(),
+    }
+}
+
 fn names(resolver: &mut Resolver, requests: &[&str]) -> Result<Vec<String>, SolveError> {
     let requests: Vec<Request> = requests.iter().map(|s| Request::new(*s, false)).collect();
     let outcome = outcome(resolver, &requests)?;
@@ -200,8 +210,34 @@ fn problems_name_the_request() {
     assert_eq!(
         names(&mut resolver, &["nonesuch"]).unwrap_err(),
         SolveError::NotFound {
-            request: "nonesuch".into()
+            requests: vec![unknown("nonesuch", &[])]
         }
+    );
+    // Every unknown request at once, each with the names it may have meant (case aside, or a
+    // letter or two off), as dnf's "Maybe you meant".
+    let err = names(
+        &mut resolver,
+        &["Strace", "strace", "vim-minmal", "nonesuch", "strca"],
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        SolveError::NotFound {
+            requests: vec![
+                unknown("Strace", &["strace"]),
+                unknown("vim-minmal", &["vim-minimal"]),
+                unknown("nonesuch", &[]),
+                unknown("strca", &["strace"]),
+            ]
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        r#"no package in the enabled repos provides "Strace", "vim-minmal", "nonesuch" or "strca""#
+    );
+    assert_eq!(
+        err.hint(),
+        r#"did you mean strace (for "Strace"), vim-minimal (for "vim-minmal"), strace (for "strca")? Otherwise check whether the repo that has it is enabled (`pkglayer refresh-md` lists the repos)"#
     );
     let SolveError::AlreadyInBase { request, package } =
         names(&mut resolver, &["setup"]).unwrap_err()
@@ -348,7 +384,7 @@ fn an_obsoleter_that_does_not_provide_foo_replaces_it_only_while_foo_is_in_the_r
     assert_eq!(
         outcome(&mut resolver(&foo_dropped), &[kept("foo")]).unwrap_err(),
         SolveError::NotFound {
-            request: "foo".into()
+            requests: vec![unknown("foo", &[])]
         }
     );
 }

@@ -250,6 +250,30 @@ fn file_conflicts_name_both_owners() {
 }
 
 #[test]
+fn mistyped_requests_are_all_named_with_what_they_may_mean() {
+    require_root!();
+    let h = host();
+    let before = h.snapshot();
+    let err = failure(&h.pkglayer(&["install", "strca", "Strace", "nonesuch"]));
+    assert!(
+        err.contains(
+            r#"error: Planning the transaction: no package in the enabled repos provides "Strace", "nonesuch" or "strca""#
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains(r#"hint: did you mean strace (for "Strace"), strace (for "strca")?"#),
+        "{err}"
+    );
+    let err = failure(&h.pkglayer(&["install", "./missing.rpm"]));
+    assert!(
+        err.contains("error: local package ./missing.rpm: no such file"),
+        "{err}"
+    );
+    assert_eq!(h.snapshot(), before, "nothing changed");
+}
+
+#[test]
 fn cache_only_install_after_download_only() {
     require_root!();
     let h = host();

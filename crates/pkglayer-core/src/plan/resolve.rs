@@ -146,7 +146,7 @@ fn build_resolver(
 /// that nothing in primary provides.
 fn needs_filelists(err: &anyhow::Error) -> bool {
     match err.downcast_ref::<SolveError>() {
-        Some(SolveError::NotFound { request }) => request.starts_with('/'),
+        Some(SolveError::NotFound { requests }) => requests.iter().any(|r| r.spec.starts_with('/')),
         Some(SolveError::Unsatisfiable { problems }) => problems.iter().any(|p| {
             p.nothing_provides
                 .as_deref()
@@ -201,17 +201,20 @@ mod tests {
         .into()
     }
 
+    fn not_found(spec: &str) -> SolveError {
+        SolveError::NotFound {
+            requests: vec![crate::solver::UnknownRequest {
+                spec: spec.into(),
+                did_you_mean: Vec::new(),
+            }],
+        }
+    }
+
     #[test]
     fn only_a_path_nothing_provides_needs_filelists() {
-        let path_request: anyhow::Error = SolveError::NotFound {
-            request: "/usr/bin/x".into(),
-        }
-        .into();
+        let path_request: anyhow::Error = not_found("/usr/bin/x").into();
         assert!(needs_filelists(&path_request));
-        let name_request: anyhow::Error = SolveError::NotFound {
-            request: "x".into(),
-        }
-        .into();
+        let name_request: anyhow::Error = not_found("x").into();
         assert!(!needs_filelists(&name_request));
 
         assert!(needs_filelists(&unsatisfiable(Some("/usr/lib/libx.so"))));
@@ -229,10 +232,7 @@ mod tests {
 
     #[test]
     fn needs_filelists_looks_through_context() {
-        let err = anyhow::Error::from(SolveError::NotFound {
-            request: "/usr/bin/x".into(),
-        })
-        .context("Resolving");
+        let err = anyhow::Error::from(not_found("/usr/bin/x")).context("Resolving");
         assert!(needs_filelists(&err));
     }
 }

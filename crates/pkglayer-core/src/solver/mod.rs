@@ -136,11 +136,11 @@ pub struct RepoSource {
 /// Why a request cannot be resolved; each says which request and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SolveError {
-    /// No package matches the request.
-    #[error("no package in the enabled repos provides {request:?}")]
+    /// No package matches these requests (every one of the operation that matches nothing).
+    #[error("no package in the enabled repos provides {}", quoted_list(requests))]
     NotFound {
-        /// The request's spec.
-        request: String,
+        /// The requests, in request order.
+        requests: Vec<UnknownRequest>,
     },
     /// A new request the base already satisfies, and it may not be inactive.
     #[error("{request:?} is already provided by the base package {package}")]
@@ -158,18 +158,94 @@ pub enum SolveError {
     },
 }
 
+/// A request that matches no package, and the names it may have meant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownRequest {
+    /// The request's spec.
+    pub spec: String,
+    /// Names of packages the repos offer that are close to it (case aside, or a letter or two
+    /// off), closest first; at most three.
+    pub did_you_mean: Vec<String>,
+}
+
+/// `"a"`, `"a" or "b"`, `"a", "b" or "c"`.
+fn quoted_list(requests: &[UnknownRequest]) -> String {
+    let quoted: Vec<String> = requests.iter().map(|r| format!("{:?}", r.spec)).collect();
+    match quoted.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, first)) => format!("{} or {last}", first.join(", ")),
+        None => String::new(),
+    }
+}
+
+/// Names it may have meant: the names `spec` equals but for case, else those within a small edit
+/// distance (one letter for short names, two otherwise), closest first, at most three.
+pub(crate) fn did_you_mean(spec: &str, names: &std::collections::BTreeSet<String>) -> Vec<String> {
+    let wanted = spec.to_lowercase();
+    let limit = if wanted.chars().count() <= 4 { 1 } else { 2 };
+    let mut close: Vec<(usize, &String)> = names
+        .iter()
+        .filter_map(|name| {
+            let distance = edit_distance(&wanted, &name.to_lowercase());
+            (distance <= limit).then_some((distance, name))
+        })
+        .collect();
+    close.sort();
+    close
+        .into_iter()
+        .take(3)
+        .map(|(_, name)| name.clone())
+        .collect()
+}
+
+/// Levenshtein distance between `a` and `b`, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
 impl SolveError {
     /// What the user can do about it.
-    pub fn hint(&self) -> &'static str {
+    pub fn hint(&self) -> String {
         match self {
-            SolveError::NotFound { .. } => {
-                "check the spelling, or whether the repo that has it is enabled (`pkglayer refresh-md` lists them)"
+            SolveError::NotFound { requests } => {
+                let meant: Vec<String> = requests
+                    .iter()
+                    .filter(|r| !r.did_you_mean.is_empty())
+                    .map(|r| {
+                        let names = r.did_you_mean.join(" or ");
+                        if requests.len() == 1 {
+                            names
+                        } else {
+                            format!("{names} (for {:?})", r.spec)
+                        }
+                    })
+                    .collect();
+                if meant.is_empty() {
+                    "check the spelling, or whether the repo that has it is enabled (`pkglayer refresh-md` lists the repos)".to_string()
+                } else {
+                    format!(
+                        "did you mean {}? Otherwise check whether the repo that has it is enabled (`pkglayer refresh-md` lists the repos)",
+                        meant.join(", ")
+                    )
+                }
             }
             SolveError::AlreadyInBase { .. } => {
                 "it is part of the base image already; pass --allow-inactive to request it anyway"
+                    .to_string()
             }
             SolveError::Unsatisfiable { .. } => {
                 "base packages cannot be changed or removed by layering; pick versions that fit the base"
+                    .to_string()
             }
         }
     }
@@ -277,6 +353,8 @@ impl Resolver {
         let mut inactive = Vec::new();
         // Each active request with what it selected and the packages that obsolete those.
         let mut active: Vec<(&Request, Selection, Vec<libsolv_sys::Id>)> = Vec::new();
+        // Every request that matches nothing is named at once.
+        let mut unknown = Vec::new();
         for request in requests {
             let selection = self.pool.select(&request.spec)?;
             let obsoleters = match selection.matched {
@@ -298,7 +376,7 @@ impl Resolver {
                 .find(|&&id| self.pool.is_installed(id));
             if let Some(&base) = in_base {
                 let base_package = to_nevra(&self.pool.info(base));
-                if !request.may_be_inactive {
+                if !request.may_be_inactive && unknown.is_empty() {
                     return Err(SolveError::AlreadyInBase {
                         request: request.spec.clone(),
                         package: base_package.to_string(),
@@ -312,10 +390,8 @@ impl Resolver {
                 continue;
             }
             if selection.solvables.is_empty() {
-                return Err(SolveError::NotFound {
-                    request: request.spec.clone(),
-                }
-                .into());
+                unknown.push(request.spec.clone());
+                continue;
             }
             // As dnf's selector: the named packages and their obsoleters in one job.
             let selection = if obsoleters.is_empty() {
@@ -326,6 +402,17 @@ impl Resolver {
             active.push((request, selection, obsoleters));
         }
 
+        if !unknown.is_empty() {
+            let names = self.pool.available_names();
+            let requests = unknown
+                .into_iter()
+                .map(|spec| UnknownRequest {
+                    did_you_mean: did_you_mean(&spec, &names),
+                    spec,
+                })
+                .collect();
+            return Err(SolveError::NotFound { requests }.into());
+        }
         let selections: Vec<&Selection> = active.iter().map(|(_, s, _)| s).collect();
         let installed = match self
             .pool
@@ -470,6 +557,30 @@ fn to_nevra(s: &SolvableInfo) -> Nevra {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn close_names_are_suggested_closest_first() {
+        let names: std::collections::BTreeSet<String> =
+            ["strace", "straces", "ltrace", "vim", "vim-minimal", "tmux"]
+                .iter()
+                .map(|n| n.to_string())
+                .collect();
+        assert_eq!(edit_distance("strac", "strace"), 1);
+        assert_eq!(edit_distance("strca", "strace"), 2);
+        assert_eq!(edit_distance("", "vim"), 3);
+        assert_eq!(
+            did_you_mean("STRACE", &names),
+            ["strace", "ltrace", "straces"]
+        );
+        assert_eq!(
+            did_you_mean("strce", &names),
+            ["strace", "ltrace", "straces"]
+        );
+        // Short names get one letter of slack, not two.
+        assert_eq!(did_you_mean("vin", &names), ["vim"]);
+        assert_eq!(did_you_mean("tmx", &names), ["tmux"]);
+        assert!(did_you_mean("emacs", &names).is_empty());
+    }
 
     #[test]
     fn specs_match_like_dnf() {

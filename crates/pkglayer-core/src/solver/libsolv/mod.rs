@@ -109,6 +109,26 @@ impl Pool {
         }
     }
 
+    /// The names of the packages the repos offer (base packages and hidden ones left out), each
+    /// once.
+    pub fn available_names(&self) -> std::collections::BTreeSet<String> {
+        let hidden: std::collections::HashSet<ffi::Id> = self.hidden.iter().copied().collect();
+        let mut names = std::collections::BTreeSet::new();
+        // SAFETY: ids 2.. index the pool's `nsolvables` solvables (0 and 1 are reserved); a slot
+        // with no repo is free; names are strings owned by the pool, copied at once.
+        unsafe {
+            let pool = self.ptr();
+            for id in 2..(*pool).nsolvables {
+                let s = (*pool).solvables.add(id as usize);
+                if (*s).repo.is_null() || self.is_installed(id) || hidden.contains(&id) {
+                    continue;
+                }
+                names.insert(cstr_to_string(ffi::pool_id2str(pool, (*s).name)));
+            }
+        }
+        names
+    }
+
     /// What identifies the package `id` (from [`Pool::select`] or a [`SolveResult`]).
     pub fn info(&self, id: ffi::Id) -> SolvableInfo {
         // SAFETY: `id` came from this pool's selections or transactions, so it indexes `solvables`;
