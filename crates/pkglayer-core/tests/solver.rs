@@ -10,7 +10,7 @@ use std::process::Command;
 use pkglayer_core::repo::Repomd;
 use pkglayer_core::rpmdb;
 use pkglayer_core::solver::{
-    RepoSource, Request, Resolution, Resolver, SolveError, UnknownRequest,
+    ProblemKind, RepoSource, Request, Resolution, Resolver, SolveError, UnknownRequest,
 };
 use pkglayer_testkit::{
     TestPackage, Vendor, base_packages, base_ref, fixtures, host_arch, require_root, run,
@@ -254,12 +254,78 @@ fn problems_name_the_request() {
         "{message}"
     );
     assert!(message.contains("needs-missing-1.0-1"), "{message}");
+    assert_eq!(
+        kinds(&err),
+        [ProblemKind::NothingProvides("does-not-exist".into())]
+    );
+    assert!(
+        err.hint()
+            .starts_with("nothing in the base or the enabled repos provides does-not-exist: the repo that has it may be disabled"),
+        "{}",
+        err.hint()
+    );
 
-    let message = names(&mut resolver, &["kernel-breaker"])
-        .unwrap_err()
-        .to_string();
+    let err = names(&mut resolver, &["kernel-breaker"]).unwrap_err();
+    let message = err.to_string();
     assert!(message.contains("kernel-breaker-1.0-1"), "{message}");
     assert!(message.contains("kernel-core"), "{message}");
+    assert_eq!(kinds(&err), [ProblemKind::ConflictsWithBase]);
+    assert!(err.hint().starts_with("base packages cannot be changed"));
+}
+
+/// The kinds of the problems of an unsatisfiable request.
+fn kinds(err: &SolveError) -> Vec<ProblemKind> {
+    let SolveError::Unsatisfiable { problems } = err else {
+        panic!("expected Unsatisfiable, got {err:?}");
+    };
+    problems.iter().map(|p| p.kind.clone()).collect()
+}
+
+#[test]
+fn each_kind_of_problem_gets_its_own_hint() {
+    require_root!();
+    let fixture = fixture(&[
+        TestPackage::new("left", "1.0-1").conflicts("right"),
+        TestPackage::new("right", "1.0-1"),
+        TestPackage::new("foreign", "1.0-1").arch("s390x"),
+        TestPackage::new("needs-foreign", "1.0-1").requires("foreign"),
+    ]);
+    let mut resolver = resolver(&fixture);
+
+    let err = names(&mut resolver, &["left", "right"]).unwrap_err();
+    assert_eq!(kinds(&err), [ProblemKind::Conflict], "{err}");
+    assert_eq!(
+        err.hint(),
+        "the packages requested conflict with each other: request one of them"
+    );
+
+    // A package of another architecture is no provider, and no candidate for a request either.
+    let err = names(&mut resolver, &["needs-foreign"]).unwrap_err();
+    assert_eq!(
+        kinds(&err),
+        [ProblemKind::NothingProvides("foreign".into())],
+        "{err}"
+    );
+    assert_eq!(
+        names(&mut resolver, &["foreign"]).unwrap_err(),
+        SolveError::NotFound {
+            requests: vec![unknown("foreign", &[])]
+        },
+        "a name is no suggestion for itself"
+    );
+    // A local RPM of another architecture is named, so it is a candidate that cannot be installed.
+    let dir = tempfile::tempdir().unwrap();
+    let local = TestPackage::new("alien", "1.0-1")
+        .arch("s390x")
+        .write_to(dir.path())
+        .unwrap();
+    resolver.add_local_rpms(&[local.as_path()]).unwrap();
+    let err = outcome(&mut resolver, &[]).unwrap_err();
+    assert_eq!(kinds(&err), [ProblemKind::NotInstallable], "{err}");
+    assert_eq!(
+        err.hint(),
+        "the package is for another architecture, or a repo's exclude= or includepkgs= hides it"
+    );
 }
 
 #[test]

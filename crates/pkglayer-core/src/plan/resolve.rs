@@ -13,7 +13,7 @@ use crate::origin::Origin;
 use crate::package_cache;
 use crate::progress::{Phase, PhaseGuard, Progress};
 use crate::repo::{Fetcher, RepoMetadata, RepoOptions};
-use crate::solver::{RepoSource, Request, Resolution, Resolver, SolveError};
+use crate::solver::{ProblemKind, RepoSource, Request, Resolution, Resolver, SolveError};
 use crate::sysroot::Sysroot;
 
 /// Resolves the request of `origin` into `plan.packages`, with the repos it used.
@@ -148,9 +148,7 @@ fn needs_filelists(err: &anyhow::Error) -> bool {
     match err.downcast_ref::<SolveError>() {
         Some(SolveError::NotFound { requests }) => requests.iter().any(|r| r.spec.starts_with('/')),
         Some(SolveError::Unsatisfiable { problems }) => problems.iter().any(|p| {
-            p.nothing_provides
-                .as_deref()
-                .is_some_and(|dependency| dependency.starts_with('/'))
+            matches!(&p.kind, ProblemKind::NothingProvides(dependency) if dependency.starts_with('/'))
         }),
         _ => false,
     }
@@ -195,7 +193,9 @@ mod tests {
         SolveError::Unsatisfiable {
             problems: vec![Problem {
                 text: "nothing provides it needed by app-1.0-1.x86_64".into(),
-                nothing_provides: nothing_provides.map(String::from),
+                kind: nothing_provides.map_or(ProblemKind::Other, |dep| {
+                    ProblemKind::NothingProvides(dep.into())
+                }),
             }],
         }
         .into()

@@ -22,8 +22,8 @@ use anyhow::Result;
 use crate::error::UserError;
 use crate::repo::Checksum;
 use crate::rpm::Nevra;
-pub use libsolv::Problem;
 use libsolv::{Matched, Pool, Selection, SolvableInfo, SolveResult};
+pub use libsolv::{Problem, ProblemKind};
 
 /// The repo name local RPM files get, as in dnf.
 pub const LOCAL_REPO: &str = "@commandline";
@@ -185,6 +185,9 @@ pub(crate) fn did_you_mean(spec: &str, names: &std::collections::BTreeSet<String
     let limit = if wanted.chars().count() <= 4 { 1 } else { 2 };
     let mut close: Vec<(usize, &String)> = names
         .iter()
+        // The name itself is no suggestion: its packages are not installable here (another
+        // architecture).
+        .filter(|name| name.as_str() != spec)
         .filter_map(|name| {
             let distance = edit_distance(&wanted, &name.to_lowercase());
             (distance <= limit).then_some((distance, name))
@@ -211,6 +214,27 @@ fn edit_distance(a: &str, b: &str) -> usize {
         previous = current;
     }
     previous[b.len()]
+}
+
+/// What to do about a problem of `kind`.
+fn problem_hint(kind: &ProblemKind) -> String {
+    match kind {
+        ProblemKind::NothingProvides(dependency) => format!(
+            "nothing in the base or the enabled repos provides {dependency}: the repo that has it may be disabled (`pkglayer refresh-md` lists the enabled ones)"
+        ),
+        ProblemKind::ConflictsWithBase => {
+            "base packages cannot be changed or removed by layering; choose a version that fits the base".to_string()
+        }
+        ProblemKind::Conflict => {
+            "the packages requested conflict with each other: request one of them".to_string()
+        }
+        ProblemKind::NotInstallable => {
+            "the package is for another architecture, or a repo's exclude= or includepkgs= hides it".to_string()
+        }
+        ProblemKind::Other => {
+            "base packages cannot be changed or removed by layering; pick versions that fit the base".to_string()
+        }
+    }
 }
 
 impl SolveError {
@@ -243,9 +267,16 @@ impl SolveError {
                 "it is part of the base image already; pass --allow-inactive to request it anyway"
                     .to_string()
             }
-            SolveError::Unsatisfiable { .. } => {
-                "base packages cannot be changed or removed by layering; pick versions that fit the base"
-                    .to_string()
+            SolveError::Unsatisfiable { problems } => {
+                // One remedy a kind of problem, in the order the problems come.
+                let mut hints: Vec<String> = Vec::new();
+                for problem in problems {
+                    let hint = problem_hint(&problem.kind);
+                    if !hints.contains(&hint) {
+                        hints.push(hint);
+                    }
+                }
+                hints.join("; ")
             }
         }
     }

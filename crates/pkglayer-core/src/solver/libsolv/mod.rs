@@ -9,7 +9,7 @@ mod select;
 mod solve;
 
 pub use select::{Matched, Selection};
-pub use solve::{Problem, SolveResult};
+pub use solve::{Problem, ProblemKind, SolveResult};
 
 use std::ffi::{CStr, CString};
 use std::path::Path;

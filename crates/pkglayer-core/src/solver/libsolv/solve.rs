@@ -15,8 +15,23 @@ pub enum SolveResult {
 pub struct Problem {
     /// The problem as one sentence, naming the packages involved.
     pub text: String,
-    /// The dependency nothing provides, when that is the problem.
-    pub nothing_provides: Option<String>,
+    /// What kind of problem its main rule (the one the sentence describes) is.
+    pub kind: ProblemKind,
+}
+
+/// The kinds of problem that call for different remedies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// Nothing in the base or the enabled repos provides this dependency (or request).
+    NothingProvides(String),
+    /// A package conflicts with a base package, or obsoletes or replaces one: the base would change.
+    ConflictsWithBase,
+    /// Two packages of the transaction conflict with each other (or replace each other).
+    Conflict,
+    /// A package cannot be installed here: another architecture, or hidden by a repo's `exclude=`.
+    NotInstallable,
+    /// Anything else (e.g. a dependency only packages of another problem provide).
+    Other,
 }
 
 impl Pool {
@@ -93,17 +108,29 @@ impl Pool {
             let text = cstr_to_string(ffi::solver_problem2str(solver, problem));
             let rule = ffi::solver_findproblemrule(solver, problem);
             let (mut source, mut target, mut dep) = (0, 0, 0);
-            let kind = ffi::solver_ruleinfo(solver, rule, &mut source, &mut target, &mut dep);
-            let nothing_provides = matches!(
-                kind,
+            let rule_kind = ffi::solver_ruleinfo(solver, rule, &mut source, &mut target, &mut dep);
+            let involves_base = (source > 0 && self.is_installed(source))
+                || (target > 0 && self.is_installed(target));
+            let kind = match rule_kind {
                 ffi::SOLVER_RULE_PKG_NOTHING_PROVIDES_DEP
-                    | ffi::SOLVER_RULE_JOB_NOTHING_PROVIDES_DEP
-            )
-            .then(|| cstr_to_string(ffi::pool_dep2str(self.ptr(), dep)));
-            Problem {
-                text,
-                nothing_provides,
-            }
+                | ffi::SOLVER_RULE_JOB_NOTHING_PROVIDES_DEP => {
+                    ProblemKind::NothingProvides(cstr_to_string(ffi::pool_dep2str(self.ptr(), dep)))
+                }
+                ffi::SOLVER_RULE_PKG_NOT_INSTALLABLE => ProblemKind::NotInstallable,
+                ffi::SOLVER_RULE_PKG_CONFLICTS
+                | ffi::SOLVER_RULE_PKG_OBSOLETES
+                | ffi::SOLVER_RULE_PKG_INSTALLED_OBSOLETES
+                | ffi::SOLVER_RULE_PKG_IMPLICIT_OBSOLETES
+                | ffi::SOLVER_RULE_PKG_SAME_NAME => {
+                    if involves_base {
+                        ProblemKind::ConflictsWithBase
+                    } else {
+                        ProblemKind::Conflict
+                    }
+                }
+                _ => ProblemKind::Other,
+            };
+            Problem { text, kind }
         }
     }
 }
