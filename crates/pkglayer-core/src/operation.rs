@@ -29,6 +29,10 @@ pub use crate::retention::{Released, clean as clean_cache};
 pub struct Options {
     /// A directory of `*.repo` files instead of the deployment's `/etc/yum.repos.d`.
     pub reposdir: Option<PathBuf>,
+    /// Globs of repo ids to disable (`--disablerepo`), then to enable (`--enablerepo`).
+    pub disable_repos: Vec<String>,
+    /// See `disable_repos`.
+    pub enable_repos: Vec<String>,
     /// Plan and report; change nothing (no lock, no import, no deployment).
     pub dry_run: bool,
     /// Never open a connection: cached metadata, packages and base only.
@@ -317,6 +321,8 @@ fn transact(
 fn repo_options(options: &Options, freshness: Freshness) -> RepoOptions {
     RepoOptions {
         reposdir: options.reposdir.clone(),
+        disable: options.disable_repos.clone(),
+        enable: options.enable_repos.clone(),
         freshness: if options.cache_only {
             Freshness::CacheOnly
         } else {

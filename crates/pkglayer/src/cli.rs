@@ -150,6 +150,12 @@ pub struct RepoArgs {
     /// Read *.repo files from DIR instead of the deployment's /etc/yum.repos.d.
     #[arg(long, value_name = "DIR")]
     pub reposdir: Option<PathBuf>,
+    /// Disable the repos whose id matches GLOB for this command (before --enablerepo).
+    #[arg(long, value_name = "GLOB")]
+    pub disablerepo: Vec<String>,
+    /// Enable the repos whose id matches GLOB for this command.
+    #[arg(long, value_name = "GLOB")]
+    pub enablerepo: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -87,6 +87,8 @@ const EXIT_UNCHANGED: u8 = 77;
 fn transaction_options(args: &TransactionArgs, download_only: bool) -> operation::Options {
     operation::Options {
         reposdir: args.repos.reposdir.clone(),
+        disable_repos: args.repos.disablerepo.clone(),
+        enable_repos: args.repos.enablerepo.clone(),
         dry_run: args.dry_run,
         cache_only: args.cache_only,
         download_only,
@@ -196,6 +198,8 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::RefreshMd(args) => {
             let options = RepoOptions {
                 reposdir: args.repos.reposdir.clone(),
+                disable: args.repos.disablerepo.clone(),
+                enable: args.repos.enablerepo.clone(),
                 freshness: if args.force {
                     Freshness::Refresh
                 } else {

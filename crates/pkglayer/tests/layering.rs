@@ -274,6 +274,52 @@ fn mistyped_requests_are_all_named_with_what_they_may_mean() {
 }
 
 #[test]
+fn dnf_vars_and_enablerepo_disablerepo_choose_the_repos() {
+    require_root!();
+    let h = host();
+    // The repo's URL through a variable of the host's /etc/dnf/vars, as dnf reads it.
+    let vars = h.newest().join("etc/dnf/vars");
+    std::fs::create_dir_all(&vars).unwrap();
+    std::fs::write(vars.join("repodir"), "repo\n").unwrap();
+    let url = h.server.url("repo/").replace("/repo/", "/$repodir/");
+    std::fs::write(
+        h.reposdir.join("test.repo"),
+        format!("[test]\nbaseurl={url}\ngpgcheck=0\n"),
+    )
+    .unwrap();
+    let before = h.snapshot();
+
+    let err = failure(&h.pkglayer(&["install", "--disablerepo", "t*", "strace"]));
+    assert!(err.contains("no enabled repos"), "{err}");
+    assert!(
+        err.contains(
+            "hint: --disablerepo disabled every repo; leave it out, or add --enablerepo ID"
+        ),
+        "{err}"
+    );
+    let err = failure(&h.pkglayer(&["install", "--enablerepo", "updates", "strace"]));
+    assert!(
+        err.contains("--enablerepo updates: no repo has that id")
+            && err.contains("hint: configured repos: test"),
+        "{err}"
+    );
+    assert_eq!(h.snapshot(), before, "nothing changed");
+
+    ok(&h.pkglayer(&[
+        "install",
+        "--disablerepo",
+        "*",
+        "--enablerepo",
+        "test",
+        "strace",
+    ]));
+    assert_eq!(
+        h.host.sysroot.rpm_q(&h.newest(), "strace").as_deref(),
+        Some(format!("strace-6.1-1.{}", host_arch()).as_str())
+    );
+}
+
+#[test]
 fn cache_only_install_after_download_only() {
     require_root!();
     let h = host();

@@ -10,7 +10,7 @@
 //! ```
 //!
 //! Parsing is separate from I/O: [`parse_repo_file`] takes the text and the file name to put in error
-//! messages; [`load_repos_dir`] reads a directory. Variables from `/etc/dnf/vars` are not read yet.
+//! messages; [`load_repos_dir`] reads a directory. [`RepoVars`] also takes a host's `/etc/dnf/vars`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -63,6 +63,8 @@ pub struct RepoVars {
     pub releasever: String,
     pub(crate) arch: String,
     pub(crate) basearch: String,
+    /// Variables of the host's `/etc/dnf/vars`, by name; they win over the ones above.
+    pub(crate) custom: std::collections::BTreeMap<String, String>,
 }
 
 impl RepoVars {
@@ -73,18 +75,45 @@ impl RepoVars {
             releasever: releasever.to_string(),
             arch: arch.to_string(),
             basearch: basearch(arch).to_string(),
+            custom: Default::default(),
         }
+    }
+
+    /// These variables with those of the directory `dir` (dnf's `/etc/dnf/vars`: a file a variable,
+    /// named as it, its first line the value), which win over the built-in ones. A missing
+    /// directory adds nothing.
+    pub(crate) fn with_vars_dir(mut self, dir: &Path) -> Result<Self> {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Ok(self);
+        };
+        for entry in entries {
+            let entry = entry.with_context(|| format!("Reading {}", dir.display()))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let valid =
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid || !entry.file_type()?.is_file() {
+                continue;
+            }
+            let text = std::fs::read_to_string(entry.path())
+                .with_context(|| format!("Reading {}", entry.path().display()))?;
+            let value = text.lines().next().unwrap_or("").trim().to_string();
+            self.custom.insert(name, value);
+        }
+        Ok(self)
     }
 
     /// Replaces `$name` and `${name}` for the known variables; other text is left alone.
     pub fn substitute(&self, text: &str) -> String {
+        let mut vars: std::collections::BTreeMap<&str, &str> = [
+            ("releasever", self.releasever.as_str()),
+            ("basearch", self.basearch.as_str()),
+            ("arch", self.arch.as_str()),
+        ]
+        .into_iter()
+        .collect();
+        vars.extend(self.custom.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let mut out = text.to_string();
-        // Longer names first so `$basearch` is not read as `$b…` of something shorter.
-        for (name, value) in [
-            ("releasever", &self.releasever),
-            ("basearch", &self.basearch),
-            ("arch", &self.arch),
-        ] {
+        for (name, value) in vars {
             out = out.replace(&format!("${{{name}}}"), value);
             out = replace_bare_var(&out, name, value);
         }
@@ -489,6 +518,25 @@ metadata_expire=never
         for (input, expected) in cases {
             assert_eq!(vars.substitute(input), expected, "{input}");
         }
+    }
+
+    #[test]
+    fn variables_of_the_vars_directory_win() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("contentdir"), "centos\nignored\n").unwrap();
+        std::fs::write(dir.path().join("releasever"), " 9-stream \n").unwrap();
+        std::fs::write(dir.path().join("not-a-name"), "x").unwrap();
+        let vars = RepoVars::new("9", "x86_64")
+            .with_vars_dir(dir.path())
+            .unwrap();
+        assert_eq!(
+            vars.substitute("$contentdir/${releasever}/$basearch/$contentdirx"),
+            "centos/9-stream/x86_64/$contentdirx"
+        );
+        let none = RepoVars::new("9", "x86_64")
+            .with_vars_dir(&dir.path().join("missing"))
+            .unwrap();
+        assert_eq!(none.substitute("$contentdir"), "$contentdir");
     }
 
     #[test]

@@ -18,9 +18,14 @@ pub struct RepoOptions {
     pub reposdir: Option<PathBuf>,
     /// When cached metadata is used instead of fetching it.
     pub freshness: Freshness,
+    /// Globs of repo ids to disable for this operation (`--disablerepo`), applied first.
+    pub disable: Vec<String>,
+    /// Globs of repo ids to enable for this operation (`--enablerepo`), applied after.
+    pub enable: Vec<String>,
 }
 
-/// The repos configured for the current deployment, with `$releasever` from `base_commit`.
+/// The repos configured for the current deployment, with `$releasever` from `base_commit` and the
+/// variables of its `/etc/dnf/vars`, enabled and disabled as `options` say.
 #[context("Loading repo configuration")]
 pub fn load_repos(
     sysroot: &Sysroot,
@@ -30,7 +35,8 @@ pub fn load_repos(
     let current = sysroot.current();
     let repo = sysroot.repo();
     let releasever = crate::tree::os_release_version_id(&repo, base_commit)?.unwrap_or_default();
-    let vars = RepoVars::new(&releasever, std::env::consts::ARCH);
+    let vars = RepoVars::new(&releasever, std::env::consts::ARCH)
+        .with_vars_dir(&sysroot.deployment_path(&current).join("etc/dnf/vars"))?;
     let dir = match &options.reposdir {
         Some(dir) => dir.clone(),
         None => {
@@ -41,7 +47,43 @@ pub fn load_repos(
             dir
         }
     };
-    super::load_repos_dir(&dir, &vars)
+    let mut repos = super::load_repos_dir(&dir, &vars)?;
+    select(&mut repos, options)?;
+    Ok(repos)
+}
+
+/// Applies `--disablerepo`, then `--enablerepo` (globs of ids, as dnf does); a glob that names no
+/// repo is an error, as in dnf.
+fn select(repos: &mut [RepoConfig], options: &RepoOptions) -> Result<()> {
+    let matches = |glob: &str, id: &str| crate::solver::glob_match(glob.as_bytes(), id.as_bytes());
+    for (globs, enabled, flag) in [
+        (&options.disable, false, "--disablerepo"),
+        (&options.enable, true, "--enablerepo"),
+    ] {
+        for glob in globs {
+            let mut any = false;
+            for repo in repos.iter_mut().filter(|r| matches(glob, &r.id)) {
+                repo.enabled = enabled;
+                any = true;
+            }
+            if !any {
+                let ids: Vec<&str> = repos.iter().map(|r| r.id.as_str()).collect();
+                return Err(
+                    UserError::new(format!("{flag} {glob}: no repo has that id"))
+                        .hint(format!(
+                            "configured repos: {}",
+                            if ids.is_empty() {
+                                "none".to_string()
+                            } else {
+                                ids.join(", ")
+                            }
+                        ))
+                        .into(),
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Fetches (or reuses) the metadata of every enabled repo, for a layer on `base_commit`. Having no
@@ -57,6 +99,10 @@ pub fn sync_metadata(
     if need_repos && !repos.iter().any(|r| r.enabled) {
         return Err(UserError::new("no enabled repos")
             .hint(match &options.reposdir {
+                _ if !repos.is_empty() && !options.disable.is_empty() => {
+                    "--disablerepo disabled every repo; leave it out, or add --enablerepo ID"
+                        .to_string()
+                }
                 Some(dir) => format!("add a *.repo file with enabled=1 to {}", dir.display()),
                 None => "add a *.repo file to /etc/yum.repos.d, or pass --reposdir DIR".to_string(),
             })

@@ -521,7 +521,7 @@ pub fn matches_spec(spec: &str, nevra: &Nevra) -> bool {
 }
 
 /// Shell-style glob: `*`, `?` and `[...]` (with `!` or `^` to negate).
-fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
+pub(crate) fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
     match (pattern.first(), text.first()) {
         (None, None) => true,
         (Some(b'*'), _) => {
