@@ -33,6 +33,8 @@ pub struct Options {
     pub disable_repos: Vec<String>,
     /// See `disable_repos`.
     pub enable_repos: Vec<String>,
+    /// `$releasever` instead of the base's os-release `VERSION_ID`.
+    pub releasever: Option<String>,
     /// Plan and report; change nothing (no lock, no import, no deployment).
     pub dry_run: bool,
     /// Never open a connection: cached metadata, packages and base only.
@@ -323,6 +325,7 @@ fn repo_options(options: &Options, freshness: Freshness) -> RepoOptions {
         reposdir: options.reposdir.clone(),
         disable: options.disable_repos.clone(),
         enable: options.enable_repos.clone(),
+        releasever: options.releasever.clone(),
         freshness: if options.cache_only {
             Freshness::CacheOnly
         } else {

@@ -156,6 +156,9 @@ pub struct RepoArgs {
     /// Enable the repos whose id matches GLOB for this command.
     #[arg(long, value_name = "GLOB")]
     pub enablerepo: Vec<String>,
+    /// $releasever in *.repo files, instead of the base's os-release VERSION_ID.
+    #[arg(long, value_name = "VERSION")]
+    pub releasever: Option<String>,
 }
 
 #[derive(Debug, Args)]

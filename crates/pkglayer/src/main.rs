@@ -89,6 +89,7 @@ fn transaction_options(args: &TransactionArgs, download_only: bool) -> operation
         reposdir: args.repos.reposdir.clone(),
         disable_repos: args.repos.disablerepo.clone(),
         enable_repos: args.repos.enablerepo.clone(),
+        releasever: args.repos.releasever.clone(),
         dry_run: args.dry_run,
         cache_only: args.cache_only,
         download_only,
@@ -200,6 +201,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 reposdir: args.repos.reposdir.clone(),
                 disable: args.repos.disablerepo.clone(),
                 enable: args.repos.enablerepo.clone(),
+                releasever: args.repos.releasever.clone(),
                 freshness: if args.force {
                     Freshness::Refresh
                 } else {

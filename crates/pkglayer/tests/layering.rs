@@ -305,6 +305,19 @@ fn dnf_vars_and_enablerepo_disablerepo_choose_the_repos() {
     );
     assert_eq!(h.snapshot(), before, "nothing changed");
 
+    // `--releasever` in place of the base's VERSION_ID: a URL with it points elsewhere.
+    std::fs::write(
+        h.reposdir.join("test.repo"),
+        format!("[test]\nbaseurl={url}$releasever/\ngpgcheck=0\n"),
+    )
+    .unwrap();
+    let err = failure(&h.pkglayer(&["install", "--releasever", "nowhere", "strace"]));
+    assert!(err.contains("/repo/nowhere/"), "{err}");
+    std::fs::write(
+        h.reposdir.join("test.repo"),
+        format!("[test]\nbaseurl={url}\ngpgcheck=0\n"),
+    )
+    .unwrap();
     ok(&h.pkglayer(&[
         "install",
         "--disablerepo",

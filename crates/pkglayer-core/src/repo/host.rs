@@ -22,9 +22,12 @@ pub struct RepoOptions {
     pub disable: Vec<String>,
     /// Globs of repo ids to enable for this operation (`--enablerepo`), applied after.
     pub enable: Vec<String>,
+    /// `$releasever` instead of the base's os-release `VERSION_ID` (`--releasever`).
+    pub releasever: Option<String>,
 }
 
-/// The repos configured for the current deployment, with `$releasever` from `base_commit` and the
+/// The repos configured for the current deployment, with `$releasever` from `base_commit` (unless
+/// `options` set it) and the
 /// variables of its `/etc/dnf/vars`, enabled and disabled as `options` say.
 #[context("Loading repo configuration")]
 pub fn load_repos(
@@ -34,7 +37,10 @@ pub fn load_repos(
 ) -> Result<Vec<RepoConfig>> {
     let current = sysroot.current();
     let repo = sysroot.repo();
-    let releasever = crate::tree::os_release_version_id(&repo, base_commit)?.unwrap_or_default();
+    let releasever = match &options.releasever {
+        Some(releasever) => releasever.clone(),
+        None => crate::tree::os_release_version_id(&repo, base_commit)?.unwrap_or_default(),
+    };
     let vars = RepoVars::new(&releasever, std::env::consts::ARCH)
         .with_vars_dir(&sysroot.deployment_path(&current).join("etc/dnf/vars"))?;
     let dir = match &options.reposdir {
