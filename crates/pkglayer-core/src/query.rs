@@ -1,5 +1,5 @@
 //! The verbs that leave the deployments alone: the packages of a deployment, what changed between
-//! two, and refreshing repo metadata (which writes only the cache).
+//! two, refreshing repo metadata and searching it (which write only the cache).
 
 use anyhow::Result;
 
@@ -69,4 +69,18 @@ fn default_pair(sysroot: &Sysroot) -> Result<(String, String)> {
 pub fn refresh_metadata(sysroot: &Sysroot, options: &RepoOptions) -> Result<SyncReport> {
     let base = crate::base::current_base(sysroot)?;
     crate::repo::host::sync_metadata(sysroot, options, &base, &Fetcher::new(), true)
+}
+
+/// The packages of the enabled repos whose name or summary holds every one of `terms` (case
+/// aside), the newest of each name; those whose name holds them all first.
+pub fn search(
+    sysroot: &Sysroot,
+    options: &RepoOptions,
+    terms: &[String],
+) -> Result<(Vec<crate::solver::Found>, SyncReport)> {
+    let base = crate::base::current_base(sysroot)?;
+    let sync = crate::repo::host::sync_metadata(sysroot, options, &base, &Fetcher::new(), true)?;
+    let mut resolver = crate::solver::Resolver::new(std::env::consts::ARCH);
+    crate::plan::resolve::add_repos(&mut resolver, sysroot, &sync.repos, false)?;
+    Ok((resolver.search(terms), sync))
 }

@@ -49,6 +49,8 @@ pub enum Command {
     Upgrade(UpgradeArgs),
     /// Fetch repo metadata now.
     RefreshMd(RefreshMdArgs),
+    /// Find packages of the enabled repos by words of their name or summary.
+    Search(SearchArgs),
     /// Make the previous deployment the default again.
     Rollback,
     /// Remove the pending and/or rollback deployment, and/or what no deployment uses from the caches.
@@ -56,6 +58,18 @@ pub enum Command {
     /// Query the rpm database of deployments.
     #[command(subcommand)]
     Db(DbCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// Words every package found has in its name or summary (case aside).
+    #[arg(required = true, value_name = "TERM")]
+    pub terms: Vec<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub repos: RepoArgs,
 }
 
 #[derive(Debug, Args)]

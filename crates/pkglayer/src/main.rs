@@ -212,6 +212,23 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             render::skipped_repos(&report.skipped);
             render::refreshed(&mut out, &report)?;
         }
+        Command::Search(args) => {
+            let options = RepoOptions {
+                reposdir: args.repos.reposdir.clone(),
+                disable: args.repos.disablerepo.clone(),
+                enable: args.repos.enablerepo.clone(),
+                releasever: args.repos.releasever.clone(),
+                freshness: Freshness::WhileFresh,
+            };
+            let (found, sync) = query::search(&sysroot, &options, &args.terms)?;
+            render::skipped_repos(&sync.skipped);
+            if args.json {
+                serde_json::to_writer_pretty(&mut out, &render::search_json(&found))?;
+                writeln!(out)?;
+            } else {
+                render::search(&mut out, &found)?;
+            }
+        }
         Command::Rollback => {
             let target = operation::rollback(&sysroot)?;
             render::rolled_back(&mut out, &deploy::deployment_id(&target))?;

@@ -8,6 +8,7 @@ use pkglayer_core::operation;
 use pkglayer_core::plan::InstallPlan;
 use pkglayer_core::repo::{SkippedRepo, SyncReport};
 use pkglayer_core::rpmdb::PackageDiff;
+use pkglayer_core::solver::Found;
 use pkglayer_core::status::{DeploymentStatus, Status};
 
 /// Width of the right-aligned labels in `status`.
@@ -338,6 +339,39 @@ fn human_size(bytes: u64) -> String {
         unit += 1;
     }
     format!("{value:.1} {}", UNITS[unit])
+}
+
+/// `search`: one line a package, `name.arch : summary`; packages whose name matched first.
+pub fn search(out: &mut impl Write, found: &[Found]) -> io::Result<()> {
+    if found.is_empty() {
+        return writeln!(out, "No matches found.");
+    }
+    for package in found {
+        writeln!(
+            out,
+            "{}.{} : {}",
+            package.nevra.name, package.nevra.arch, package.summary
+        )?;
+    }
+    Ok(())
+}
+
+/// `search --json`: every package with its NEVRA, repo and summary.
+pub fn search_json(found: &[Found]) -> serde_json::Value {
+    serde_json::Value::Array(
+        found
+            .iter()
+            .map(|package| {
+                serde_json::json!({
+                    "name": package.nevra.name,
+                    "nevra": package.nevra.to_string(),
+                    "repo": package.repo,
+                    "summary": package.summary,
+                    "name-matched": package.name_matched,
+                })
+            })
+            .collect(),
+    )
 }
 
 /// After `rollback`: which deployment boots next.

@@ -333,6 +333,28 @@ fn dnf_vars_and_enablerepo_disablerepo_choose_the_repos() {
 }
 
 #[test]
+fn search_finds_packages_by_name_and_summary() {
+    require_root!();
+    let h = host();
+    let arch = host_arch();
+    let out = ok(&h.pkglayer(&["search", "TRACE"]));
+    assert_eq!(out, format!("strace.{arch} : strace test package\n"));
+    // Every term must match, in the name or the summary: "lib" in a name, "package" in a summary.
+    let out = ok(&h.pkglayer(&["search", "lib", "package"]));
+    let names: Vec<&str> = out.lines().map(|l| l.split('.').next().unwrap()).collect();
+    assert_eq!(names, ["libfoo"], "{out}");
+    assert_eq!(
+        ok(&h.pkglayer(&["search", "nonesuch"])),
+        "No matches found.\n"
+    );
+    let json: Value =
+        serde_json::from_str(&ok(&h.pkglayer(&["search", "--json", "strace"]))).unwrap();
+    assert_eq!(json[0]["nevra"], format!("strace-6.1-1.{arch}"));
+    assert_eq!(json[0]["repo"], "test");
+    assert_eq!(json[0]["name-matched"], true);
+}
+
+#[test]
 fn cache_only_install_after_download_only() {
     require_root!();
     let h = host();

@@ -6,7 +6,7 @@
 //! turns a plan down before anything is downloaded.
 
 mod refusals;
-mod resolve;
+pub(crate) mod resolve;
 
 use std::collections::BTreeSet;
 

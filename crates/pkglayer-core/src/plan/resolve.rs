@@ -115,6 +115,17 @@ fn build_resolver(
         let paths: Vec<&Path> = local_heads.iter().map(PathBuf::as_path).collect();
         resolver.add_local_rpms(&paths)?;
     }
+    add_repos(&mut resolver, sysroot, repos, with_filelists)?;
+    Ok(resolver)
+}
+
+/// Adds the repos' metadata to `resolver`, with or without filelists, through the `.solv` caches.
+pub(crate) fn add_repos(
+    resolver: &mut Resolver,
+    sysroot: &Sysroot,
+    repos: &[RepoMetadata],
+    with_filelists: bool,
+) -> Result<()> {
     let solv_dir = sysroot.cache().folder(CacheFolder::Solv);
     std::fs::create_dir_all(&solv_dir)
         .with_context(|| format!("Creating {}", solv_dir.display()))?;
@@ -139,7 +150,7 @@ fn build_resolver(
             includepkgs: metadata.includepkgs.clone(),
         })?;
     }
-    Ok(resolver)
+    Ok(())
 }
 
 /// Whether a failed resolution could succeed with filelists: a path request or a path dependency

@@ -60,6 +60,19 @@ impl PlannedPackage {
     }
 }
 
+/// A package `search` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// The newest of its name.
+    pub nevra: Nevra,
+    /// The id of the repo it comes from.
+    pub repo: String,
+    /// Its one-line description.
+    pub summary: String,
+    /// Whether its name holds every term (not only its summary).
+    pub name_matched: bool,
+}
+
 /// One requested package spec, and whether the base may already satisfy it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
@@ -314,6 +327,49 @@ impl Resolver {
         let ids = self.pool.add_rpm_files(LOCAL_REPO, paths)?;
         self.local.extend(ids);
         Ok(())
+    }
+
+    /// The packages of the repos whose name or summary holds every one of `terms` (case aside), the
+    /// newest of each name, sorted: those whose name holds every term first, as dnf's search lists
+    /// them.
+    pub fn search(&mut self, terms: &[String]) -> Vec<Found> {
+        if !self.prepared {
+            self.pool.prepare();
+            self.prepared = true;
+        }
+        let terms: Vec<String> = terms.iter().map(|t| t.to_lowercase()).collect();
+        let mut newest: std::collections::BTreeMap<String, Found> = Default::default();
+        for (info, summary) in self.pool.available_packages() {
+            let (name, text) = (info.name.to_lowercase(), summary.to_lowercase());
+            if !terms.iter().all(|t| name.contains(t) || text.contains(t)) {
+                continue;
+            }
+            let found = Found {
+                name_matched: terms.iter().all(|t| name.contains(t)),
+                nevra: to_nevra(&info),
+                repo: info.repo,
+                summary,
+            };
+            match newest.entry(found.nevra.name.clone()) {
+                std::collections::btree_map::Entry::Vacant(entry) => {
+                    entry.insert(found);
+                }
+                std::collections::btree_map::Entry::Occupied(mut entry) => {
+                    if self
+                        .pool
+                        .evr_cmp(&found.nevra.evr(), &entry.get().nevra.evr())
+                        .is_gt()
+                    {
+                        entry.insert(found);
+                    }
+                }
+            }
+        }
+        let mut found: Vec<Found> = newest.into_values().collect();
+        found.sort_by(|a, b| {
+            (!a.name_matched, &a.nevra.name).cmp(&(!b.name_matched, &b.nevra.name))
+        });
+        found
     }
 
     /// A repo's metadata.

@@ -60,7 +60,7 @@ impl RepoHost {
         let command = Pkglayer::new(&self.host.sysroot.path).args(args);
         if matches!(
             args.first(),
-            Some(&("install" | "uninstall" | "upgrade" | "refresh-md"))
+            Some(&("install" | "uninstall" | "upgrade" | "refresh-md" | "search"))
         ) {
             command.reposdir(&self.reposdir)
         } else {

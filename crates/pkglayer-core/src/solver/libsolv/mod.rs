@@ -109,6 +109,44 @@ impl Pool {
         }
     }
 
+    /// How two `[epoch:]version-release` strings compare, by rpm's rules.
+    pub fn evr_cmp(&self, a: &str, b: &str) -> std::cmp::Ordering {
+        let (a, b) = (
+            CString::new(a).unwrap_or_default(),
+            CString::new(b).unwrap_or_default(),
+        );
+        // SAFETY: both strings are NUL-terminated and outlive the call; the pool is valid.
+        let order = unsafe {
+            ffi::pool_evrcmp_str(
+                self.ptr(),
+                a.as_ptr(),
+                b.as_ptr(),
+                ffi::EVRCMP_COMPARE as i32,
+            )
+        };
+        order.cmp(&0)
+    }
+
+    /// The packages the repos offer (base packages and hidden ones left out), with their summary.
+    pub fn available_packages(&self) -> Vec<(SolvableInfo, String)> {
+        let hidden: std::collections::HashSet<ffi::Id> = self.hidden.iter().copied().collect();
+        let mut packages = Vec::new();
+        // SAFETY: as in `available_names`; the summary is a string owned by the pool, copied.
+        unsafe {
+            let pool = self.ptr();
+            for id in 2..(*pool).nsolvables {
+                let s = (*pool).solvables.add(id as usize);
+                if (*s).repo.is_null() || self.is_installed(id) || hidden.contains(&id) {
+                    continue;
+                }
+                let summary =
+                    cstr_to_string(ffi::solvable_lookup_str(s, ffi::SOLVABLE_SUMMARY as i32));
+                packages.push((self.info(id), summary));
+            }
+        }
+        packages
+    }
+
     /// The names of the packages the repos offer (base packages and hidden ones left out), each
     /// once.
     pub fn available_names(&self) -> std::collections::BTreeSet<String> {
