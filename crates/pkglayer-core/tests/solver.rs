@@ -259,6 +259,10 @@ fn problems_name_the_request() {
         [ProblemKind::NothingProvides("does-not-exist".into())]
     );
     assert!(
+        message.ends_with("(requested: needs-missing)"),
+        "the problem names the request that pulled the package in: {message}"
+    );
+    assert!(
         err.hint()
             .starts_with("nothing in the base or the enabled repos provides does-not-exist: the repo that has it may be disabled"),
         "{}",
@@ -294,6 +298,10 @@ fn each_kind_of_problem_gets_its_own_hint() {
 
     let err = names(&mut resolver, &["left", "right"]).unwrap_err();
     assert_eq!(kinds(&err), [ProblemKind::Conflict], "{err}");
+    assert!(
+        err.to_string().ends_with("(requested: left, right)"),
+        "{err}"
+    );
     assert_eq!(
         err.hint(),
         "the packages requested conflict with each other: request one of them"

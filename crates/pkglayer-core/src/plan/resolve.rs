@@ -207,6 +207,7 @@ mod tests {
                 kind: nothing_provides.map_or(ProblemKind::Other, |dep| {
                     ProblemKind::NothingProvides(dep.into())
                 }),
+                requests: vec!["app".into()],
             }],
         }
         .into()

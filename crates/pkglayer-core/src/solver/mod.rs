@@ -164,7 +164,7 @@ pub enum SolveError {
         package: String,
     },
     /// libsolv found no set of packages that fits the base and the request.
-    #[error("the request cannot be satisfied:\n  {}", problems.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join("\n  "))]
+    #[error("the request cannot be satisfied:\n  {}", problems.iter().map(Problem::describe).collect::<Vec<_>>().join("\n  "))]
     Unsatisfiable {
         /// Every problem libsolv reported.
         problems: Vec<Problem>,
@@ -500,7 +500,10 @@ impl Resolver {
                 .collect();
             return Err(SolveError::NotFound { requests }.into());
         }
-        let selections: Vec<&Selection> = active.iter().map(|(_, s, _)| s).collect();
+        let selections: Vec<(&Selection, &str)> = active
+            .iter()
+            .map(|(request, selection, _)| (selection, request.spec.as_str()))
+            .collect();
         let installed = match self
             .pool
             .solve_install(&selections, &self.local, ignore_weak)

@@ -17,6 +17,18 @@ pub struct Problem {
     pub text: String,
     /// What kind of problem its main rule (the one the sentence describes) is.
     pub kind: ProblemKind,
+    /// The requests whose packages take part in it (as labelled when solving), in request order.
+    pub requests: Vec<String>,
+}
+
+impl Problem {
+    /// The sentence, and the requests whose packages take part in it.
+    pub fn describe(&self) -> String {
+        match self.requests.as_slice() {
+            [] => self.text.clone(),
+            requests => format!("{} (requested: {})", self.text, requests.join(", ")),
+        }
+    }
 }
 
 /// The kinds of problem that call for different remedies.
@@ -34,12 +46,15 @@ pub enum ProblemKind {
     Other,
 }
 
+/// The selection each job `(how, what)` of a solve comes from, by its index.
+type Labels = std::collections::HashMap<(ffi::Id, ffi::Id), usize>;
+
 impl Pool {
-    /// Solves: install one package of every selection and every solvable in `solvables`, with every
-    /// installed package locked.
+    /// Solves: install one package of every selection (each labelled with its request, for
+    /// problems to name) and every solvable in `solvables`, with every installed package locked.
     pub fn solve_install(
         &mut self,
-        selections: &[&Selection],
+        selections: &[(&Selection, &str)],
         solvables: &[ffi::Id],
         ignore_weak: bool,
     ) -> SolveResult {
@@ -48,9 +63,13 @@ impl Pool {
             job.push((ffi::SOLVER_INSTALL | ffi::SOLVER_SOLVABLE) as i32);
             job.push(id);
         }
-        for selection in selections {
+        // Which selection each job (how, what) comes from.
+        let mut labels: Labels = Default::default();
+        for (index, (selection, _)) in selections.iter().enumerate() {
             for pair in selection.jobs.chunks(2) {
-                job.push(pair[0] | ffi::SOLVER_INSTALL as i32);
+                let how = pair[0] | ffi::SOLVER_INSTALL as i32;
+                labels.insert((how, pair[1]), index);
+                job.push(how);
                 job.push(pair[1]);
             }
         }
@@ -72,7 +91,14 @@ impl Pool {
             let problem_count = ffi::solver_solve(solver, &mut job.0);
             let result = if problem_count > 0 {
                 let problems = (1..=problem_count)
-                    .map(|problem| self.problem(solver, problem))
+                    .map(|problem| {
+                        let mut found = self.problem(solver, problem);
+                        found.requests = Self::problem_requests(solver, problem, &labels)
+                            .into_iter()
+                            .map(|index| selections[index].1.to_string())
+                            .collect();
+                        found
+                    })
                     .collect();
                 SolveResult::Problems(problems)
             } else {
@@ -95,6 +121,39 @@ impl Pool {
             ffi::solver_free(solver);
             result
         }
+    }
+
+    /// The selections (indices, by `labels`) whose jobs take part in problem `problem` of `solver`,
+    /// sorted.
+    ///
+    /// # Safety
+    /// `solver` is a live solver whose last solve found `problem`.
+    unsafe fn problem_requests(
+        solver: *mut ffi::Solver,
+        problem: ffi::Id,
+        labels: &Labels,
+    ) -> Vec<usize> {
+        let mut rules = Queue::new();
+        // SAFETY: per the contract; the queue is initialised and owned here.
+        unsafe { ffi::solver_findallproblemrules(solver, problem, &mut rules.0) };
+        let mut involved: Vec<usize> = rules
+            .as_slice()
+            .iter()
+            .filter(|&&rule| {
+                // SAFETY: `rule` came from this solver.
+                unsafe { ffi::solver_ruleclass(solver, rule) == ffi::SOLVER_RULE_JOB }
+            })
+            .filter_map(|&rule| {
+                let mut what = 0;
+                // SAFETY: a job rule of this solver has a job.
+                let how = unsafe { ffi::solver_rule2job(solver, rule, &mut what) };
+                labels.get(&(how, what))
+            })
+            .copied()
+            .collect();
+        involved.sort_unstable();
+        involved.dedup();
+        involved
     }
 
     /// Problem number `problem` of `solver`: libsolv's sentence for it, and the dependency nothing
@@ -130,7 +189,11 @@ impl Pool {
                 }
                 _ => ProblemKind::Other,
             };
-            Problem { text, kind }
+            Problem {
+                text,
+                kind,
+                requests: Vec::new(),
+            }
         }
     }
 }
