@@ -17,7 +17,7 @@ use pkglayer_core::error::ErrorKind;
 use pkglayer_core::repo::{Freshness, RepoOptions};
 use pkglayer_core::{Sysroot, deploy, operation, query, status};
 
-use cli::{Cli, Command, DbCommand, TransactionArgs, UpgradeArgs};
+use cli::{Cli, Command, DbCommand, RepoArgs, TransactionArgs, UpgradeArgs};
 
 fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
@@ -82,6 +82,17 @@ fn init_logging(cli: &Cli) {
 /// Exit status for "nothing changed" under `--unchanged-exit-77`, and for `upgrade --check` when
 /// no update is available (rpm-ostree's convention).
 const EXIT_UNCHANGED: u8 = 77;
+
+/// The core's repo options for a command that only reads repos, from the command line.
+fn repo_options(args: &RepoArgs, freshness: Freshness) -> RepoOptions {
+    RepoOptions {
+        reposdir: args.reposdir.clone(),
+        disable: args.disablerepo.clone(),
+        enable: args.enablerepo.clone(),
+        releasever: args.releasever.clone(),
+        freshness,
+    }
+}
 
 /// The core's options for a transaction, from the command line.
 fn transaction_options(args: &TransactionArgs, download_only: bool) -> operation::Options {
@@ -197,29 +208,18 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         }
         Command::Upgrade(args) => return upgrade(&sysroot, args, cli.quiet),
         Command::RefreshMd(args) => {
-            let options = RepoOptions {
-                reposdir: args.repos.reposdir.clone(),
-                disable: args.repos.disablerepo.clone(),
-                enable: args.repos.enablerepo.clone(),
-                releasever: args.repos.releasever.clone(),
-                freshness: if args.force {
-                    Freshness::Refresh
-                } else {
-                    Freshness::WhileFresh
-                },
+            let freshness = if args.force {
+                Freshness::Refresh
+            } else {
+                Freshness::WhileFresh
             };
+            let options = repo_options(&args.repos, freshness);
             let report = query::refresh_metadata(&sysroot, &options)?;
             render::skipped_repos(&report.skipped);
             render::refreshed(&mut out, &report)?;
         }
         Command::Search(args) => {
-            let options = RepoOptions {
-                reposdir: args.repos.reposdir.clone(),
-                disable: args.repos.disablerepo.clone(),
-                enable: args.repos.enablerepo.clone(),
-                releasever: args.repos.releasever.clone(),
-                freshness: Freshness::WhileFresh,
-            };
+            let options = repo_options(&args.repos, Freshness::WhileFresh);
             let (found, sync) = query::search(&sysroot, &options, &args.terms)?;
             render::skipped_repos(&sync.skipped);
             if args.json {

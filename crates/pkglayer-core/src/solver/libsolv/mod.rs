@@ -127,44 +127,46 @@ impl Pool {
         order.cmp(&0)
     }
 
-    /// The packages the repos offer (base packages and hidden ones left out), with their summary.
-    pub fn available_packages(&self) -> Vec<(SolvableInfo, String)> {
+    /// The packages the repos offer: base packages and hidden ones left out.
+    fn available(&self) -> Vec<ffi::Id> {
         let hidden: std::collections::HashSet<ffi::Id> = self.hidden.iter().copied().collect();
-        let mut packages = Vec::new();
-        // SAFETY: as in `available_names`; the summary is a string owned by the pool, copied.
+        // SAFETY: ids 2.. index the pool's `nsolvables` solvables (0 and 1 are reserved); a slot
+        // with no repo is free.
         unsafe {
             let pool = self.ptr();
-            for id in 2..(*pool).nsolvables {
-                let s = (*pool).solvables.add(id as usize);
-                if (*s).repo.is_null() || self.is_installed(id) || hidden.contains(&id) {
-                    continue;
-                }
-                let summary =
-                    cstr_to_string(ffi::solvable_lookup_str(s, ffi::SOLVABLE_SUMMARY as i32));
-                packages.push((self.info(id), summary));
-            }
+            (2..(*pool).nsolvables)
+                .filter(|&id| {
+                    !(*(*pool).solvables.add(id as usize)).repo.is_null()
+                        && !self.is_installed(id)
+                        && !hidden.contains(&id)
+                })
+                .collect()
         }
-        packages
+    }
+
+    /// The packages the repos offer (base packages and hidden ones left out), with their summary.
+    pub fn available_packages(&self) -> Vec<(SolvableInfo, String)> {
+        self.available()
+            .into_iter()
+            .map(|id| {
+                // SAFETY: `id` indexes the pool's solvables; the summary is owned by the pool and
+                // copied at once.
+                let summary = unsafe {
+                    let s = (*self.ptr()).solvables.add(id as usize);
+                    cstr_to_string(ffi::solvable_lookup_str(s, ffi::SOLVABLE_SUMMARY as i32))
+                };
+                (self.info(id), summary)
+            })
+            .collect()
     }
 
     /// The names of the packages the repos offer (base packages and hidden ones left out), each
     /// once.
     pub fn available_names(&self) -> std::collections::BTreeSet<String> {
-        let hidden: std::collections::HashSet<ffi::Id> = self.hidden.iter().copied().collect();
-        let mut names = std::collections::BTreeSet::new();
-        // SAFETY: ids 2.. index the pool's `nsolvables` solvables (0 and 1 are reserved); a slot
-        // with no repo is free; names are strings owned by the pool, copied at once.
-        unsafe {
-            let pool = self.ptr();
-            for id in 2..(*pool).nsolvables {
-                let s = (*pool).solvables.add(id as usize);
-                if (*s).repo.is_null() || self.is_installed(id) || hidden.contains(&id) {
-                    continue;
-                }
-                names.insert(cstr_to_string(ffi::pool_id2str(pool, (*s).name)));
-            }
-        }
-        names
+        self.available()
+            .into_iter()
+            .map(|id| self.info(id).name)
+            .collect()
     }
 
     /// What identifies the package `id` (from [`Pool::select`] or a [`SolveResult`]).
