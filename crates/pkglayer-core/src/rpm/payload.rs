@@ -105,8 +105,7 @@ impl<'a> TreeWriter<'a> {
 
     /// Adds one payload entry.
     fn add(&mut self, entry: &mut ::rpm::StreamingRpmFile, accounts: &Accounts) -> Result<()> {
-        let meta = entry.metadata.clone();
-        let meta = &meta;
+        let meta = &entry.metadata;
         let path = meta.path().to_string_lossy().into_owned();
         if meta.flags().contains(::rpm::FileFlags::GHOST) {
             return Ok(());
@@ -163,6 +162,7 @@ impl<'a> TreeWriter<'a> {
                     mode: libc::S_IFREG | permissions,
                     xattrs: capabilities_xattr(meta.caps())?,
                 };
+                let algorithm = meta.digest().map(|d| d.algorithm());
                 let digest = meta.digest().map(|d| d.as_hex().to_string());
                 let size = meta.size() as u64;
                 match digest {
@@ -178,7 +178,7 @@ impl<'a> TreeWriter<'a> {
                     }
                     digest => {
                         let len = if entry.has_payload() { size } else { 0 };
-                        let expected = meta.digest().map(|d| (d.algorithm(), d.as_hex()));
+                        let expected = algorithm.zip(digest.as_deref());
                         let mut checked = CheckedReader::new(entry, expected);
                         let checksum =
                             crate::tree::write_file_object(self.repo, &object, len, &mut checked)

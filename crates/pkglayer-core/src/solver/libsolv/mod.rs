@@ -165,7 +165,14 @@ impl Pool {
     pub fn available_names(&self) -> std::collections::BTreeSet<String> {
         self.available()
             .into_iter()
-            .map(|id| self.info(id).name)
+            // SAFETY: `id` indexes the pool's solvables; the name is owned by the pool, copied.
+            .map(|id| unsafe {
+                let pool = self.ptr();
+                cstr_to_string(ffi::pool_id2str(
+                    pool,
+                    (*(*pool).solvables.add(id as usize)).name,
+                ))
+            })
             .collect()
     }
 
