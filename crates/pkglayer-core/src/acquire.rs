@@ -412,6 +412,8 @@ mod tests {
             },
             primary: PathBuf::from("primary.xml"),
             filelists: None,
+            modules: None,
+            module_hotfixes: false,
             checksum: "d".repeat(64),
             mirrors,
             transfer: Transfer::default(),

@@ -12,7 +12,8 @@
 //! - Where things live and what commits record: [`layout`] names the cache and state folders and the
 //!   refs pkglayer owns; [`commit_metadata`] is what layered and package-cache commits carry.
 //! - Resolution: `base` picks the vendor commit a layer goes on, [`repo`] reads and fetches repo
-//!   metadata, [`solver`] resolves with libsolv against the base rpmdb, [`request`] edits what the
+//!   metadata, [`modularity`] decides which module streams' packages are visible, [`solver`]
+//!   resolves with libsolv against the base rpmdb, [`request`] edits what the
 //!   origin asks for, and [`plan`] turns it all into a plan before anything is downloaded.
 //! - Building the tree: [`layer`] applies a plan; `acquire` downloads, checks and imports what it
 //!   needs, overlapping; `package_cache` imports each RPM once as its own
@@ -95,6 +96,7 @@ pub mod error;
 pub mod failpoint;
 pub mod layer;
 pub mod layout;
+pub mod modularity;
 pub mod operation;
 pub mod origin;
 pub(crate) mod package_cache;

@@ -206,6 +206,65 @@ pub fn uninstall(
     transact(sysroot, &start, change, &repos, options, progress)
 }
 
+/// What `module` does to the origin's module requests (rpm-ostree's `ex module`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModuleAction {
+    /// Enable streams (`name:stream`): their packages become visible to resolution.
+    Enable,
+    /// Drop streams this host's origin enabled.
+    Disable,
+    /// Enable streams and layer a profile's packages (`name:stream/profile`).
+    Install,
+    /// Drop profiles this host's origin installed, and the packages only they asked for.
+    Uninstall,
+}
+
+/// `module`: the origin's `[modules]` changed by `action` for `specs`, layered on the current base.
+pub fn module(
+    sysroot: &Sysroot,
+    action: ModuleAction,
+    specs: &[String],
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<Report> {
+    let start = Start::load(sysroot, options)?;
+    let mut origin = start.origin.clone();
+    let modules = &mut origin.modules;
+    let (list, adding, key) = match action {
+        ModuleAction::Enable => (&mut modules.enable, true, "enabled"),
+        ModuleAction::Disable => (&mut modules.enable, false, "enabled"),
+        ModuleAction::Install => (&mut modules.install, true, "installed"),
+        ModuleAction::Uninstall => (&mut modules.install, false, "installed"),
+    };
+    for spec in specs {
+        if adding && !list.insert(spec.clone()) {
+            return Err(UserError::new(format!("module {spec} is {key} already"))
+                .hint("nothing to do for it; leave it out")
+                .into());
+        }
+        if !adding && !list.remove(spec) {
+            let listed: Vec<&str> = list.iter().map(String::as_str).collect();
+            return Err(UserError::new(format!(
+                "module {spec} was not {key} with pkglayer on this deployment"
+            ))
+            .hint(if listed.is_empty() {
+                format!("no module is {key} with pkglayer here")
+            } else {
+                format!("{key}: {}", listed.join(", "))
+            })
+            .into());
+        }
+    }
+    let change = Change {
+        origin,
+        base_commit: start.current.layer.base_commit.clone(),
+        local_files: Vec::new(),
+        may_be_inactive: start.origin.requested.clone(),
+    };
+    let repos = repo_options(options, Freshness::WhileFresh);
+    transact(sysroot, &start, change, &repos, options, progress)
+}
+
 /// `upgrade`: the vendor's newest base and the newest layered packages, in one deployment. With
 /// `check`, only says whether there is one (fetching just the new base's commit object).
 pub fn upgrade(

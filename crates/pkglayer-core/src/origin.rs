@@ -24,6 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::{Context, Result, anyhow, bail};
 use glib::KeyFile;
 
+use crate::modularity::ModuleRequests;
 use crate::rpm::Nevra;
 
 const ORIGIN: &str = "origin";
@@ -35,6 +36,9 @@ const BASEREFSPEC: &str = "baserefspec";
 const REQUESTED: &str = "requested";
 const REQUESTED_LOCAL: &str = "requested-local";
 const PKGLAYER: &str = "pkglayer";
+const MODULES: &str = "modules";
+const MODULES_ENABLE: &str = "enable";
+const MODULES_INSTALL: &str = "install";
 const SKIP_SCRIPTS: &str = "skip-scripts";
 const UNCONFIGURED_STATE: &str = "unconfigured-state";
 
@@ -50,6 +54,9 @@ pub struct Origin {
     pub requested_local: BTreeMap<Nevra, String>,
     /// Names of packages whose scripts and file triggers never run (pkglayer's own group).
     pub skip_scripts: BTreeSet<String>,
+    /// Module streams enabled and profiles installed (`[modules] enable=`, `install=`, as rpm-ostree
+    /// wrote them).
+    pub modules: ModuleRequests,
     /// `[origin] unconfigured-state=`: why the host may not upgrade yet (rpm-ostree writes it until a
     /// host is registered, e.g. with a RHEL subscription). Kept as it is when written back.
     pub unconfigured_state: Option<String>,
@@ -65,6 +72,7 @@ impl Origin {
             requested: BTreeSet::new(),
             requested_local: BTreeMap::new(),
             skip_scripts: BTreeSet::new(),
+            modules: ModuleRequests::default(),
             unconfigured_state: None,
             source: String::new(),
         }
@@ -115,6 +123,14 @@ impl Origin {
             skip_scripts: string_list(&keyfile, PKGLAYER, SKIP_SCRIPTS)?
                 .into_iter()
                 .collect(),
+            modules: ModuleRequests {
+                enable: string_list(&keyfile, MODULES, MODULES_ENABLE)?
+                    .into_iter()
+                    .collect(),
+                install: string_list(&keyfile, MODULES, MODULES_INSTALL)?
+                    .into_iter()
+                    .collect(),
+            },
             unconfigured_state: string_key(&keyfile, ORIGIN, UNCONFIGURED_STATE)
                 .filter(|state| !state.trim().is_empty()),
             source: text.to_string(),
@@ -124,7 +140,10 @@ impl Origin {
     /// Whether the deployment carries anything on top of its base, and so must use `baserefspec=`.
     /// Overrides and initramfs regeneration written by rpm-ostree count too: they are layering as well.
     pub fn is_layered(&self) -> bool {
-        if !self.requested.is_empty() || !self.requested_local.is_empty() {
+        if !self.requested.is_empty()
+            || !self.requested_local.is_empty()
+            || !self.modules.is_empty()
+        {
             return true;
         }
         let Ok(keyfile) = load_keyfile(&self.source) else {
@@ -144,7 +163,7 @@ impl Origin {
     pub fn to_text(&self) -> String {
         // The source parsed once already, so loading it again cannot fail; a fresh origin has none.
         let keyfile = load_keyfile(&self.source).unwrap_or_else(|_| KeyFile::new());
-        for group in [ORIGIN, PACKAGES, PKGLAYER] {
+        for group in [ORIGIN, PACKAGES, MODULES, PKGLAYER] {
             dedupe_group(&keyfile, group);
         }
         let (key, stale) = if self.is_layered() {
@@ -169,7 +188,13 @@ impl Origin {
         set_or_remove_list(&keyfile, PACKAGES, REQUESTED_LOCAL, local);
         let skip = self.skip_scripts.iter().cloned().collect();
         set_or_remove_list(&keyfile, PKGLAYER, SKIP_SCRIPTS, skip);
-        for group in [PACKAGES, PKGLAYER] {
+        for (key, values) in [
+            (MODULES_ENABLE, &self.modules.enable),
+            (MODULES_INSTALL, &self.modules.install),
+        ] {
+            set_or_remove_list(&keyfile, MODULES, key, values.iter().cloned().collect());
+        }
+        for group in [PACKAGES, MODULES, PKGLAYER] {
             if keyfile.keys(group).map(|k| k.is_empty()).unwrap_or(false) {
                 let _ = keyfile.remove_group(group);
             }

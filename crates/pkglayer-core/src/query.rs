@@ -82,5 +82,13 @@ pub fn search(
     let sync = crate::repo::host::sync_metadata(sysroot, options, &base, &Fetcher::new(), true)?;
     let mut resolver = crate::solver::Resolver::new(std::env::consts::ARCH);
     crate::plan::resolve::add_repos(&mut resolver, sysroot, &sync.repos, false)?;
+    // As dnf's search, packages of module streams that are not active are not found.
+    let origin = sysroot.origin(&sysroot.latest())?;
+    let repo = sysroot.repo();
+    if let Some(modules) =
+        crate::plan::resolve::activate_modules(sysroot, &repo, &base, &sync.repos, &origin)?
+    {
+        modules.filter(&mut resolver);
+    }
     Ok((resolver.search(terms), sync))
 }

@@ -43,6 +43,10 @@ pub struct DeploymentStatus {
     pub requested_local_packages: Vec<String>,
     /// Requests the base satisfies (rpm-ostree's InactiveRequests): kept, layering nothing.
     pub inactive_requests: Vec<String>,
+    /// Module streams the origin enables (`[modules] enable=`).
+    pub requested_modules_enabled: Vec<String>,
+    /// Module profiles the origin installs (`[modules] install=`).
+    pub requested_modules: Vec<String>,
     /// Layered packages (NEVRAs) in this deployment.
     pub packages: Vec<String>,
     /// The commit's `version` (for a layered commit, its base's).
@@ -87,6 +91,8 @@ pub fn status(sysroot: &Sysroot) -> Result<Status> {
                     .map(ToString::to_string)
                     .collect(),
                 inactive_requests: layer.inactive_requests,
+                requested_modules_enabled: origin.modules.enable.iter().cloned().collect(),
+                requested_modules: origin.modules.install.iter().cloned().collect(),
                 packages: layer.packages.iter().map(|n| n.to_string()).collect(),
                 version: info.version(),
                 timestamp: info.timestamp(),

@@ -60,10 +60,15 @@ fn open(repo: &ostree::Repo, file: &gio::File) -> Result<impl std::io::Read> {
 
 /// The `VERSION_ID` of the tree's os-release (`usr/lib/os-release`, else `usr/etc/os-release`).
 pub fn os_release_version_id(repo: &ostree::Repo, commit: &str) -> Result<Option<String>> {
+    os_release_field(repo, commit, "VERSION_ID")
+}
+
+/// The value of `key` in the tree's os-release (`usr/lib/os-release`, else `usr/etc/os-release`).
+pub fn os_release_field(repo: &ostree::Repo, commit: &str, key: &str) -> Result<Option<String>> {
     for path in ["usr/lib/os-release", "usr/etc/os-release"] {
         if let Some(bytes) = read_file(repo, commit, path)? {
             let text = String::from_utf8_lossy(&bytes);
-            return Ok(os_release_value(&text, "VERSION_ID"));
+            return Ok(os_release_value(&text, key));
         }
     }
     Ok(None)

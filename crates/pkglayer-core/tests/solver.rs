@@ -332,7 +332,7 @@ fn each_kind_of_problem_gets_its_own_hint() {
     assert_eq!(kinds(&err), [ProblemKind::NotInstallable], "{err}");
     assert_eq!(
         err.hint(),
-        "the package is for another architecture, or a repo's exclude= or includepkgs= hides it"
+        "the package is for another architecture, or hidden: a repo's exclude= or includepkgs=, or a module stream that is not enabled (`pkglayer module enable`)"
     );
 }
 

@@ -19,6 +19,7 @@ mod command;
 pub mod fixtures;
 mod host;
 mod legacy;
+mod modules;
 mod package;
 mod repo;
 mod root;
@@ -30,6 +31,7 @@ mod vendor;
 pub use bulk::{distro_packages, random_bytes};
 pub use command::{TEST_ENV, run};
 pub use host::TestHost;
+pub use modules::{TestModule, add_modules, module_defaults};
 pub use package::{Script, TestPackage, host_arch};
 pub use repo::{create_repo, edit_metadata};
 pub use root::{NEEDS_ROOT, is_root};
@@ -37,5 +39,6 @@ pub use server::{Fault, RepoServer};
 pub use signing::SigningKey;
 pub use sysroot::{AdminStatusEntry, LockHolder, TestSysroot};
 pub use vendor::{
-    KERNEL_VERSION, OSNAME, REMOTE, Vendor, base_packages, base_ref, rpmdb_journal_mode,
+    KERNEL_VERSION, OSNAME, REMOTE, Vendor, base_packages, base_packages_on_platform, base_ref,
+    rpmdb_journal_mode,
 };

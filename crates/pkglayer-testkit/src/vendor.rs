@@ -100,6 +100,12 @@ const HOST_BUSYBOX: &str = "/bin/busybox";
 /// The packages of a minimal base OS at `version`: directory layout, users, os-release, a kernel,
 /// and a real shell (a static busybox) so programs can run inside a deployment.
 pub fn base_packages(version: &str) -> Vec<TestPackage> {
+    base_packages_on_platform(version, None)
+}
+
+/// [`base_packages`] whose os-release names a module platform (`PLATFORM_ID="platform:el9"`), as
+/// RHEL-family bases do.
+pub fn base_packages_on_platform(version: &str, platform_id: Option<&str>) -> Vec<TestPackage> {
     let busybox = std::fs::read(HOST_BUSYBOX).unwrap_or_else(|err| {
         panic!("the test base OS needs a static busybox at {HOST_BUSYBOX} (Debian: busybox-static): {err}")
     });
@@ -109,7 +115,8 @@ pub fn base_packages(version: &str) -> Vec<TestPackage> {
     let group = "root:x:0:\nbin:x:1:\nwheel:x:10:\nnobody:x:65534:\n";
     let os_release = format!(
         "NAME=\"TestOS\"\nID=testos\nVERSION=\"{version}\"\nVERSION_ID={version}\n\
-         PRETTY_NAME=\"TestOS {version}\"\n"
+         PRETTY_NAME=\"TestOS {version}\"\n{}",
+        platform_id.map_or(String::new(), |id| format!("PLATFORM_ID=\"{id}\"\n"))
     );
     vec![
         TestPackage::new("filesystem", &format!("3.18-{release}"))

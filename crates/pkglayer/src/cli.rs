@@ -58,6 +58,32 @@ pub enum Command {
     /// Query the rpm database of deployments.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Enable module streams or install their profiles, as dnf's modules (kept in the origin).
+    #[command(subcommand)]
+    Module(ModuleCommand),
+}
+
+/// `module` subcommands: each changes the origin's `[modules]` and deploys the result.
+#[derive(Debug, Subcommand)]
+pub enum ModuleCommand {
+    /// Make streams' packages visible (`nodejs:18`), replacing the default stream of their module.
+    Enable(ModuleArgs),
+    /// Drop streams enabled with `module enable`.
+    Disable(ModuleArgs),
+    /// Enable streams and layer a profile's packages (`nodejs:18/common`; the default profile
+    /// without `/PROFILE`, the enabled or default stream without `:STREAM`).
+    Install(ModuleArgs),
+    /// Drop profiles installed with `module install`.
+    Uninstall(ModuleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ModuleArgs {
+    /// Module streams: `NAME:STREAM`, for install also `NAME:STREAM/PROFILE`.
+    #[arg(required = true, value_name = "MODULE")]
+    pub modules: Vec<String>,
+    #[command(flatten)]
+    pub transaction: TransactionArgs,
 }
 
 #[derive(Debug, Args)]

@@ -17,7 +17,7 @@ use pkglayer_core::error::ErrorKind;
 use pkglayer_core::repo::{Freshness, RepoOptions};
 use pkglayer_core::{Sysroot, deploy, operation, query, status};
 
-use cli::{Cli, Command, DbCommand, RepoArgs, TransactionArgs, UpgradeArgs};
+use cli::{Cli, Command, DbCommand, ModuleCommand, RepoArgs, TransactionArgs, UpgradeArgs};
 
 fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
@@ -115,6 +115,7 @@ fn render_transaction(
     args: &TransactionArgs,
 ) -> Result<ExitCode> {
     render::skipped_repos(&report.plan.skipped_repos);
+    render::module_problems(&report.plan.module_problems);
     if args.json {
         serde_json::to_writer_pretty(&mut *out, &render::transaction_json(report))?;
         writeln!(out)?;
@@ -207,6 +208,19 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             return render_transaction(&mut out, &report, &args.transaction);
         }
         Command::Upgrade(args) => return upgrade(&sysroot, args, cli.quiet),
+        Command::Module(command) => {
+            let (action, args) = match command {
+                ModuleCommand::Enable(args) => (operation::ModuleAction::Enable, args),
+                ModuleCommand::Disable(args) => (operation::ModuleAction::Disable, args),
+                ModuleCommand::Install(args) => (operation::ModuleAction::Install, args),
+                ModuleCommand::Uninstall(args) => (operation::ModuleAction::Uninstall, args),
+            };
+            let options = transaction_options(&args.transaction, false);
+            let progress = progress::for_terminal(cli.quiet, args.transaction.json);
+            let report =
+                operation::module(&sysroot, action, &args.modules, &options, progress.as_ref())?;
+            return render_transaction(&mut out, &report, &args.transaction);
+        }
         Command::RefreshMd(args) => {
             let freshness = if args.force {
                 Freshness::Refresh

@@ -73,6 +73,16 @@ fn deployment_block(out: &mut impl Write, d: &DeploymentStatus, verbose: bool) -
     if !d.requested_local_packages.is_empty() {
         field(out, "LocalPackages", &d.requested_local_packages.join(" "))?;
     }
+    if !d.requested_modules.is_empty() {
+        field(out, "LayeredModules", &d.requested_modules.join(" "))?;
+    }
+    if !d.requested_modules_enabled.is_empty() {
+        field(
+            out,
+            "EnabledModules",
+            &d.requested_modules_enabled.join(" "),
+        )?;
+    }
     writeln!(out)
 }
 
@@ -322,6 +332,16 @@ pub fn skipped_repos(skipped: &[SkippedRepo]) {
         eprintln!(
             "warning: skipped repo {} (skip_if_unavailable=1): {}",
             repo.id, repo.reason
+        );
+    }
+}
+
+/// Module streams wanted but left inactive, as dnf warns of them.
+pub fn module_problems(problems: &[String]) {
+    if !problems.is_empty() {
+        eprintln!(
+            "warning: module dependency problems (the streams involved stay inactive):\n  {}",
+            problems.join("\n  ")
         );
     }
 }

@@ -44,6 +44,10 @@ pub struct InstallPlan {
     pub repos: Vec<RepoMetadata>,
     /// Repos skipped under `skip_if_unavailable=1`.
     pub skipped_repos: Vec<SkippedRepo>,
+    /// The module streams whose packages resolution could see (`name:stream`).
+    pub active_modules: BTreeSet<String>,
+    /// Module dependency problems: some wanted streams could not be active.
+    pub module_problems: Vec<String>,
     /// Local RPM files this operation names; the transaction imports them into the package cache.
     pub local_files: Vec<LocalFile>,
     /// What the layered tree is a function of (base, request, skipped scripts, packages), as hex
@@ -83,11 +87,16 @@ pub fn plan(
         removed: Vec::new(),
         repos: Vec::new(),
         skipped_repos: Vec::new(),
+        active_modules: BTreeSet::new(),
+        module_problems: Vec::new(),
         local_files: local_files.to_vec(),
         state_digest: String::new(),
         unchanged: false,
     };
-    if !plan.requested.is_empty() || !origin.requested_local.is_empty() {
+    if !plan.requested.is_empty()
+        || !origin.requested_local.is_empty()
+        || !origin.modules.is_empty()
+    {
         resolve::resolve(
             sysroot,
             &repo,
@@ -167,6 +176,16 @@ fn state_digest(
     for sha256 in origin.requested_local.values() {
         hasher.update(b"\nlocal ");
         hasher.update(sha256.as_bytes());
+    }
+    // The origin's module requests are part of the layer's state even when they add no package.
+    for (key, specs) in [
+        (&b"\nmodule-enable "[..], &origin.modules.enable),
+        (&b"\nmodule-install "[..], &origin.modules.install),
+    ] {
+        for spec in specs {
+            hasher.update(key);
+            hasher.update(spec.as_bytes());
+        }
     }
     // Only names of packages in the layer change the tree: a name left over from a package since
     // uninstalled must not make every later plan look like a change.

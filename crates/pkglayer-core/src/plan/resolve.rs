@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use super::InstallPlan;
 use crate::error::UserError;
 use crate::layout::CacheFolder;
+use crate::modularity::{Activation, HostModules, Modularity, ModuleMetadata};
 use crate::origin::Origin;
 use crate::package_cache;
 use crate::progress::{Phase, PhaseGuard, Progress};
@@ -55,12 +56,26 @@ pub(super) fn resolve(
             !plan.requested.is_empty(),
         )?
     };
+    let modules = {
+        let _phase = PhaseGuard::start(progress, Phase::Solve);
+        activate_modules(sysroot, repo, &plan.base_commit, &sync.repos, origin)?
+    };
     // resolve() checks each request on its own before solving, so an error names the one at fault.
-    let requests: Vec<Request> = plan
+    // A module profile's packages are requested too; the base may have them already.
+    let mut requests: Vec<Request> = plan
         .requested
         .iter()
         .map(|spec| Request::new(spec.clone(), may_be_inactive.contains(spec)))
         .collect();
+    if let Some(modules) = &modules {
+        requests.extend(
+            modules
+                .profile_packages
+                .iter()
+                .filter(|name| !plan.requested.contains(*name))
+                .map(|name| Request::new(name.clone(), true)),
+        );
+    }
     let resolve = |with_filelists: bool| -> Result<Resolution> {
         let mut resolver = build_resolver(
             sysroot,
@@ -70,6 +85,9 @@ pub(super) fn resolve(
             &sync.repos,
             with_filelists,
         )?;
+        if let Some(modules) = &modules {
+            modules.filter(&mut resolver);
+        }
         resolver.resolve_requests(&requests, false)
     };
     // Like dnf5, start from primary metadata alone: it lists the files other packages usually depend
@@ -81,10 +99,12 @@ pub(super) fn resolve(
         other => other?,
     };
     plan.packages = resolution.packages;
+    // A profile's package the base has is no request of the user's.
     plan.inactive_requests = resolution
         .inactive
         .into_iter()
         .map(|inactive| inactive.request)
+        .filter(|request| plan.requested.contains(request))
         .collect();
     // As dnf does, a package another one obsoletes is replaced by it, and so is the request (a
     // local package that obsoletes it is requested already, as a local one).
@@ -97,7 +117,80 @@ pub(super) fn resolve(
     }
     plan.repos = sync.repos;
     plan.skipped_repos = sync.skipped;
+    if let Some(modules) = modules {
+        plan.active_modules = modules.activation.active;
+        plan.module_problems = modules.activation.problems;
+    }
     Ok(())
+}
+
+/// What modularity makes of the repos for a resolution.
+pub(crate) struct ModuleResolution {
+    activation: Activation,
+    /// The packages the origin's `install=` profiles ask for.
+    profile_packages: BTreeSet<String>,
+    /// Repos with `module_hotfixes=1`.
+    hotfix_repos: Vec<String>,
+}
+
+impl ModuleResolution {
+    /// Hides from `resolver` what module filtering hides.
+    pub(crate) fn filter(&self, resolver: &mut Resolver) {
+        let hotfix: Vec<&str> = self.hotfix_repos.iter().map(String::as_str).collect();
+        resolver.filter_modules(&self.activation.filter, &hotfix);
+    }
+}
+
+/// Reads the repos' module metadata and activates the streams the host (the current deployment's
+/// `/etc/dnf`), the origin and the defaults want, on the platform of `base_commit`'s os-release. None
+/// when the repos carry no modules and the origin asks for none.
+pub(crate) fn activate_modules(
+    sysroot: &Sysroot,
+    repo: &ostree::Repo,
+    base_commit: &str,
+    repos: &[RepoMetadata],
+    origin: &Origin,
+) -> Result<Option<ModuleResolution>> {
+    let mut metadata = ModuleMetadata::default();
+    for source in repos {
+        if let Some(path) = &source.modules {
+            metadata.extend(
+                crate::modularity::modulemd::read_file(path, &source.id).map_err(|err| {
+                    UserError::new(format!(
+                        "the module metadata of repo {} is malformed: {err:#}",
+                        source.id
+                    ))
+                    .hint("`pkglayer refresh-md --force` fetches it again; if that does not help, the repo itself is broken")
+                })?,
+            );
+        }
+    }
+    if metadata.streams.is_empty() && origin.modules.is_empty() {
+        return Ok(None);
+    }
+    let etc_dnf = sysroot.deployment_path(&sysroot.current()).join("etc/dnf");
+    let host = HostModules::read(&etc_dnf)?;
+    let platform = crate::tree::os_release_field(repo, base_commit, "PLATFORM_ID")?
+        .as_deref()
+        .and_then(crate::modularity::parse_platform);
+    let mut modularity = Modularity::new(metadata, host, platform);
+    let profile_packages = modularity.apply_requests(&origin.modules)?;
+    let activation = modularity.activate(std::env::consts::ARCH);
+    tracing::debug!(
+        "active module streams: {:?}; hiding {} builds' packages and the names {:?}",
+        activation.active,
+        activation.filter.exclude.len(),
+        activation.filter.names
+    );
+    Ok(Some(ModuleResolution {
+        activation,
+        profile_packages,
+        hotfix_repos: repos
+            .iter()
+            .filter(|r| r.module_hotfixes)
+            .map(|r| r.id.clone())
+            .collect(),
+    }))
 }
 
 /// A resolver over the base rpmdb and the repos' metadata, with or without filelists.

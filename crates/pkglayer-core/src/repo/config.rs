@@ -51,6 +51,8 @@ pub struct RepoConfig {
     pub cost: i32,
     pub(crate) exclude: Vec<String>,
     pub(crate) includepkgs: Vec<String>,
+    /// `module_hotfixes=1`: module filtering never hides this repo's packages.
+    pub(crate) module_hotfixes: bool,
     pub(crate) sslverify: bool,
     /// dnf's `timeout=`: how long a server may stay silent before the transfer counts as failed.
     pub timeout: Duration,
@@ -274,6 +276,7 @@ fn build_repo(
         cost: integer("cost", take("cost"), DEFAULT_COST)?,
         exclude: split_list(take("exclude").or_else(|| take("excludepkgs"))),
         includepkgs: split_list(take("includepkgs")),
+        module_hotfixes: boolean("module_hotfixes", take("module_hotfixes"), false)?,
         sslverify: boolean("sslverify", take("sslverify"), true)?,
         timeout: match take("timeout") {
             None => DEFAULT_TIMEOUT,

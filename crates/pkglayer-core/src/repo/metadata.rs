@@ -22,8 +22,9 @@ use crate::error::UserError;
 
 /// Where a repo's cache keeps its `gpgkey=` keys.
 const KEYS_FOLDER: &str = "keys";
-/// Metadata kinds fetched: what the solver reads, plus updateinfo kept for later use.
-const KINDS: [&str; 3] = ["primary", "filelists", "updateinfo"];
+/// Metadata kinds fetched: what the solver reads (module metadata included), plus updateinfo kept
+/// for later use.
+const KINDS: [&str; 4] = ["primary", "filelists", "modules", "updateinfo"];
 
 /// How much to trust the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +51,10 @@ pub struct RepoMetadata {
     pub repomd: Repomd,
     pub(crate) primary: PathBuf,
     pub(crate) filelists: Option<PathBuf>,
+    /// `modules.yaml…`, when the repo carries modules.
+    pub(crate) modules: Option<PathBuf>,
+    /// `module_hotfixes=1`: module filtering leaves its packages alone.
+    pub(crate) module_hotfixes: bool,
     /// sha256 of `repomd.xml`: names this exact state of the repo (cache keys, state digests).
     pub checksum: String,
     /// Base URLs to fetch packages from, in order of preference.
@@ -381,6 +386,7 @@ fn load_cached(dir: &Path, repo: &RepoConfig) -> Result<RepoMetadata> {
     };
     let primary = local("primary")?.context("the cached repomd.xml names no primary")?;
     let filelists = local("filelists")?;
+    let modules = local("modules")?;
     let mirrors = std::fs::read_to_string(dir.join("mirrors"))
         .unwrap_or_default()
         .lines()
@@ -396,6 +402,8 @@ fn load_cached(dir: &Path, repo: &RepoConfig) -> Result<RepoMetadata> {
         repomd,
         primary,
         filelists,
+        modules,
+        module_hotfixes: repo.module_hotfixes,
         mirrors,
         transfer: Transfer::of(repo),
         gpgcheck: repo.gpgcheck,

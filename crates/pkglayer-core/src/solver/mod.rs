@@ -20,9 +20,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::error::UserError;
+use crate::modularity::ModuleFilter;
 use crate::repo::Checksum;
 use crate::rpm::Nevra;
 use libsolv::{Matched, Pool, Selection, SolvableInfo, SolveResult};
+pub(crate) use libsolv::{ModuleChoice, ModuleJob, ModuleSolvable};
 pub use libsolv::{Problem, ProblemKind};
 
 /// The repo name local RPM files get, as in dnf.
@@ -242,7 +244,7 @@ fn problem_hint(kind: &ProblemKind) -> String {
             "the packages requested conflict with each other: request one of them".to_string()
         }
         ProblemKind::NotInstallable => {
-            "the package is for another architecture, or a repo's exclude= or includepkgs= hides it".to_string()
+            "the package is for another architecture, or hidden: a repo's exclude= or includepkgs=, or a module stream that is not enabled (`pkglayer module enable`)".to_string()
         }
         ProblemKind::Other => {
             "base packages cannot be changed or removed by layering; pick versions that fit the base".to_string()
@@ -293,6 +295,17 @@ impl SolveError {
             }
         }
     }
+}
+
+/// Which builds of `modules` the `jobs` activate on `platform` (libdnf's module solve, see
+/// [`crate::modularity`]).
+pub(crate) fn solve_modules(
+    arch: &str,
+    platform: Option<(&str, &str)>,
+    modules: &[ModuleSolvable<'_>],
+    jobs: &[ModuleJob],
+) -> ModuleChoice {
+    Pool::solve_modules(arch, platform, modules, jobs)
 }
 
 /// A resolver: one pool with the base rpmdb and the repos' metadata.
@@ -370,6 +383,34 @@ impl Resolver {
             (!a.name_matched, &a.nevra.name).cmp(&(!b.name_matched, &b.nevra.name))
         });
         found
+    }
+
+    /// Hides what module filtering hides ([`crate::modularity`]): packages of the base, local RPMs
+    /// and the packages of `hotfix_repos` stay. Call after the last repo is added.
+    pub fn filter_modules(&mut self, filter: &ModuleFilter, hotfix_repos: &[&str]) {
+        self.prepared = false;
+        let mut except = vec![LOCAL_REPO];
+        except.extend_from_slice(hotfix_repos);
+        let mut hidden = Vec::new();
+        let mut others = Vec::new();
+        for id in self.pool.repo_packages_except(&except) {
+            let (name, evr, arch) = self.pool.name_evr_arch(id);
+            let nevra = Nevra::from_parts(&name, &evr, &arch);
+            if filter.include.contains(&nevra) {
+                continue;
+            }
+            let is_source = matches!(arch.as_str(), "src" | "nosrc");
+            if filter.exclude.contains(&nevra)
+                || filter.names.contains(&name)
+                || (is_source && filter.source_names.contains(&name))
+            {
+                hidden.push(id);
+            } else {
+                others.push(id);
+            }
+        }
+        hidden.extend(self.pool.providing_any(&others, &filter.names));
+        self.pool.hide(&hidden);
     }
 
     /// A repo's metadata.

@@ -60,7 +60,7 @@ impl RepoHost {
         let command = Pkglayer::new(&self.host.sysroot.path).args(args);
         if matches!(
             args.first(),
-            Some(&("install" | "uninstall" | "upgrade" | "refresh-md" | "search"))
+            Some(&("install" | "uninstall" | "upgrade" | "refresh-md" | "search" | "module"))
         ) {
             command.reposdir(&self.reposdir)
         } else {

@@ -101,7 +101,7 @@ impl Pool {
         Ok(ids)
     }
 
-    fn create_repo(&mut self, name: &str) -> *mut ffi::Repo {
+    pub(super) fn create_repo(&mut self, name: &str) -> *mut ffi::Repo {
         let name = CString::new(name).expect("repo ids have no NUL");
         // SAFETY: the pool is valid; the repo belongs to it (libsolv copies the name).
         unsafe { ffi::repo_create(self.ptr(), name.as_ptr()) }
@@ -192,13 +192,15 @@ impl Pool {
 
     /// Keeps these solvables away from the solver and from request matching.
     pub fn hide(&mut self, ids: &[ffi::Id]) {
-        self.hidden.extend_from_slice(ids);
+        self.hidden.extend(ids.iter().copied());
     }
 
-    /// Makes provides and file provides searchable; call after the last repo is added.
+    /// Hides what [`Pool::hide`] named and makes provides and file provides searchable; call after
+    /// the last repo is added and the last package hidden.
     pub fn prepare(&mut self) {
         // SAFETY: the pool is valid; the considered map is sized for every solvable, owned by self
-        // (boxed, so the pointer stays valid) and detached again in Drop before it is freed.
+        // (boxed, so the pointer stays valid) and detached again in Drop before it is freed. It is
+        // set first: whatprovides leaves out what it does not consider.
         unsafe {
             let pool = self.ptr();
             if !self.hidden.is_empty() {

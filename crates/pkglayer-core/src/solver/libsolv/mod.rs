@@ -2,12 +2,15 @@
 //!
 //! A [`Pool`] owns the libsolv pool and everything hanging off it (repos, solvables). It holds raw
 //! pointers, so it is neither `Send` nor `Sync`: libsolv objects stay on the thread that made them.
-//! Filling it is in `load`, matching requests in `select`, solving in `solve`.
+//! Filling it is in `load`, matching requests in `select`, solving in `solve`, and the module
+//! solve (a pool of module streams of its own) in `modules`.
 
 mod load;
+mod modules;
 mod select;
 mod solve;
 
+pub use modules::{ModuleChoice, ModuleJob, ModuleSolvable};
 pub use select::{Matched, Selection};
 pub use solve::{Problem, ProblemKind, SolveResult};
 
@@ -24,8 +27,8 @@ static LIBRPM: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// A libsolv pool set up for rpm semantics.
 pub struct Pool {
     raw: NonNull<ffi::Pool>,
-    /// Solvables the solver must not see (repo `exclude=` / `includepkgs=`).
-    hidden: Vec<ffi::Id>,
+    /// Solvables the solver must not install (repo `exclude=` / `includepkgs=`, module filtering).
+    hidden: std::collections::HashSet<ffi::Id>,
     /// The map `pool->considered` points at while `hidden` is not empty; boxed so it does not move.
     considered: Option<Box<ffi::Map>>,
 }
@@ -86,11 +89,16 @@ impl Pool {
             let pool = ffi::pool_create();
             ffi::pool_setdisttype(pool, ffi::DISTTYPE_RPM as i32);
             ffi::pool_setarch(pool, arch.as_ptr());
+            // As libdnf sets it: hidden packages stay in the provider lists, never installable.
+            // libsolv's policy then still compares versions with them, so a hidden newer build
+            // of a name disqualifies its visible older one as a provider of a dependency, as in
+            // dnf. Request matching leaves them out (`select`).
+            ffi::pool_set_flag(pool, ffi::POOL_FLAG_WHATPROVIDESWITHDISABLED as i32, 1);
             pool
         };
         Pool {
             raw: NonNull::new(raw).expect("pool_create never returns NULL"),
-            hidden: Vec::new(),
+            hidden: Default::default(),
             considered: None,
         }
     }
@@ -107,6 +115,11 @@ impl Pool {
             let installed = (*pool).installed;
             !installed.is_null() && (*(*pool).solvables.add(id as usize)).repo == installed
         }
+    }
+
+    /// Whether `id` is hidden from the solver ([`Pool::hide`]).
+    pub fn is_hidden(&self, id: ffi::Id) -> bool {
+        self.hidden.contains(&id)
     }
 
     /// How two `[epoch:]version-release` strings compare, by rpm's rules.
@@ -129,7 +142,6 @@ impl Pool {
 
     /// The packages the repos offer: base packages and hidden ones left out.
     fn available(&self) -> Vec<ffi::Id> {
-        let hidden: std::collections::HashSet<ffi::Id> = self.hidden.iter().copied().collect();
         // SAFETY: ids 2.. index the pool's `nsolvables` solvables (0 and 1 are reserved); a slot
         // with no repo is free.
         unsafe {
@@ -138,7 +150,7 @@ impl Pool {
                 .filter(|&id| {
                     !(*(*pool).solvables.add(id as usize)).repo.is_null()
                         && !self.is_installed(id)
-                        && !hidden.contains(&id)
+                        && !self.hidden.contains(&id)
                 })
                 .collect()
         }

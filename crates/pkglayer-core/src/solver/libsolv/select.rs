@@ -61,11 +61,23 @@ impl Pool {
         } else {
             Matched::Other
         };
-        Ok(Selection {
+        let selection = Selection {
             jobs: selection.as_slice().to_vec(),
             solvables: solvables.as_slice().to_vec(),
             matched,
-        })
+        };
+        // Provider lists keep hidden packages (see `Pool::new`); a request selects only packages
+        // that may be installed, as one explicit list when some had to go, like dnf's selectors.
+        if selection.solvables.iter().any(|&id| self.is_hidden(id)) {
+            let visible: Vec<ffi::Id> = selection
+                .solvables
+                .iter()
+                .copied()
+                .filter(|&id| !self.is_hidden(id))
+                .collect();
+            return Ok(self.one_of(visible, matched));
+        }
+        Ok(selection)
     }
 
     /// `selection` widened with `alternatives`: one job to install one package of them all, which
@@ -74,6 +86,18 @@ impl Pool {
     pub fn widen(&mut self, selection: Selection, alternatives: &[ffi::Id]) -> Selection {
         let mut solvables = selection.solvables;
         solvables.extend(alternatives);
+        self.one_of(solvables, selection.matched)
+    }
+
+    /// A selection of one package of `solvables`.
+    fn one_of(&self, solvables: Vec<ffi::Id>, matched: Matched) -> Selection {
+        if solvables.is_empty() {
+            return Selection {
+                jobs: Vec::new(),
+                solvables,
+                matched,
+            };
+        }
         let mut queue = Queue::new();
         for &id in &solvables {
             queue.push(id);
@@ -84,7 +108,7 @@ impl Pool {
         Selection {
             jobs: vec![ffi::SOLVER_SOLVABLE_ONE_OF as i32, what],
             solvables,
-            matched: selection.matched,
+            matched,
         }
     }
 
@@ -121,7 +145,6 @@ impl Pool {
     pub fn obsoleters(&self, targets: &[ffi::Id]) -> Vec<ffi::Id> {
         let mut found: Vec<ffi::Id> = Vec::new();
         let mut candidates = Queue::new();
-        let mut obsoletes = Queue::new();
         for &target in targets {
             // SAFETY: the pool is prepared (whatprovides exists) and `target` is one of its
             // installable solvables; the queues are initialised and owned here; every id libsolv
@@ -138,11 +161,17 @@ impl Pool {
                 let target_s = (*pool).solvables.add(target as usize);
                 for &candidate in candidates.as_slice() {
                     let s = (*pool).solvables.add(candidate as usize);
-                    if (*s).name == (*target_s).name || found.contains(&candidate) {
+                    if (*s).name == (*target_s).name
+                        || found.contains(&candidate)
+                        || self.is_hidden(candidate)
+                    {
                         continue;
                     }
                     // whatmatchessolvable matched the Obsoletes against provides; rpm (and libsolv
-                    // without obsoleteusesprovides) wants the name and version.
+                    // without obsoleteusesprovides) wants the name and version. A fresh queue for
+                    // each: libsolv appends a solvable's own dependency arrays to what the queue
+                    // holds.
+                    let mut obsoletes = Queue::new();
                     ffi::solvable_lookup_deparray(
                         s,
                         ffi::SOLVABLE_OBSOLETES as i32,

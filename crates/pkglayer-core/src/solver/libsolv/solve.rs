@@ -164,7 +164,7 @@ impl Pool {
     unsafe fn problem(&self, solver: *mut ffi::Solver, problem: ffi::Id) -> Problem {
         // SAFETY: per the contract; the strings are copied before the solver goes.
         unsafe {
-            let text = cstr_to_string(ffi::solver_problem2str(solver, problem));
+            let mut text = cstr_to_string(ffi::solver_problem2str(solver, problem));
             let rule = ffi::solver_findproblemrule(solver, problem);
             let (mut source, mut target, mut dep) = (0, 0, 0);
             let rule_kind = ffi::solver_ruleinfo(solver, rule, &mut source, &mut target, &mut dep);
@@ -175,7 +175,16 @@ impl Pool {
                 | ffi::SOLVER_RULE_JOB_NOTHING_PROVIDES_DEP => {
                     ProblemKind::NothingProvides(cstr_to_string(ffi::pool_dep2str(self.ptr(), dep)))
                 }
-                ffi::SOLVER_RULE_PKG_NOT_INSTALLABLE => ProblemKind::NotInstallable,
+                ffi::SOLVER_RULE_PKG_NOT_INSTALLABLE => {
+                    // libsolv's word for a hidden package is "disabled"; say why it may be.
+                    if source > 0 && self.is_hidden(source) {
+                        text = text.replace(
+                            " is disabled",
+                            " is hidden (a repo's exclude= or includepkgs=, or module filtering)",
+                        );
+                    }
+                    ProblemKind::NotInstallable
+                }
                 ffi::SOLVER_RULE_PKG_CONFLICTS
                 | ffi::SOLVER_RULE_PKG_OBSOLETES
                 | ffi::SOLVER_RULE_PKG_INSTALLED_OBSOLETES
