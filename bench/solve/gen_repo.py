@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
 """Writes a large synthetic rpm-md repo (metadata only) for the solve benchmark.
 
-usage: gen_repo.py OUTDIR [PACKAGES] [BASE_LIBS]
+usage: gen_repo.py OUTDIR [PACKAGES] [BASE_LIBS] [modular]
 
 The graph is shaped like a distribution's: libraries that depend on a few other libraries and on the
 base image (`base-lib-N`, which the benchmark's base OS ships), applications that depend on libraries
 with versioned requires, virtual provides (`cap-N`), file dependencies (`/usr/bin/tool-N`) and rich
 dependencies (`(a or b)`, `(a if b)`); a tenth of the packages come in two versions. Deterministic.
+
+With `modular`, a tenth of the names (every tenth, from the fifth) also come from module streams, as
+on a RHEL AppStream: modules of ten names each with streams `3` and `4` (versions 3.0 and 4.0 of
+their names), the even modules with stream 3 as default; `OUTDIR/modules.yaml` is written for
+modifyrepo_c to add.
 """
 import gzip
 import hashlib
@@ -18,6 +23,7 @@ from xml.sax.saxutils import escape
 out = sys.argv[1]
 total = int(sys.argv[2]) if len(sys.argv) > 2 else 60000
 base_libs = int(sys.argv[3]) if len(sys.argv) > 3 else 500
+modular = len(sys.argv) > 4 and sys.argv[4] == "modular"
 libs = total // 5
 rng = random.Random(42)
 
@@ -73,8 +79,34 @@ for i in range(total):
             a, b = lib_name(rng.randrange(libs)), lib_name(rng.randrange(libs))
             requires.append(entry(f"({a} if {b})"))
     versions = ["2.0"] if i % 10 else ["1.0", "2.0"]
+    if modular and i % 10 == 5:
+        versions += ["3.0", "4.0"]
     for version in versions:
         packages.append((name, version, arch, provides, requires, files))
+
+
+def modules_yaml():
+    """Module streams over the names i % 10 == 5, ten names a module."""
+    names = [(lib_name(i) if i < libs else app_name(i), "noarch" if i % 7 == 0 else "x86_64")
+             for i in range(5, total, 10)]
+    for m in range(0, len(names), 10):
+        group = names[m:m + 10]
+        module = f"mod{m // 10:04d}"
+        for stream in ("3", "4"):
+            artifacts = "".join(f"    - {n}-0:{stream}.0-1.{a}\n" for n, a in group)
+            yield (
+                f"---\ndocument: modulemd\nversion: 2\ndata:\n  name: {module}\n  stream: \"{stream}\"\n"
+                f"  version: 1\n  context: bench\n  arch: x86_64\n  summary: benchmark module\n"
+                f"  description: Synthetic.\n  license:\n    module: [MIT]\n"
+                f"  dependencies:\n  - requires:\n      platform: [el9]\n"
+                f"  profiles:\n    default:\n      rpms: [{group[0][0]}]\n"
+                f"  artifacts:\n    rpms:\n{artifacts}...\n"
+            )
+        if (m // 10) % 2 == 0:
+            yield (
+                f"---\ndocument: modulemd-defaults\nversion: 1\ndata:\n  module: {module}\n"
+                f"  stream: \"3\"\n...\n"
+            )
 
 
 def pkgid(name, version, arch):
@@ -133,4 +165,7 @@ with open(os.path.join(out, "repodata/repomd.xml"), "w") as f:
         '<?xml version="1.0" encoding="UTF-8"?>\n<repomd xmlns="http://linux.duke.edu/metadata/repo">\n'
         f"<revision>1700000000</revision>\n{records}</repomd>\n"
     )
-print(f"{len(packages)} packages ({libs} libraries) in {out}")
+if modular:
+    with open(os.path.join(out, "modules.yaml"), "w") as f:
+        f.write("".join(modules_yaml()))
+print(f"{len(packages)} packages ({libs} libraries) in {out}" + (", modular" if modular else ""))

@@ -86,6 +86,7 @@ fn resolver(fixture: &Fixture) -> Resolver {
 /// A request that matches nothing, with the names it may have meant.
 fn unknown(spec: &str, did_you_mean: &[&str]) -> UnknownRequest {
     UnknownRequest {
+        in_module_streams: Vec::new(),
         spec: spec.into(),
         did_you_mean: did_you_mean.iter().map(|n| n.to_string()).collect(),
     }

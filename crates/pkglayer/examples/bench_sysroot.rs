@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use pkglayer_testkit::{TestPackage, TestSysroot, Vendor, base_packages, base_ref};
+use pkglayer_testkit::{TestPackage, TestSysroot, Vendor, base_packages_on_platform, base_ref};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -18,7 +18,8 @@ fn main() -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     let dir = std::fs::canonicalize(dir)?;
 
-    let mut packages = base_packages("1");
+    // On a module platform, for the modular solve benchmark; nothing else reads it.
+    let mut packages = base_packages_on_platform("1", Some("platform:el9"));
     packages.extend((0..count).map(|i| {
         TestPackage::new(&format!("base-lib-{i}"), "1.0-1").file(
             &format!("/usr/lib64/base-lib-{i}.so"),

@@ -131,6 +131,13 @@ fn format_timestamp(seconds: u64) -> String {
 
 /// The transaction of an install, as a table with totals; nothing when no package changes.
 pub fn install_plan(out: &mut impl Write, plan: &InstallPlan) -> io::Result<()> {
+    if !plan.filelists_fetched.is_empty() {
+        writeln!(
+            out,
+            "Fetched the file lists of {} (a path that primary metadata does not list was needed).",
+            plan.filelists_fetched.join(", ")
+        )?;
+    }
     for replaced in &plan.replaced_requests {
         let by = &replaced.obsoleted_by;
         writeln!(
@@ -220,6 +227,8 @@ pub fn install_plan_json(plan: &InstallPlan) -> serde_json::Value {
             "checksum": r.checksum,
             "fetched": r.fetched,
         })).collect::<Vec<_>>(),
+        "filelists-fetched": plan.filelists_fetched,
+        "active-modules": plan.active_modules,
     })
 }
 

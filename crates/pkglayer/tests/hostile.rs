@@ -385,7 +385,7 @@ fn stray_packages() -> Vec<TestPackage> {
 }
 
 #[test]
-fn files_outside_the_image_are_refused_before_downloading() {
+fn files_outside_the_image_are_refused_before_deploying() {
     require_root!();
     let h = RepoHost::serving(stray_packages());
     let before = h.snapshot();
@@ -401,15 +401,38 @@ fn files_outside_the_image_are_refused_before_downloading() {
         assert!(!err.contains("/usr/share/strays"), "{err}");
     };
 
-    // The dry run predicts the real run's refusal, from the metadata alone.
-    check(&failure(&h.pkglayer(&["install", "--dry-run", "strays"])));
-    check(&failure(&h.pkglayer(&["install", "strays"])));
-    // A dependency is checked like a request.
+    // Without file lists (fetched only when a path needs them) the import refuses the package:
+    // downloaded, never deployed.
+    let err = failure(&h.pkglayer(&["install", "strays"]));
+    assert!(
+        err.contains(&format!("Importing strays-1.0-1.{}", host_arch())),
+        "{err}"
+    );
+    assert!(
+        err.contains("outside the directories an OSTree image may hold"),
+        "{err}"
+    );
+    assert_eq!(h.snapshot(), before);
+    h.fsck();
+
+    // Once a path request brought the file lists, the metadata tells before any download, and the
+    // dry run predicts the real run's refusal.
+    let fetched = support::ok(&h.pkglayer(&["install", "--dry-run", "/usr/share/good/README"]));
+    assert!(
+        fetched.starts_with("Fetched the file lists of test"),
+        "{fetched}"
+    );
+    let downloads = h.server.count(".rpm");
+    check(&failure(&h.pkglayer(&[
+        "install",
+        "--dry-run",
+        "needs-strays",
+    ])));
     check(&failure(&h.pkglayer(&["install", "needs-strays"])));
     assert_eq!(
         h.server.count(".rpm"),
-        0,
-        "nothing was downloaded: {:?}",
+        downloads,
+        "{:?}",
         h.server.requests()
     );
     assert_eq!(h.snapshot(), before);
@@ -419,23 +442,51 @@ fn files_outside_the_image_are_refused_before_downloading() {
 }
 
 #[test]
-fn packages_in_the_cache_need_no_filelists() {
+fn filelists_are_fetched_only_when_a_path_needs_them() {
     require_root!();
     let h = RepoHost::serving(stray_packages());
     support::ok(&h.pkglayer(&["install", "--download-only", "good"]));
     assert_eq!(h.server.count(".rpm"), 1);
-    // Broken in the cache: any read of it fails.
+    assert_eq!(
+        h.server.count("filelists.xml.gz"),
+        0,
+        "{:?}",
+        h.server.requests()
+    );
     let cache = support::repo_cache_dir(&h.host.sysroot.path, "test");
-    let filelists = std::fs::read_dir(&cache)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .find(|path| path.to_string_lossy().contains("filelists"))
-        .unwrap();
-    std::fs::write(&filelists, "not XML").unwrap();
+    let cached_filelists = || {
+        std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .find(|path| path.to_string_lossy().contains("filelists"))
+    };
+    assert_eq!(cached_filelists(), None);
 
+    // A path primary metadata does not list brings them in, once, and the plan says so.
+    let json: serde_json::Value = serde_json::from_str(&support::ok(&h.pkglayer(&[
+        "install",
+        "--dry-run",
+        "--json",
+        "/usr/share/good/README",
+    ])))
+    .unwrap();
+    assert_eq!(json["filelists-fetched"], serde_json::json!(["test"]));
+    assert_eq!(json["packages"][0]["name"], "good");
+    let json: serde_json::Value = serde_json::from_str(&support::ok(&h.pkglayer(&[
+        "install",
+        "--dry-run",
+        "--json",
+        "/usr/share/good/README",
+    ])))
+    .unwrap();
+    assert_eq!(json["filelists-fetched"], serde_json::json!([]));
+    assert_eq!(h.server.count("filelists.xml.gz"), 1);
+
+    // Broken in the cache: any read of it fails.
+    std::fs::write(cached_filelists().unwrap(), "not XML").unwrap();
     // good is in the package cache: nothing to check, nothing read.
     support::ok(&h.pkglayer(&["install", "--dry-run", "good"]));
-    // strays is not: its file list is needed, and unreadable.
+    // strays is not: its file list is read, and unreadable.
     let err = failure(&h.pkglayer(&["install", "--dry-run", "strays"]));
     assert!(
         err.contains("the metadata of repo test is malformed"),

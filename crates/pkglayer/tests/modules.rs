@@ -509,6 +509,10 @@ fn module_mistakes_are_named_and_change_nothing() {
             "error: Planning the transaction: module nodejs has no enabled or default stream\nhint: name the stream: nodejs:18, nodejs:20\n",
         ),
         (
+            &["install", "maven"],
+            "error: Planning the transaction: no package in the enabled repos provides \"maven\"\nhint: \"maven\" is in module streams that are not enabled: maven:3.8; enable one (`pkglayer module enable maven:3.8`) or install a profile of it (`pkglayer module install maven:3.8/PROFILE`)\n",
+        ),
+        (
             &["module", "disable", "nodejs:18"],
             "error: module nodejs:18 was not enabled with pkglayer on this deployment\nhint: no module is enabled with pkglayer here\n",
         ),

@@ -80,6 +80,9 @@ pub struct Activation {
     pub filter: ModuleFilter,
     /// Module dependency problems dnf would warn of (the active set is then a best effort).
     pub problems: Vec<String>,
+    /// Per package name, the streams (`name:stream`) that have it and are not active: what to
+    /// enable to see it.
+    pub inactive_streams: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Modularity {
@@ -272,7 +275,14 @@ impl Modularity {
         for (i, stream) in self.streams.iter().enumerate() {
             let artifacts = stream.artifacts.iter().filter_map(|a| Nevra::parse(a));
             if !active[i] {
-                filter.exclude.extend(artifacts);
+                for nevra in artifacts {
+                    activation
+                        .inactive_streams
+                        .entry(nevra.name.clone())
+                        .or_default()
+                        .insert(stream.name_stream());
+                    filter.exclude.insert(nevra);
+                }
                 continue;
             }
             activation.active.insert(stream.name_stream());
@@ -288,6 +298,13 @@ impl Modularity {
                 filter.include.insert(nevra);
             }
         }
+        // A stream with an active build is active, whatever its other builds.
+        for streams in activation.inactive_streams.values_mut() {
+            streams.retain(|s| !activation.active.contains(s));
+        }
+        activation
+            .inactive_streams
+            .retain(|_, streams| !streams.is_empty());
         activation
     }
 

@@ -44,6 +44,8 @@ pub struct InstallPlan {
     pub repos: Vec<RepoMetadata>,
     /// Repos skipped under `skip_if_unavailable=1`.
     pub skipped_repos: Vec<SkippedRepo>,
+    /// Repos whose file lists resolution had to fetch (a path that primary metadata does not list).
+    pub filelists_fetched: Vec<String>,
     /// The module streams whose packages resolution could see (`name:stream`).
     pub active_modules: BTreeSet<String>,
     /// Module dependency problems: some wanted streams could not be active.
@@ -87,6 +89,7 @@ pub fn plan(
         removed: Vec::new(),
         repos: Vec::new(),
         skipped_repos: Vec::new(),
+        filelists_fetched: Vec::new(),
         active_modules: BTreeSet::new(),
         module_problems: Vec::new(),
         local_files: local_files.to_vec(),

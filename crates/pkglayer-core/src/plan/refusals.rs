@@ -42,7 +42,9 @@ pub(super) fn refuse_uncached(to_download: &[&PlannedPackage]) -> Result<()> {
 /// judged either: filelists carry no digests and identical files are legal, so compose decides.
 ///
 /// Only packages the package cache lacks are looked at (those in it passed the import), so when
-/// nothing is to be downloaded no filelists are read. A repo without filelists is not checked.
+/// nothing is to be downloaded no filelists are read. A repo whose filelists are not at hand (they
+/// are fetched only when resolution needs them) is not checked: the import refuses the package then,
+/// before anything is deployed.
 pub(super) fn refuse_unplaceable_files(
     plan: &InstallPlan,
     to_download: &[&PlannedPackage],

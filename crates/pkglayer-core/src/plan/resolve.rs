@@ -76,13 +76,13 @@ pub(super) fn resolve(
                 .map(|name| Request::new(name.clone(), true)),
         );
     }
-    let resolve = |with_filelists: bool| -> Result<Resolution> {
+    let resolve = |repos: &[RepoMetadata], with_filelists: bool| -> Result<Resolution> {
         let mut resolver = build_resolver(
             sysroot,
             &local_heads,
             repo,
             &plan.base_commit,
-            &sync.repos,
+            repos,
             with_filelists,
         )?;
         if let Some(modules) = &modules {
@@ -91,13 +91,30 @@ pub(super) fn resolve(
         resolver.resolve_requests(&requests, false)
     };
     // Like dnf5, start from primary metadata alone: it lists the files other packages usually depend
-    // on (/usr/bin, /etc, ...), and filelists cost more to load than everything else together. Only a
-    // path that primary does not know brings in the filelists.
-    let _phase = PhaseGuard::start(progress, Phase::Solve);
-    let resolution = match resolve(false) {
-        Err(err) if needs_filelists(&err) => resolve(true)?,
-        other => other?,
-    };
+    // on (/usr/bin, /etc, ...), and filelists cost more to fetch and load than everything else
+    // together. Only a path that primary does not know brings them in, fetched then if need be.
+    let mut repos = sync.repos;
+    let solve = PhaseGuard::start(progress, Phase::Solve);
+    let resolution = match resolve(&repos, false) {
+        Err(err) if needs_filelists(&err) => {
+            drop(solve);
+            plan.filelists_fetched = {
+                let _phase = PhaseGuard::start(progress, Phase::Metadata);
+                crate::repo::metadata::fetch_filelists(
+                    &mut repos,
+                    options.freshness,
+                    &Fetcher::new(),
+                )?
+            };
+            let _phase = PhaseGuard::start(progress, Phase::Solve);
+            resolve(&repos, true)
+        }
+        other => other,
+    }
+    .map_err(|err| match &modules {
+        Some(modules) => modules.explain(err),
+        None => err,
+    })?;
     plan.packages = resolution.packages;
     // A profile's package the base has is no request of the user's.
     plan.inactive_requests = resolution
@@ -115,7 +132,7 @@ pub(super) fn resolve(
         }
         plan.replaced_requests.push(obsoleted);
     }
-    plan.repos = sync.repos;
+    plan.repos = repos;
     plan.skipped_repos = sync.skipped;
     if let Some(modules) = modules {
         plan.active_modules = modules.activation.active;
@@ -134,6 +151,19 @@ pub(crate) struct ModuleResolution {
 }
 
 impl ModuleResolution {
+    /// `err` with, for each request that matched nothing, the streams that are not active and
+    /// have a package of its name.
+    fn explain(&self, mut err: anyhow::Error) -> anyhow::Error {
+        if let Some(SolveError::NotFound { requests }) = err.downcast_mut::<SolveError>() {
+            for request in requests {
+                if let Some(streams) = self.activation.inactive_streams.get(&request.spec) {
+                    request.in_module_streams = streams.iter().cloned().collect();
+                }
+            }
+        }
+        err
+    }
+
     /// Hides from `resolver` what module filtering hides.
     pub(crate) fn filter(&self, resolver: &mut Resolver) {
         let hotfix: Vec<&str> = self.hotfix_repos.iter().map(String::as_str).collect();
@@ -311,6 +341,7 @@ mod tests {
             requests: vec![crate::solver::UnknownRequest {
                 spec: spec.into(),
                 did_you_mean: Vec::new(),
+                in_module_streams: Vec::new(),
             }],
         }
     }

@@ -6,6 +6,10 @@
 //! URLs packages are fetched from) and a `fetched` stamp whose age is compared with `metadata_expire`.
 //! A fetch is assembled in scratch space and swapped in whole, so a failed or corrupt download leaves
 //! the cached copy exactly as it was.
+//!
+//! Filelists are not part of a sync: they are large (tens of MiB on Fedora) and rarely needed.
+//! [`fetch_filelists`] brings them into the same folder when resolution needs a path that primary
+//! metadata does not list, as dnf5 and rpm-ostree do.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -22,9 +26,9 @@ use crate::error::UserError;
 
 /// Where a repo's cache keeps its `gpgkey=` keys.
 const KEYS_FOLDER: &str = "keys";
-/// Metadata kinds fetched: what the solver reads (module metadata included), plus updateinfo kept
-/// for later use.
-const KINDS: [&str; 4] = ["primary", "filelists", "modules", "updateinfo"];
+/// Metadata kinds a sync fetches: what the solver always reads (module metadata included), plus
+/// updateinfo kept for later use. Filelists come only on demand ([`fetch_filelists`]).
+const KINDS: [&str; 3] = ["primary", "modules", "updateinfo"];
 
 /// How much to trust the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +54,7 @@ pub struct RepoMetadata {
     /// Its parsed `repomd.xml`.
     pub repomd: Repomd,
     pub(crate) primary: PathBuf,
+    /// `filelists.xml…`, once fetched ([`fetch_filelists`]); the repomd may name one regardless.
     pub(crate) filelists: Option<PathBuf>,
     /// `modules.yaml…`, when the repo carries modules.
     pub(crate) modules: Option<PathBuf>,
@@ -307,6 +312,72 @@ fn fetch_from_mirror(
     Ok(metadata)
 }
 
+/// Brings the filelists of `repos` (those whose repomd names one) into the metadata cache, from the
+/// mirrors their metadata came from, verified against repomd.xml; sets each repo's `filelists`.
+/// Repos that have theirs already are left alone. Returns the ids of the repos fetched for.
+///
+/// Dry runs take no lock, so two processes may fetch the same file: each writes a file of its own
+/// and renames it into place, and a complete, verified file is all either leaves.
+pub fn fetch_filelists(
+    repos: &mut [RepoMetadata],
+    freshness: Freshness,
+    fetcher: &Fetcher,
+) -> Result<Vec<String>> {
+    let mut fetched = Vec::new();
+    for repo in repos.iter_mut().filter(|r| r.filelists.is_none()) {
+        let Some(record) = repo.repomd.record("filelists").cloned() else {
+            continue;
+        };
+        let dir = repo
+            .primary
+            .parent()
+            .context("cached metadata lives in a folder")?
+            .to_path_buf();
+        let dest = dir.join(file_name(&record.location)?);
+        if freshness == Freshness::CacheOnly {
+            return Err(UserError::new(format!(
+                "resolving needs the file lists of repo {}, and they are not cached",
+                repo.id
+            ))
+            .hint("run without --cache-only while the repo is reachable (a path request or a path dependency needs them)")
+            .into());
+        }
+        let partial = tempfile::Builder::new()
+            .prefix(".filelists-")
+            .tempfile_in(&dir)
+            .with_context(|| format!("Creating a file in {}", dir.display()))?;
+        let mut failures = Vec::new();
+        for mirror in &repo.mirrors {
+            let url = format!("{mirror}{}", record.location);
+            let attempt = fetcher
+                .download(&url, partial.path(), &repo.transfer)
+                .and_then(|()| record.checksum.verify_file(partial.path()));
+            match attempt {
+                Ok(()) => {
+                    failures.clear();
+                    break;
+                }
+                Err(err) => failures.push(format!("{url}: {err:#}")),
+            }
+        }
+        if !failures.is_empty() || repo.mirrors.is_empty() {
+            return Err(UserError::new(format!(
+                "cannot fetch the file lists of repo {}:\n  {}",
+                repo.id,
+                failures.join("\n  ")
+            ))
+            .hint("a path request or a path dependency needs them; check the network, or `pkglayer refresh-md --force` if the repo changed")
+            .into());
+        }
+        partial
+            .persist(&dest)
+            .with_context(|| format!("Installing {}", dest.display()))?;
+        repo.filelists = Some(dest);
+        fetched.push(repo.id.clone());
+    }
+    Ok(fetched)
+}
+
 /// Fetches the repo's `gpgkey=` keys into `dest` when it checks signatures; returns their paths.
 fn fetch_keys(repo: &RepoConfig, dest: &Path, fetcher: &Fetcher) -> Result<Vec<PathBuf>> {
     if !(repo.gpgcheck || repo.repo_gpgcheck) {
@@ -385,7 +456,11 @@ fn load_cached(dir: &Path, repo: &RepoConfig) -> Result<RepoMetadata> {
         Ok(Some(path))
     };
     let primary = local("primary")?.context("the cached repomd.xml names no primary")?;
-    let filelists = local("filelists")?;
+    // Fetched on demand: missing is normal.
+    let filelists = match repomd.record("filelists") {
+        Some(record) => Some(dir.join(file_name(&record.location)?)).filter(|p| p.is_file()),
+        None => None,
+    };
     let modules = local("modules")?;
     let mirrors = std::fs::read_to_string(dir.join("mirrors"))
         .unwrap_or_default()

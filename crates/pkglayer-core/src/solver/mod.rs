@@ -181,6 +181,9 @@ pub struct UnknownRequest {
     /// Names of packages the repos offer that are close to it (case aside, or a letter or two
     /// off), closest first; at most three.
     pub did_you_mean: Vec<String>,
+    /// Module streams (`name:stream`) that are not active and have a package of this name: module
+    /// filtering hides it (filled in by the caller that knows the modules).
+    pub in_module_streams: Vec<String>,
 }
 
 /// `"a"`, `"a" or "b"`, `"a", "b" or "c"`.
@@ -257,6 +260,23 @@ impl SolveError {
     pub fn hint(&self) -> String {
         match self {
             SolveError::NotFound { requests } => {
+                let modular: Vec<String> = requests
+                    .iter()
+                    .filter(|r| !r.in_module_streams.is_empty())
+                    .map(|r| {
+                        format!(
+                            "{:?} is in module streams that are not enabled: {}",
+                            r.spec,
+                            r.in_module_streams.join(", ")
+                        )
+                    })
+                    .collect();
+                if let Some(first) = requests.iter().find_map(|r| r.in_module_streams.first()) {
+                    return format!(
+                        "{}; enable one (`pkglayer module enable {first}`) or install a profile of it (`pkglayer module install {first}/PROFILE`)",
+                        modular.join("; ")
+                    );
+                }
                 let meant: Vec<String> = requests
                     .iter()
                     .filter(|r| !r.did_you_mean.is_empty())
@@ -536,6 +556,7 @@ impl Resolver {
                 .into_iter()
                 .map(|spec| UnknownRequest {
                     did_you_mean: did_you_mean(&spec, &names),
+                    in_module_streams: Vec::new(),
                     spec,
                 })
                 .collect();
