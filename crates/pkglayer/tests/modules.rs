@@ -161,7 +161,7 @@ impl ModularHost {
     /// Runs pkglayer; verbs that read repos get AppStream.
     fn pkglayer(&self, args: &[&str]) -> std::process::Output {
         let command = Pkglayer::new(&self.host.sysroot.path).args(args);
-        if args[0] == "status" {
+        if matches!(args[0], "status" | "rollback") {
             command.output()
         } else {
             command.reposdir(&self.reposdir).output()
@@ -474,6 +474,26 @@ fn module_requests_live_in_the_origin_across_operations() {
     assert_eq!(
         host.rpm_q("nodejs"),
         Some(format!("nodejs-16.20.2-1.el9.{}", host_arch()))
+    );
+    let origin = host.host.sysroot.origin(0).unwrap();
+    assert!(!origin.contains("[modules]"), "{origin}");
+
+    // Rollback brings back the deployment with the stream enabled, origin and all; the next
+    // operation builds on it.
+    ok(&host.pkglayer(&["rollback"]));
+    let origin = host.host.sysroot.origin(0).unwrap();
+    assert!(
+        origin.contains("[modules]\nenable=nodejs:20;\n"),
+        "{origin}"
+    );
+    ok(&host.pkglayer(&["install", "npm"]));
+    assert_eq!(
+        host.rpm_q("nodejs"),
+        Some(format!("nodejs-20.5.0-1.module_el9.20.{}", host_arch()))
+    );
+    assert_eq!(
+        host.rpm_q("npm"),
+        Some(format!("npm-8.19.4-1.el9.{}", host_arch()))
     );
     host.host.sysroot.ostree(&["fsck", "--quiet"]).unwrap();
 }

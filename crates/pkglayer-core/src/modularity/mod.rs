@@ -507,3 +507,193 @@ pub fn parse_platform(platform_id: &str) -> Option<(String, String)> {
     let (name, stream) = platform_id.split_once(':')?;
     (!name.is_empty() && !stream.is_empty()).then(|| (name.to_string(), stream.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(name: &str, stream: &str, version: u64, artifacts: &[&str]) -> ModuleStream {
+        ModuleStream {
+            name: name.into(),
+            stream: stream.into(),
+            version,
+            context: "c1".into(),
+            arch: "x86_64".into(),
+            requires: vec![BTreeMap::from([("platform".into(), vec!["el9".into()])])],
+            profiles: BTreeMap::new(),
+            artifacts: artifacts.iter().map(|a| a.to_string()).collect(),
+            demodularized: Vec::new(),
+            static_context: false,
+            repo: "appstream".into(),
+        }
+    }
+
+    fn requiring(mut build: ModuleStream, module: &str, streams: &[&str]) -> ModuleStream {
+        build.requires[0].insert(
+            module.into(),
+            streams.iter().map(|s| s.to_string()).collect(),
+        );
+        build
+    }
+
+    fn modularity(streams: Vec<ModuleStream>, defaults: &[(&str, &str)]) -> Modularity {
+        let metadata = ModuleMetadata {
+            streams,
+            defaults: defaults
+                .iter()
+                .map(|(module, stream)| ModuleDefaults {
+                    module: module.to_string(),
+                    stream: Some(stream.to_string()),
+                    profiles: BTreeMap::new(),
+                })
+                .collect(),
+        };
+        Modularity::new(
+            metadata,
+            HostModules::default(),
+            Some(("platform".into(), "el9".into())),
+        )
+    }
+
+    fn nevra(text: &str) -> Nevra {
+        Nevra::parse(text).unwrap()
+    }
+
+    #[test]
+    fn defaults_activate_and_pull_in_what_they_need() {
+        let modules = modularity(
+            vec![
+                build("perl", "5.30", 1, &["perl-0:5.30-1.x86_64"]),
+                build("perl", "5.32", 1, &["perl-0:5.32-1.x86_64"]),
+                requiring(
+                    build("dbi", "1", 1, &["dbi-0:1-1.x86_64"]),
+                    "perl",
+                    &["5.32"],
+                ),
+                build("maven", "3", 1, &["maven-0:3-1.noarch", "maven-0:3-1.src"]),
+            ],
+            // perl has no default: the default dbi brings in the stream it needs.
+            &[("dbi", "1")],
+        );
+        let activation = modules.activate("x86_64");
+        assert_eq!(
+            activation.active,
+            BTreeSet::from(["dbi:1".to_string(), "perl:5.32".to_string()])
+        );
+        assert_eq!(
+            activation.filter.names,
+            HashSet::from(["dbi".to_string(), "perl".to_string()])
+        );
+        assert_eq!(
+            activation.filter.exclude,
+            HashSet::from([
+                nevra("perl-5.30-1.x86_64"),
+                nevra("maven-3-1.noarch"),
+                nevra("maven-3-1.src"),
+            ])
+        );
+        assert_eq!(
+            activation.inactive_streams.get("maven"),
+            Some(&BTreeSet::from(["maven:3".to_string()]))
+        );
+        assert!(activation.problems.is_empty(), "{:?}", activation.problems);
+    }
+
+    #[test]
+    fn enabling_replaces_the_default_and_disabling_hides_everything() {
+        let builds = vec![
+            build("nodejs", "18", 1, &["nodejs-1:18.1-1.x86_64"]),
+            build("nodejs", "20", 1, &["nodejs-1:20.1-1.x86_64"]),
+        ];
+        let mut modules = modularity(builds.clone(), &[("nodejs", "18")]);
+        let requests = ModuleRequests {
+            enable: BTreeSet::from(["nodejs:20".to_string()]),
+            install: BTreeSet::new(),
+        };
+        assert!(modules.apply_requests(&requests).unwrap().is_empty());
+        let activation = modules.activate("x86_64");
+        assert_eq!(activation.active, BTreeSet::from(["nodejs:20".to_string()]));
+        assert!(
+            activation
+                .filter
+                .include
+                .contains(&nevra("nodejs-1:20.1-1.x86_64"))
+        );
+
+        let host = HostModules {
+            states: BTreeMap::from([("nodejs".to_string(), ModuleState::Disabled)]),
+            defaults: Vec::new(),
+        };
+        let metadata = ModuleMetadata {
+            streams: builds,
+            defaults: Vec::new(),
+        };
+        let disabled = Modularity::new(metadata, host, Some(("platform".into(), "el9".into())));
+        let activation = disabled.activate("x86_64");
+        assert!(activation.active.is_empty());
+        assert!(activation.filter.names.is_empty());
+        assert_eq!(activation.filter.exclude.len(), 2);
+    }
+
+    #[test]
+    fn builds_for_another_platform_stay_inactive_unless_named_alike() {
+        let el8 = {
+            let mut b = requiring(
+                build("ruby", "3", 2, &["ruby-0:3.8-1.x86_64"]),
+                "perl",
+                &["5.26"],
+            );
+            b.requires[0].insert("platform".into(), vec!["el8".into()]);
+            b.context = "c8".into();
+            b
+        };
+        let modules = modularity(
+            vec![build("ruby", "3", 1, &["ruby-0:3.9-1.x86_64"]), el8],
+            &[("ruby", "3")],
+        );
+        let activation = modules.activate("x86_64");
+        assert!(
+            activation
+                .filter
+                .include
+                .contains(&nevra("ruby-3.9-1.x86_64"))
+        );
+        assert!(
+            activation
+                .filter
+                .exclude
+                .contains(&nevra("ruby-3.8-1.x86_64"))
+        );
+        // No platform at all: nothing that needs one is active.
+        let mut modules = modules;
+        modules.platform = None;
+        assert!(modules.activate("x86_64").active.is_empty());
+    }
+
+    #[test]
+    fn solvable_names_follow_libdnf() {
+        let plain = build("ruby", "3", 1, &[]);
+        let other_platform = {
+            let mut b = build("ruby", "3", 2, &[]);
+            b.requires[0].insert("platform".into(), vec!["el8".into()]);
+            b.context = "c8".into();
+            b
+        };
+        let with_deps = requiring(build("ruby", "3", 3, &[]), "perl", &["5.32", "5.30"]);
+        let static_context = {
+            let mut b = requiring(build("ruby", "3", 4, &[]), "perl", &["5.30", "5.32"]);
+            b.static_context = true;
+            b.context = "fixed".into();
+            b
+        };
+        assert_eq!(
+            solvable_names(&[plain, other_platform, with_deps, static_context]),
+            [
+                "ruby:3:NoRequires",
+                "ruby:3:NoRequires",
+                "ruby:3:fixed",
+                "ruby:3:fixed"
+            ]
+        );
+    }
+}
