@@ -19,6 +19,7 @@ use crate::progress::Progress;
 use crate::repo::Freshness;
 use crate::repo::RepoOptions;
 use crate::request;
+use crate::rpm::Nevra;
 use crate::sysroot::{Sysroot, SysrootLock};
 
 pub use crate::deploy::{CleanupOutcome, CleanupRequest, cleanup, rollback};
@@ -63,6 +64,20 @@ pub struct Report {
     pub plan: InstallPlan,
     /// `None` for a dry run.
     pub outcome: Option<Outcome>,
+    /// After a deploy: the new deployment's packages against the booted one (else the one the
+    /// operation built on), base included, as rpm-ostree prints them.
+    pub changes: Option<DeployedChanges>,
+}
+
+/// The packages a new deployment changes against another one.
+#[derive(Debug)]
+pub struct DeployedChanges {
+    /// The deployment compared with (`checksum.serial`).
+    pub against: String,
+    /// Whether that is the running system (then a reboot starts the new one).
+    pub booted: bool,
+    /// What differs, base packages included.
+    pub diff: crate::rpmdb::PackageDiff,
 }
 
 impl Report {
@@ -119,6 +134,8 @@ struct Start<'a> {
     lock: Option<SysrootLock<'a>>,
     origin: Origin,
     current: Current,
+    /// `checksum.serial` of the deployment the operation builds on.
+    built_on: String,
 }
 
 impl<'a> Start<'a> {
@@ -136,6 +153,7 @@ impl<'a> Start<'a> {
         Ok(Start {
             origin: sysroot.origin(&latest)?,
             current: Current::of_commit(&sysroot.repo(), &latest.csum())?,
+            built_on: crate::deploy::deployment_id(&latest),
             lock,
         })
     }
@@ -367,15 +385,54 @@ fn transact(
         return Ok(Report {
             plan,
             outcome: None,
+            changes: None,
         });
     }
     let apply = ApplyOptions {
         download_only: options.download_only,
     };
     let outcome = layer::apply(sysroot, start.lock(), &plan, &origin, apply, progress)?;
+    let changes = match &outcome {
+        Outcome::Deployed { .. } => Some(deployed_changes(sysroot, start, &plan)?),
+        _ => None,
+    };
     Ok(Report {
         plan,
         outcome: Some(outcome),
+        changes,
+    })
+}
+
+/// The new deployment of `plan` against the booted deployment, or without one (an offline
+/// sysroot) against the one the operation built on. When both have the same base, the layers tell
+/// everything; otherwise both bases' rpm databases are read.
+fn deployed_changes(
+    sysroot: &Sysroot,
+    start: &Start,
+    plan: &InstallPlan,
+) -> Result<DeployedChanges> {
+    let repo = sysroot.repo();
+    let (against, booted, layer) = match sysroot.booted() {
+        Some(booted) => {
+            let layer = crate::commit_metadata::DeploymentLayer::read(&repo, &booted.csum())?;
+            (crate::deploy::deployment_id(&booted), true, layer)
+        }
+        None => (start.built_on.clone(), false, start.current.layer.clone()),
+    };
+    let new: Vec<Nevra> = plan.packages.iter().map(|p| p.nevra.clone()).collect();
+    let diff = if layer.base_commit == plan.base_commit {
+        crate::rpmdb::diff(&layer.packages, &new)
+    } else {
+        let mut old = crate::rpmdb::packages_in_commit(&repo, &layer.base_commit)?;
+        old.extend(layer.packages.iter().cloned());
+        let mut all = crate::rpmdb::packages_in_commit(&repo, &plan.base_commit)?;
+        all.extend(new);
+        crate::rpmdb::diff(&old, &all)
+    };
+    Ok(DeployedChanges {
+        against,
+        booted,
+        diff,
     })
 }
 

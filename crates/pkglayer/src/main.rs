@@ -122,7 +122,12 @@ fn render_transaction(
     } else {
         render::install_plan(out, &report.plan)?;
         match &report.outcome {
-            Some(outcome) => render::outcome(out, outcome)?,
+            Some(outcome) => {
+                render::outcome(out, outcome)?;
+                if let Some(changes) = &report.changes {
+                    render::deployed_changes(out, changes)?;
+                }
+            }
             None if report.plan.unchanged => writeln!(out, "No change.")?,
             None => writeln!(out, "Dry run: nothing was changed.")?,
         }

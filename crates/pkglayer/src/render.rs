@@ -4,11 +4,12 @@ use std::io::{self, Write};
 
 use pkglayer_core::deploy::CleanupOutcome;
 use pkglayer_core::layer::Outcome;
-use pkglayer_core::operation;
+use pkglayer_core::operation::{self, DeployedChanges};
 use pkglayer_core::plan::InstallPlan;
 use pkglayer_core::repo::{SkippedRepo, SyncReport};
+use pkglayer_core::rpm::Nevra;
 use pkglayer_core::rpmdb::PackageDiff;
-use pkglayer_core::solver::Found;
+use pkglayer_core::solver::{Found, PlannedPackage};
 use pkglayer_core::status::{DeploymentStatus, Status};
 
 /// Width of the right-aligned labels in `status`.
@@ -156,43 +157,145 @@ pub fn install_plan(out: &mut impl Write, plan: &InstallPlan) -> io::Result<()> 
     if plan.added.is_empty() && plan.removed.is_empty() {
         return Ok(());
     }
-    let width = plan
-        .added
+    transaction_table(out, plan)?;
+    transaction_summary(out, plan)
+}
+
+/// The changes as dnf shows them: a header row, then a section a kind of change.
+fn transaction_table(out: &mut impl Write, plan: &InstallPlan) -> io::Result<()> {
+    let changes = plan.changes();
+    let row = |p: &PlannedPackage, version: String| -> [String; 5] {
+        [
+            p.nevra.name.clone(),
+            version,
+            p.nevra.arch.clone(),
+            p.repo.clone(),
+            human_size(p.download_size),
+        ]
+    };
+    let changed = |(old, new): &(&Nevra, &PlannedPackage)| {
+        row(new, format!("{} -> {}", old.evr(), new.nevra.evr()))
+    };
+    let sections: [(&str, Vec<[String; 5]>); 5] = [
+        (
+            "Installing",
+            changes
+                .installing
+                .iter()
+                .map(|p| row(p, p.nevra.evr()))
+                .collect(),
+        ),
+        (
+            "Installing dependencies",
+            changes
+                .dependencies
+                .iter()
+                .map(|p| row(p, p.nevra.evr()))
+                .collect(),
+        ),
+        ("Upgrading", changes.upgrading.iter().map(changed).collect()),
+        (
+            "Downgrading",
+            changes.downgrading.iter().map(changed).collect(),
+        ),
+        (
+            "Removing",
+            changes
+                .removing
+                .iter()
+                .map(|n| {
+                    [
+                        n.name.clone(),
+                        n.evr(),
+                        n.arch.clone(),
+                        "layered".to_string(),
+                        String::new(),
+                    ]
+                })
+                .collect(),
+        ),
+    ];
+    let header = ["Package", "Version", "Arch", "Repo", "Size"].map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for rows in sections.iter().map(|(_, rows)| rows) {
+        for row in rows {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+    }
+    let line = |out: &mut dyn Write, cells: &[String; 5]| {
+        let [w0, w1, w2, w3, w4] = widths;
+        let text = format!(
+            " {:<w0$}  {:<w1$}  {:<w2$}  {:<w3$}  {:>w4$}",
+            cells[0], cells[1], cells[2], cells[3], cells[4]
+        );
+        writeln!(out, "{}", text.trim_end())
+    };
+    line(out, &header)?;
+    for (title, rows) in &sections {
+        if rows.is_empty() {
+            continue;
+        }
+        writeln!(out, "{title}:")?;
+        for row in rows {
+            line(out, row)?;
+        }
+    }
+    Ok(())
+}
+
+/// `Summary: install 2 packages, upgrade 1 package` and the sizes: what is downloaded (packages
+/// the package cache lacks) and what the new packages occupy installed.
+fn transaction_summary(out: &mut impl Write, plan: &InstallPlan) -> io::Result<()> {
+    let changes = plan.changes();
+    let counts = [
+        (
+            "install",
+            changes.installing.len() + changes.dependencies.len(),
+        ),
+        ("upgrade", changes.upgrading.len()),
+        ("downgrade", changes.downgrading.len()),
+        ("remove", changes.removing.len()),
+    ];
+    let summary: Vec<String> = counts
         .iter()
-        .map(|p| p.nevra.to_string().len())
-        .max()
-        .unwrap_or(0);
-    let repo_width = plan.added.iter().map(|p| p.repo.len()).max().unwrap_or(0);
-    if !plan.added.is_empty() {
-        writeln!(out, "Installing {} packages:", plan.added.len())?;
-        for package in &plan.added {
-            writeln!(
-                out,
-                "  {:<width$}  {:<repo_width$}  {:>10}  {:>10}",
-                package.nevra.to_string(),
-                package.repo,
-                human_size(package.download_size),
-                human_size(package.install_size),
-            )?;
-        }
-    }
-    if !plan.removed.is_empty() {
-        writeln!(out, "Removing {} packages:", plan.removed.len())?;
-        for nevra in &plan.removed {
-            writeln!(out, "  {nevra}")?;
-        }
-    }
+        .filter(|(_, count)| *count > 0)
+        .map(|(verb, count)| format!("{verb} {}", packages(*count)))
+        .collect();
+    writeln!(out, "Summary: {}", summary.join(", "))?;
     if plan.added.is_empty() {
         return Ok(());
     }
-    let download: u64 = plan.added.iter().map(|p| p.download_size).sum();
+    let downloads: Vec<&PlannedPackage> = plan
+        .added
+        .iter()
+        .filter(|p| plan.to_download.contains(&p.nevra))
+        .collect();
+    let download = if downloads.is_empty() {
+        "nothing".to_string()
+    } else {
+        format!(
+            "{} ({})",
+            human_size(downloads.iter().map(|p| p.download_size).sum()),
+            packages(downloads.len())
+        )
+    };
     let installed: u64 = plan.added.iter().map(|p| p.install_size).sum();
     writeln!(
         out,
-        "Download size: {}; installed size: {}",
-        human_size(download),
+        "Download: {download}; installed size: {}",
         human_size(installed)
     )
+}
+
+/// `1 package`, `2 packages`.
+fn packages(count: usize) -> String {
+    if count == 1 {
+        "1 package".to_string()
+    } else {
+        format!("{count} packages")
+    }
 }
 
 pub fn install_plan_json(plan: &InstallPlan) -> serde_json::Value {
@@ -236,6 +339,16 @@ pub fn install_plan_json(plan: &InstallPlan) -> serde_json::Value {
 pub fn transaction_json(report: &operation::Report) -> serde_json::Value {
     let mut json = install_plan_json(&report.plan);
     json["unchanged"] = report.unchanged().into();
+    json["changes"] = match &report.changes {
+        None => serde_json::Value::Null,
+        Some(changes) => serde_json::json!({
+            "against": changes.against,
+            "booted": changes.booted,
+            "added": changes.diff.added,
+            "removed": changes.diff.removed,
+            "changed": changes.diff.changed,
+        }),
+    };
     json["outcome"] = match &report.outcome {
         None => serde_json::Value::Null,
         Some(Outcome::NoChange) => serde_json::json!({ "kind": "no-change" }),
@@ -307,17 +420,67 @@ pub fn outcome(out: &mut impl Write, outcome: &Outcome) -> io::Result<()> {
             reused,
             ..
         } => {
-            if downloaded + reused > 0 {
-                writeln!(
+            // The layer is downloaded + reused packages; say which is which without summing them
+            // with the transaction's own counts.
+            match (downloaded, reused) {
+                (0, 0) => {}
+                (0, reused) => writeln!(
                     out,
-                    "Packages: {downloaded} downloaded, {reused} from the package cache."
-                )?;
+                    "Every package of the layer ({}) was in the package cache.",
+                    packages(*reused)
+                )?,
+                (downloaded, 0) => writeln!(out, "Downloaded {}.", packages(*downloaded))?,
+                (downloaded, 1) => writeln!(
+                    out,
+                    "Downloaded {}; 1 more was in the package cache.",
+                    packages(*downloaded)
+                )?,
+                (downloaded, reused) => writeln!(
+                    out,
+                    "Downloaded {}; {reused} more were in the package cache.",
+                    packages(*downloaded)
+                )?,
             }
-            writeln!(
-                out,
-                "Deployed {deployment}: it boots next. `pkglayer rollback` goes back."
-            )
+            writeln!(out, "Deployed {deployment}: it boots next.")
         }
+    }
+}
+
+/// What the new deployment changes against the booted one (or the one it was built on), and
+/// what to do next.
+pub fn deployed_changes(out: &mut impl Write, changes: &DeployedChanges) -> io::Result<()> {
+    let diff = &changes.diff;
+    let against = if changes.booted {
+        "the booted deployment"
+    } else {
+        "the deployment it was built on"
+    };
+    if diff.added.is_empty() && diff.removed.is_empty() && diff.changed.is_empty() {
+        writeln!(out, "No package changes against {against}.")?;
+    } else {
+        writeln!(out, "Changes against {against} ({}):", changes.against)?;
+        if !diff.changed.is_empty() {
+            writeln!(out, "  Changed:")?;
+            for change in &diff.changed {
+                writeln!(out, "    {} {} -> {}", change.name, change.from, change.to)?;
+            }
+        }
+        for (title, list) in [("Removed", &diff.removed), ("Added", &diff.added)] {
+            if !list.is_empty() {
+                writeln!(out, "  {title}:")?;
+                for nevra in list {
+                    writeln!(out, "    {nevra}")?;
+                }
+            }
+        }
+    }
+    if changes.booted {
+        writeln!(out, "Run \"systemctl reboot\" to start using it.")
+    } else {
+        writeln!(
+            out,
+            "It is the default at the sysroot's next boot; `pkglayer rollback` goes back."
+        )
     }
 }
 

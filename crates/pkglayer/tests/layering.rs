@@ -64,7 +64,7 @@ fn install_layers_packages_with_their_dependencies() {
     let h = host();
     let arch = host_arch();
     let out = ok(&h.pkglayer(&["install", "strace"]));
-    assert!(out.contains("Installing 3 packages:"), "{out}");
+    assert!(out.contains("Summary: install 3 packages\n"), "{out}");
     assert!(out.contains("Deployed "), "{out}");
 
     let deployments = h.deployments();
@@ -159,7 +159,7 @@ fn uninstall_removes_only_what_was_requested() {
     assert_eq!(h.deployments()[0], layered, "refusals change nothing");
 
     let out = ok(&h.pkglayer(&["uninstall", "strace"]));
-    assert!(out.contains("Removing 3 packages:"), "{out}");
+    assert!(out.contains("Summary: remove 3 packages\n"), "{out}");
     let redactions = Redactions::new().name(&h.host.base_v1, "[BASE_V1]");
     insta::with_settings!({filters => redactions.filters()}, {
         insta::assert_snapshot!("uninstall_strace", out);
@@ -184,7 +184,7 @@ fn uninstall_removes_only_what_was_requested() {
     let downloads = h.server.count(".rpm");
     let out = ok(&h.pkglayer(&["install", "strace"]));
     assert!(
-        out.contains("Packages: 0 downloaded, 3 from the package cache."),
+        out.contains("Every package of the layer (3 packages) was in the package cache."),
         "{out}"
     );
     assert_eq!(h.server.count(".rpm"), downloads);
@@ -471,7 +471,7 @@ fn local_rpms_are_imported_at_request_time_and_resolved_from_the_repos() {
     let sha256 = sha256.split_whitespace().next().unwrap();
 
     let out = ok(&h.pkglayer(&["install", rpm.to_str().unwrap()]));
-    assert!(out.contains("Installing 2 packages:"), "{out}");
+    assert!(out.contains("Summary: install 2 packages\n"), "{out}");
     assert!(out.contains("@commandline"), "{out}");
     let tree = h.newest();
     assert!(tree.join("usr/bin/localtool").is_file());

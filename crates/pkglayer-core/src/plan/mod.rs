@@ -36,6 +36,10 @@ pub struct InstallPlan {
     pub replaced_requests: Vec<ObsoletedRequest>,
     /// Every package of the resulting layer, sorted.
     pub packages: Vec<PlannedPackage>,
+    /// Those of `packages` that meet a request (the rest are dependencies).
+    pub requested_packages: BTreeSet<Nevra>,
+    /// Those of `packages` the package cache lacks: applying the plan downloads them.
+    pub to_download: BTreeSet<Nevra>,
     /// Packages of the layer that the current deployment does not have.
     pub added: Vec<PlannedPackage>,
     /// Layered packages of the current deployment that the new layer drops.
@@ -85,6 +89,8 @@ pub fn plan(
         inactive_requests: Vec::new(),
         replaced_requests: Vec::new(),
         packages: Vec::new(),
+        requested_packages: BTreeSet::new(),
+        to_download: BTreeSet::new(),
         added: Vec::new(),
         removed: Vec::new(),
         repos: Vec::new(),
@@ -115,6 +121,7 @@ pub fn plan(
                 to_download.push(package);
             }
         }
+        plan.to_download = to_download.iter().map(|p| p.nevra.clone()).collect();
         if options.freshness == Freshness::CacheOnly {
             refusals::refuse_uncached(&to_download)?;
         }
@@ -138,6 +145,49 @@ pub fn plan(
     plan.state_digest = state_digest(base_commit, &plan.requested, origin, &plan.packages);
     plan.unchanged = plan.state_digest == current.state_digest;
     Ok(plan)
+}
+
+/// What a plan changes in the layer, as a transaction shows it (dnf's sections).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Changes<'a> {
+    /// New packages that meet a request.
+    pub installing: Vec<&'a PlannedPackage>,
+    /// New packages that only other packages need.
+    pub dependencies: Vec<&'a PlannedPackage>,
+    /// A layered package replaced by a newer build of its name and arch: (old, new).
+    pub upgrading: Vec<(&'a Nevra, &'a PlannedPackage)>,
+    /// A layered package replaced by an older build of its name and arch: (old, new).
+    pub downgrading: Vec<(&'a Nevra, &'a PlannedPackage)>,
+    /// Layered packages that go.
+    pub removing: Vec<&'a Nevra>,
+}
+
+impl InstallPlan {
+    /// The plan's additions and removals as sections: a removal and an addition of the same name
+    /// and arch are one upgrade (or downgrade), never an install plus a removal.
+    pub fn changes(&self) -> Changes<'_> {
+        let mut changes = Changes::default();
+        let mut removed: Vec<&Nevra> = self.removed.iter().collect();
+        for package in &self.added {
+            let new = &package.nevra;
+            let old = removed
+                .iter()
+                .position(|old| old.name == new.name && old.arch == new.arch);
+            match old.map(|index| removed.remove(index)) {
+                Some(old) => {
+                    if crate::solver::compare_evr(&new.evr(), &old.evr()).is_lt() {
+                        changes.downgrading.push((old, package));
+                    } else {
+                        changes.upgrading.push((old, package));
+                    }
+                }
+                None if self.requested_packages.contains(new) => changes.installing.push(package),
+                None => changes.dependencies.push(package),
+            }
+        }
+        changes.removing = removed;
+        changes
+    }
 }
 
 /// The deployment an operation builds on, as planning compares with it.

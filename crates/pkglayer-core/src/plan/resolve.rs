@@ -14,7 +14,9 @@ use crate::origin::Origin;
 use crate::package_cache;
 use crate::progress::{Phase, PhaseGuard, Progress};
 use crate::repo::{Fetcher, RepoMetadata, RepoOptions};
-use crate::solver::{ProblemKind, RepoSource, Request, Resolution, Resolver, SolveError};
+use crate::solver::{
+    LOCAL_REPO, ProblemKind, RepoSource, Request, Resolution, Resolver, SolveError,
+};
 use crate::sysroot::Sysroot;
 
 /// Resolves the request of `origin` into `plan.packages`, with the repos it used.
@@ -116,6 +118,15 @@ pub(super) fn resolve(
         None => err,
     })?;
     plan.packages = resolution.packages;
+    plan.requested_packages = resolution.requested;
+    // A local RPM's size is its file's (the header's sizes describe the payload, not the file).
+    for package in plan.packages.iter_mut().filter(|p| p.repo == LOCAL_REPO) {
+        if let Some(file) = plan.local_files.iter().find(|f| f.nevra == package.nevra) {
+            package.download_size = std::fs::metadata(&file.path)
+                .map(|m| m.len())
+                .unwrap_or(package.download_size);
+        }
+    }
     // A profile's package the base has is no request of the user's.
     plan.inactive_requests = resolution
         .inactive

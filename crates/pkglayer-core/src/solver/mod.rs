@@ -107,6 +107,9 @@ pub struct Resolution {
     /// Requests whose package is replaced by an obsoleting one, in request order. The caller should
     /// request the replacement by name instead (`foo` becomes `bar`), as `dnf upgrade` moves to it.
     pub obsoleted: Vec<ObsoletedRequest>,
+    /// The packages that meet a request (a local RPM, or one a request selected); the others are
+    /// dependencies.
+    pub requested: std::collections::BTreeSet<Nevra>,
 }
 
 /// A request the base already satisfies.
@@ -326,6 +329,11 @@ pub(crate) fn solve_modules(
     jobs: &[ModuleJob],
 ) -> ModuleChoice {
     Pool::solve_modules(arch, platform, modules, jobs)
+}
+
+/// How two `[epoch:]version-release` strings compare, by rpm's rules.
+pub fn compare_evr(a: &str, b: &str) -> std::cmp::Ordering {
+    Pool::new("noarch").evr_cmp(a, b)
 }
 
 /// A resolver: one pool with the base rpmdb and the repos' metadata.
@@ -586,6 +594,17 @@ impl Resolver {
                 })
             })
             .collect();
+        let requested = installed
+            .iter()
+            .copied()
+            .filter(|id| {
+                self.local.contains(id)
+                    || active
+                        .iter()
+                        .any(|(_, selection, _)| selection.solvables.contains(id))
+            })
+            .map(|id| to_nevra(&self.pool.info(id)))
+            .collect();
         let mut packages: Vec<PlannedPackage> = installed
             .iter()
             .map(|&id| planned(self.pool.info(id)))
@@ -595,6 +614,7 @@ impl Resolver {
             packages,
             inactive,
             obsoleted,
+            requested,
         })
     }
 
