@@ -4,6 +4,7 @@ mod caps;
 pub(crate) mod digests;
 pub mod header_check;
 mod nevra;
+pub(crate) mod archive;
 pub(crate) mod payload;
 pub(crate) mod placement;
 pub(crate) mod tools;
