@@ -20,6 +20,7 @@ pub mod fixtures;
 mod host;
 mod legacy;
 mod package;
+pub mod payload_cases;
 mod repo;
 mod root;
 mod server;

@@ -70,6 +70,8 @@ enum Entry {
     Symlink {
         path: String,
         target: String,
+        user: String,
+        group: String,
     },
 }
 
@@ -226,10 +228,17 @@ impl TestPackage {
         self
     }
 
-    pub fn symlink(mut self, path: &str, target: &str) -> Self {
+    pub fn symlink(self, path: &str, target: &str) -> Self {
+        self.symlink_with(path, target, "root", "root")
+    }
+
+    /// A symlink owned by `user`:`group`.
+    pub fn symlink_with(mut self, path: &str, target: &str, user: &str, group: &str) -> Self {
         self.entries.push(Entry::Symlink {
             path: path.to_string(),
             target: target.to_string(),
+            user: user.to_string(),
+            group: group.to_string(),
         });
         self
     }
@@ -372,9 +381,16 @@ impl TestPackage {
                 Entry::Dir { path, mode } => {
                     builder.with_dir_entry(rpm::FileOptions::dir(path).permissions(*mode))
                 }
-                Entry::Symlink { path, target } => {
-                    builder.with_symlink(rpm::FileOptions::symlink(path, target))
-                }
+                Entry::Symlink {
+                    path,
+                    target,
+                    user,
+                    group,
+                } => builder.with_symlink(
+                    rpm::FileOptions::symlink(path, target)
+                        .user(user)
+                        .group(group),
+                ),
             }
             .with_context(|| format!("adding {entry:?} to {}", self.name))?;
         }

@@ -175,7 +175,21 @@ pub fn install_plan(out: &mut impl Write, plan: &InstallPlan) -> io::Result<()> 
         "Download size: {}; installed size: {}",
         human_size(download),
         human_size(installed)
-    )
+    )?;
+    if !plan.setid_files.is_empty() {
+        writeln!(out, "Setuid and setgid files:")?;
+        for file in &plan.setid_files {
+            writeln!(
+                out,
+                "  {}  {}  {:04o}  {}",
+                file.path,
+                file.describe(),
+                file.mode,
+                file.nevra
+            )?;
+        }
+    }
+    Ok(())
 }
 
 pub fn install_plan_json(plan: &InstallPlan) -> serde_json::Value {
@@ -205,6 +219,13 @@ pub fn install_plan_json(plan: &InstallPlan) -> serde_json::Value {
         "removed": plan.removed.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
         "download-size": plan.added.iter().map(|p| p.download_size).sum::<u64>(),
         "install-size": plan.added.iter().map(|p| p.install_size).sum::<u64>(),
+        "setid-files": plan.setid_files.iter().map(|f| serde_json::json!({
+            "path": f.path,
+            "mode": f.mode,
+            "user": f.user,
+            "group": f.group,
+            "nevra": f.nevra.to_string(),
+        })).collect::<Vec<_>>(),
         "repos": plan.repos.iter().map(|r| serde_json::json!({
             "id": r.id,
             "checksum": r.checksum,

@@ -1,10 +1,10 @@
 //! RPM packages: identity, integrity, and their payload as an OSTree tree.
 
+pub(crate) mod archive;
 mod caps;
 pub(crate) mod digests;
 pub mod header_check;
 mod nevra;
-pub(crate) mod archive;
 pub(crate) mod payload;
 pub(crate) mod placement;
 pub(crate) mod tools;

@@ -45,12 +45,17 @@ pub(crate) fn write(
     nevra: &Nevra,
     accounts: &Accounts,
 ) -> Result<PayloadTree> {
-    let metadata =
-        ::rpm::PackageMetadata::parse(&mut std::io::Cursor::new(head)).context("not a readable RPM")?;
+    let metadata = ::rpm::PackageMetadata::parse(&mut std::io::Cursor::new(head))
+        .context("not a readable RPM")?;
     let entries = metadata
         .get_file_entries()
         .context("reading the header's file list")?;
-    let listed = check_files(&metadata, &entries, nevra, gio::prelude::FileExt::path(&repo.path()).as_deref())?;
+    let listed = check_files(
+        &metadata,
+        &entries,
+        nevra,
+        gio::prelude::FileExt::path(&repo.path()).as_deref(),
+    )?;
     let mut writer = TreeWriter::new(repo, nevra)?;
     let mut file =
         std::fs::File::open(path).with_context(|| format!("Opening {}", path.display()))?;
@@ -60,8 +65,7 @@ pub(crate) fn write(
             .hint("nothing was imported; the package is damaged or was built to attack the tools that unpack it: report it to its packager")
             .into()
     };
-    let mut archive =
-        Archive::new(std::io::BufReader::new(file), &listed).map_err(refuse)?;
+    let mut archive = Archive::new(std::io::BufReader::new(file), &listed).map_err(refuse)?;
     loop {
         let entry = match archive.next_entry() {
             Ok(Some(entry)) => entry,
@@ -72,7 +76,12 @@ pub(crate) fn write(
             archive: &mut archive,
             error: None,
         };
-        let result = writer.add(&entries[entry.index], entry.carries_bytes, &mut reader, accounts);
+        let result = writer.add(
+            &entries[entry.index],
+            entry.carries_bytes,
+            &mut reader,
+            accounts,
+        );
         if let Some(err) = reader.error.take() {
             return Err(refuse(err));
         }

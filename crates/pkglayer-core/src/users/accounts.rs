@@ -98,6 +98,109 @@ impl Accounts {
     }
 }
 
+/// The `passwd` and `group` of `usr/etc` as the base had them, while scripts see them with the
+/// accounts of `usr/lib` added (see [`Accounts::open_for_scripts`]).
+pub(crate) struct EtcAccounts {
+    /// Per file (`passwd`, `group`): its text before, if it existed.
+    files: Vec<(Kind, Option<String>)>,
+}
+
+impl Accounts {
+    /// On a base keeping its system accounts in `usr/lib` (nss-altfiles), makes `usr/etc/passwd`
+    /// and `group` hold those too, for the scripts: `useradd` and `groupadd` read and write only
+    /// `/etc`, and must see every account (a user's group of the base, IDs in use). `None` on
+    /// other bases. [`EtcAccounts::settle`] puts every account back, new ones in `usr/lib`.
+    pub(crate) fn open_for_scripts(
+        &self,
+        repo: &ostree::Repo,
+        tree: &ostree::MutableTree,
+    ) -> Result<Option<EtcAccounts>> {
+        if self.home != "usr/lib" {
+            return Ok(None);
+        }
+        let mut files = Vec::new();
+        for kind in [Kind::User, Kind::Group] {
+            let read = |dir: &str| -> Result<Option<String>> {
+                Ok(
+                    crate::tree::mtree_read_file(repo, tree, &format!("{dir}/{}", kind.file()))?
+                        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()),
+                )
+            };
+            let etc = read("usr/etc")?;
+            let lib = read("usr/lib")?.unwrap_or_default();
+            let etc_text = etc.clone().unwrap_or_default();
+            let in_etc: BTreeSet<&str> = etc_text.lines().filter_map(entry_name).collect();
+            let mut merged = with_newline(etc_text.clone());
+            for line in lib.lines() {
+                if entry_name(line).is_some_and(|name| !in_etc.contains(name)) {
+                    merged.push_str(line);
+                    merged.push('\n');
+                }
+            }
+            replace_tree_file(repo, tree, &format!("usr/etc/{}", kind.file()), &merged)?;
+            files.push((kind, etc));
+        }
+        Ok(Some(EtcAccounts { files }))
+    }
+}
+
+impl EtcAccounts {
+    /// After the scripts: `usr/etc/passwd` and `group` keep the entries of the names they had
+    /// before (as the scripts left them) and lines that are no entry; every other entry (the
+    /// base's `usr/lib` ones and those the scripts added) goes to `usr/lib`, as rpm-ostree does.
+    pub(crate) fn settle(self, repo: &ostree::Repo, tree: &ostree::MutableTree) -> Result<()> {
+        for (kind, before) in self.files {
+            let etc_path = format!("usr/etc/{}", kind.file());
+            let Some(now) = crate::tree::mtree_read_file(repo, tree, &etc_path)? else {
+                continue;
+            };
+            let now = String::from_utf8_lossy(&now);
+            let before = before.unwrap_or_default();
+            let kept: BTreeSet<&str> = before.lines().filter_map(entry_name).collect();
+            let (mut etc, mut lib) = (String::new(), String::new());
+            for line in now.lines() {
+                let to = match entry_name(line) {
+                    Some(name) if !kept.contains(name) => &mut lib,
+                    _ => &mut etc,
+                };
+                to.push_str(line);
+                to.push('\n');
+            }
+            replace_tree_file(repo, tree, &etc_path, &etc)?;
+            replace_tree_file(repo, tree, &format!("usr/lib/{}", kind.file()), &lib)?;
+        }
+        Ok(())
+    }
+}
+
+/// The name of a passwd or group entry (`name:…`), if `line` is one.
+fn entry_name(line: &str) -> Option<&str> {
+    let (name, rest) = line.split_once(':')?;
+    (!name.is_empty() && !name.starts_with('#') && !rest.is_empty()).then_some(name)
+}
+
+fn with_newline(mut text: String) -> String {
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text
+}
+
+/// Sets the regular file at `path` to `text` (root, 0644).
+fn replace_tree_file(
+    repo: &ostree::Repo,
+    tree: &ostree::MutableTree,
+    path: &str,
+    text: &str,
+) -> Result<()> {
+    let (parent, name) = crate::tree::split_parent(path);
+    let dir = crate::tree::mtree_dir(tree, parent)?
+        .with_context(|| format!("{path}: its directory is not in the tree"))?;
+    let checksum = crate::tree::write_root_file(repo, text.as_bytes())?;
+    dir.replace_file(name, &checksum)?;
+    Ok(())
+}
+
 /// The `(name, id)` of each `name:x:id:…` line of a passwd or group file, in order. Lines without
 /// a numeric third field (blank lines, comments, damaged entries) are skipped.
 fn parse_id_lines(text: &str) -> impl Iterator<Item = (&str, u32)> {
