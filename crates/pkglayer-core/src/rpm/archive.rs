@@ -23,7 +23,12 @@ pub enum ArchiveError {
     /// An entry that is in the archive twice.
     Duplicate(String),
     /// An entry whose type, permission bits or size differ from the header's.
-    Differs { path: String, what: String },
+    Differs {
+        /// The entry's path.
+        path: String,
+        /// What differs, as in "with WHAT than its header declares".
+        what: String,
+    },
     /// A file of the header (not a ghost) that the archive lacks.
     Missing(String),
     /// The archive goes on past the bytes the header's file list accounts for.
@@ -71,6 +76,7 @@ pub struct Listed {
     pub path: String,
     /// `st_mode`: file type and permission bits.
     pub mode: u32,
+    /// Size in bytes (of a regular file; a symlink's is its target's length, others none).
     pub size: u64,
     /// Symlink target.
     pub link: String,
@@ -92,15 +98,59 @@ const MAX_NAME: usize = 4096;
 /// Memory the xz decoder may use: xz -9 needs 65 MiB.
 const XZ_MEMLIMIT: u64 = 256 << 20;
 
+/// Reads the whole payload `input` against `files`, each entry's data to the end; returns the
+/// number of entries. What the import does short of writing, for the fuzz target.
+pub fn check(input: &[u8], files: &[Listed]) -> Result<usize, ArchiveError> {
+    let mut archive = Archive::new(input, files)?;
+    let mut entries = 0;
+    let mut buf = vec![0u8; 64 * 1024];
+    while archive.next_entry()?.is_some() {
+        entries += 1;
+        while archive.read(&mut buf)? > 0 {}
+    }
+    Ok(entries)
+}
+
+/// The file list the fuzz target holds payloads to (its seeds are archives of it): directories,
+/// a hardlink pair, a regular file, a symlink and a ghost.
+pub fn sample_listing() -> Vec<Listed> {
+    let entry = |path: &str, mode: u32, size: u64, link: &str| Listed {
+        path: path.into(),
+        mode,
+        size,
+        link: link.into(),
+        ghost: false,
+        hardlink: None,
+    };
+    let mut ghost = entry("/usr/lib/ghost", 0o100644, 4, "");
+    ghost.ghost = true;
+    let mut tool = entry("/usr/bin/tool", 0o100755, 10, "");
+    tool.hardlink = Some(5);
+    let mut tool2 = entry("/usr/bin/tool2", 0o100755, 10, "");
+    tool2.hardlink = Some(5);
+    vec![
+        entry("/usr", 0o40755, 0, ""),
+        entry("/usr/bin", 0o40755, 0, ""),
+        tool,
+        tool2,
+        entry("/usr/lib", 0o40755, 0, ""),
+        ghost,
+        entry("/usr/lib/link", 0o120777, 11, "../bin/tool"),
+        entry("/usr/share/data", 0o100644, 300, ""),
+    ]
+}
+
 /// One entry of the archive, matched to the header: `index` into the header's files, and whether
 /// it carries the file's bytes (a hardlink member may not; directories and empty files carry none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entry {
+    /// Index of the entry's file in the header's file list.
     pub index: usize,
+    /// Whether the data that follows is the file's bytes.
     pub carries_bytes: bool,
 }
 
-/// A payload being read.
+/// A payload being read: [`Archive::next_entry`], then its data with [`Archive::read`].
 pub struct Archive<'a> {
     input: Limited<Box<dyn Read + 'a>>,
     files: &'a [Listed],
@@ -630,6 +680,23 @@ mod tests {
             read_all(&archive, &[a, b]),
             Ok(vec![(0, vec![]), (1, b"hi".to_vec())])
         );
+    }
+
+    /// The fuzz target's seeds (`fuzz/corpus/payload`): every one reads whole, so the target starts
+    /// from payloads that reach every entry; a plain test runs them without libFuzzer.
+    #[test]
+    fn the_fuzz_seeds_read_whole() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/payload");
+        let files = sample_listing();
+        let mut seeds = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            assert_eq!(check(&bytes, &files), Ok(7), "{}", path.display());
+            seeds += 1;
+        }
+        assert!(seeds >= 5, "{seeds} seeds in {}", dir.display());
     }
 
     #[test]

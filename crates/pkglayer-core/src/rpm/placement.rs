@@ -53,11 +53,16 @@ pub(crate) fn link_back(path: &str) -> Option<(String, String)> {
     Some((link, line))
 }
 
-/// `path` as the path field of a tmpfiles.d line: in double quotes, with `\` and `"` escaped by a
+/// `path` as the path field of a tmpfiles.d line: as it is when it has only letters, digits and
+/// `/._-+@:,=~`, else in double quotes, with `\` and `"` escaped by a
 /// backslash and `%` doubled, as systemd-tmpfiles unquotes and expands specifiers in that field. A
 /// path with spaces or quotes then stays one field and exactly itself. (Control characters have no
 /// escape every systemd reads alike there; the import refuses names holding them.)
 pub(crate) fn tmpfiles_path(path: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+@:,=~".contains(c);
+    if path.chars().all(plain) {
+        return path.to_string();
+    }
     format!("\"{}\"", escape(path, true))
 }
 
@@ -124,7 +129,7 @@ mod tests {
             link_back("/opt/vendor/bin/tool"),
             Some((
                 "/opt/vendor".into(),
-                "L \"/opt/vendor\" - - - - /usr/lib/opt/vendor".into()
+                "L /opt/vendor - - - - /usr/lib/opt/vendor".into()
             ))
         );
         assert_eq!(
@@ -137,6 +142,10 @@ mod tests {
 
     #[test]
     fn tmpfiles_fields_are_quoted_and_escaped() {
+        assert_eq!(
+            tmpfiles_path("/var/lib/plain-name_1.0"),
+            "/var/lib/plain-name_1.0"
+        );
         assert_eq!(tmpfiles_path("/var/lib/a b"), "\"/var/lib/a b\"");
         assert_eq!(
             tmpfiles_path("/var/lib/it's \"x\" 100%\\"),
