@@ -497,10 +497,13 @@ mod tests {
         }
     }
 
-    /// A newc archive of (name, mode, nlink, data) entries and the trailer.
-    pub(super) fn cpio(entries: &[(&[u8], u32, u32, &[u8])]) -> Vec<u8> {
+    /// A test archive entry: name, mode, nlink, data.
+    type TestEntry<'a> = (&'a [u8], u32, u32, &'a [u8]);
+
+    /// A newc archive of `entries` and the trailer.
+    pub(super) fn cpio(entries: &[TestEntry]) -> Vec<u8> {
         let mut out = Vec::new();
-        let trailer: (&[u8], u32, u32, &[u8]) = (TRAILER.as_bytes(), 0, 1, b"");
+        let trailer: TestEntry = (TRAILER.as_bytes(), 0, 1, b"");
         for (i, (name, mode, nlink, data)) in entries.iter().chain([&trailer]).enumerate() {
             out.extend(b"070701");
             for value in [
@@ -583,7 +586,7 @@ mod tests {
     #[test]
     fn refuses_what_disagrees_with_the_header() {
         let files = [listed("/usr/a", 0o100644, 5)];
-        let cases: [(&[(&[u8], u32, u32, &[u8])], ArchiveError); 6] = [
+        let cases: [(&[TestEntry], ArchiveError); 6] = [
             (
                 &[
                     (b"./usr/a", 0o100644, 1, b"hello"),

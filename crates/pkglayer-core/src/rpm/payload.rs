@@ -172,15 +172,15 @@ fn check_files(
             hardlink: hardlink.then(|| inodes[index]),
         });
     }
-    if let Some(free) = repo_path.and_then(|p| free_space(p)) {
-        if total > free {
-            return Err(UserError::new(format!(
-                "package {nevra} declares {total} bytes of files, more than the {free} bytes free \
-                 where the repo is"
-            ))
-            .hint("nothing was imported; free space there, or the package is not what it claims to be")
-            .into());
-        }
+    if let Some(free) = repo_path.and_then(free_space)
+        && total > free
+    {
+        return Err(UserError::new(format!(
+            "package {nevra} declares {total} bytes of files, more than the {free} bytes free \
+             where the repo is"
+        ))
+        .hint("nothing was imported; free space there, or the package is not what it claims to be")
+        .into());
     }
     Ok(listed)
 }
