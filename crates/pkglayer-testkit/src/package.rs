@@ -66,6 +66,8 @@ enum Entry {
     Dir {
         path: String,
         mode: u16,
+        user: String,
+        group: String,
     },
     Symlink {
         path: String,
@@ -220,10 +222,17 @@ impl TestPackage {
         self
     }
 
-    pub fn dir(mut self, path: &str) -> Self {
+    pub fn dir(self, path: &str) -> Self {
+        self.dir_with(path, 0o755, "root", "root")
+    }
+
+    /// A directory with mode `mode`, owned by `user`:`group`.
+    pub fn dir_with(mut self, path: &str, mode: u16, user: &str, group: &str) -> Self {
         self.entries.push(Entry::Dir {
             path: path.to_string(),
-            mode: 0o755,
+            mode,
+            user: user.to_string(),
+            group: group.to_string(),
         });
         self
     }
@@ -378,9 +387,17 @@ impl TestPackage {
                     }
                     builder.with_file_contents(contents.clone(), options)
                 }
-                Entry::Dir { path, mode } => {
-                    builder.with_dir_entry(rpm::FileOptions::dir(path).permissions(*mode))
-                }
+                Entry::Dir {
+                    path,
+                    mode,
+                    user,
+                    group,
+                } => builder.with_dir_entry(
+                    rpm::FileOptions::dir(path)
+                        .permissions(*mode)
+                        .user(user)
+                        .group(group),
+                ),
                 Entry::Symlink {
                     path,
                     target,

@@ -357,6 +357,32 @@ fn names_that_hold_a_newline_are_refused() {
 }
 
 #[test]
+fn owner_names_no_account_can_have_are_refused() {
+    require_root!();
+    let h = host();
+    // Written into a tmpfiles.d line as it is, this owner would add a line of its own.
+    let rpm = TestPackage::new("injector", "1.0-1")
+        .file("/usr/share/injector/README", "x\n")
+        .dir_with(
+            "/var/lib/injector",
+            0o755,
+            "root - -\nL+ /etc/shadow - - - - /dev/null\n#",
+            "root",
+        )
+        .write_to(h.host.dir())
+        .unwrap();
+    let err = refused(&h, &rpm);
+    assert!(
+        err.contains(&format!(
+            "package {} ships /var/lib/injector, owned by the user root - -\\nL+ /etc/shadow",
+            nevra("injector")
+        )),
+        "{err}"
+    );
+    assert!(err.contains("a name no account can have"), "{err}");
+}
+
+#[test]
 fn a_payload_expanding_beyond_its_declared_size_stops_there() {
     require_root!();
     let h = host();

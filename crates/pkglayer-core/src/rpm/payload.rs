@@ -133,6 +133,19 @@ fn check_files(
                  to its packager",
             ));
         }
+        for (kind, name) in [("user", entry.user()), ("group", entry.group())] {
+            if !is_account_name(name) {
+                return Err(refuse(
+                    &path,
+                    &format!(
+                        "owned by the {kind} {}, a name no account can have",
+                        name.escape_debug()
+                    ),
+                    "account names are letters, digits, `_`, `.` and `-` (and a final `$`); \
+                     report it to its packager",
+                ));
+            }
+        }
         let ghost = entry.flags().contains(::rpm::FileFlags::GHOST);
         let kind = entry.mode().file_type();
         if !ghost
@@ -183,6 +196,19 @@ fn check_files(
         .into());
     }
     Ok(listed)
+}
+
+/// Whether `name` can be a user or group name (shadow-utils' rule, as the usual `useradd` allows
+/// them): it ends up in tmpfiles.d lines and passwd lookups, where a blank or a newline would be read
+/// as something else.
+fn is_account_name(name: &str) -> bool {
+    let body = name.strip_suffix('$').unwrap_or(name);
+    !body.is_empty()
+        && name.len() <= 256
+        && !body.starts_with('-')
+        && body
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
 /// Bytes free to unprivileged writers on the filesystem of `path`.
@@ -575,6 +601,16 @@ impl DirMetaCache {
 mod tests {
     use super::*;
     use ::rpm::DigestAlgorithm;
+
+    #[test]
+    fn account_names_are_what_useradd_allows() {
+        for good in ["root", "systemd-network", "_apt", "svc.1", "machine$"] {
+            assert!(is_account_name(good), "{good}");
+        }
+        for bad in ["", "a b", "x\nL /etc/evil", "-rf", "$", "n\u{e9}", "a:b"] {
+            assert!(!is_account_name(bad), "{bad:?}");
+        }
+    }
 
     fn matches(bytes: &[u8], expected: Option<(DigestAlgorithm, &str)>) -> bool {
         let mut input = bytes;
