@@ -137,7 +137,11 @@ fn altfiles_base() -> Vec<TestPackage> {
     );
     packages.push(
         TestPackage::new("host-tools", "1.0-1")
-            .host_programs(&["/usr/sbin/useradd", "/usr/sbin/groupadd"])
+            .host_programs(&[
+                "/usr/sbin/useradd",
+                "/usr/sbin/groupadd",
+                "/usr/sbin/usermod",
+            ])
             .unwrap(),
     );
     packages
@@ -150,7 +154,10 @@ fn accounts_made_by_scripts_go_where_the_base_keeps_its_system_accounts() {
         vec![
             TestPackage::new("daemon", "1.0-1")
                 .file_with("/usr/share/daemon/state", "x\n", 0o600, "daemon", "daemon")
-                .script(Script::Pre, "useradd -r -M -s /sbin/nologin daemon"),
+                .script(
+                    Script::Pre,
+                    "useradd -r -M -s /sbin/nologin daemon\nusermod -a -G wheel daemon",
+                ),
         ]
     });
     ok(&h.pkglayer(&["install", "daemon"]));
@@ -166,6 +173,9 @@ fn accounts_made_by_scripts_go_where_the_base_keeps_its_system_accounts() {
     // The base's own entries are still there, once.
     let lib_passwd = read(root.join("usr/lib/passwd"));
     assert_eq!(lib_passwd.matches("bin:x:1:1:").count(), 1, "{lib_passwd}");
+    // A base group the script added the user to keeps the change, in the base's file.
+    let lib_group = read(root.join("usr/lib/group"));
+    assert!(lib_group.contains("\nwheel:x:10:daemon\n"), "{lib_group}");
     assert_eq!(owner(&root.join("usr/share/daemon/state")), (uid, gid));
     // Its password entry stays in /etc/shadow, where the shadow tools keep it.
     assert!(read(root.join("usr/etc/shadow")).contains("daemon:"));
