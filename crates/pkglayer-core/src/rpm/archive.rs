@@ -703,6 +703,31 @@ mod tests {
     }
 
     #[test]
+    fn the_stripped_form_takes_sizes_from_the_header() {
+        // rpm's form for packages with files over 4 GiB: magic, the header index, data.
+        let stripped = |index: u32, data: &[u8]| {
+            let mut out = format!("07070X{index:08x}").into_bytes();
+            out.resize(out.len() + pad(out.len() as u64) as usize, 0);
+            out.extend(data);
+            out.resize(out.len() + pad(out.len() as u64) as usize, 0);
+            out
+        };
+        let files = [listed("/usr", 0o40755, 0), listed("/usr/a", 0o100644, 5)];
+        let mut archive = stripped(1, b"hello");
+        archive.extend(stripped(0, b""));
+        archive.extend(stripped(u32::MAX, b""));
+        assert_eq!(
+            read_all(&archive, &files),
+            Ok(vec![(1, b"hello".to_vec()), (0, vec![])])
+        );
+        let out_of_range = stripped(9, b"");
+        assert!(matches!(
+            read_all(&out_of_range, &files),
+            Err(ArchiveError::Malformed(_))
+        ));
+    }
+
+    #[test]
     fn garbage_is_an_error_not_a_panic() {
         let files = [listed("/usr/a", 0o100644, 5)];
         for bytes in [&b""[..], b"070701zz", b"\x1f\x8b\x08garbage", b"PK\x03\x04"] {
