@@ -186,7 +186,8 @@ impl<'a> Archive<'a> {
             Box::new(input)
         } else {
             return Err(ArchiveError::Malformed(
-                "compressed in a way rpm does not write (not gzip, xz, zstd or bzip2)".into(),
+                "compressed in a way pkglayer does not read (it reads gzip, xz, zstd, bzip2 or none)"
+                    .into(),
             ));
         };
         // One entry's header and name more than the files need: an entry the header does not list

@@ -120,6 +120,7 @@ fn check_files(
         }
     }
     let mut total: u64 = 0;
+    let mut counted_sets = std::collections::HashSet::new();
     let mut listed = Vec::with_capacity(entries.len());
     for (index, entry) in entries.iter().enumerate() {
         let path = entry.path().to_string_lossy().into_owned();
@@ -169,13 +170,15 @@ fn check_files(
             ));
         }
         let size = entry.size() as u64;
-        if kind == ::rpm::FileType::Regular && !ghost {
-            total = total.saturating_add(size);
-        }
         let hardlink = kind == ::rpm::FileType::Regular
             && inodes
                 .get(index)
                 .is_some_and(|inode| inode_counts.get(inode).copied().unwrap_or(0) > 1);
+        // A hardlink set's bytes are stored once.
+        let first_of_set = !hardlink || counted_sets.insert(inodes[index]);
+        if kind == ::rpm::FileType::Regular && !ghost && first_of_set {
+            total = total.saturating_add(size);
+        }
         listed.push(Listed {
             path,
             mode: u32::from(entry.mode().raw_mode()),
