@@ -90,6 +90,8 @@ pub struct Crafted {
     compression: Compression,
     /// Byte replacements (same length) made in the written header and archive.
     patches: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Keep the header's `ENCODING` (utf-8) even when patched.
+    keep_encoding: bool,
 }
 
 impl Crafted {
@@ -107,6 +109,7 @@ impl Crafted {
             tail: Vec::new(),
             compression: Compression::Gzip,
             patches: Vec::new(),
+            keep_encoding: false,
         })
     }
 
@@ -134,6 +137,13 @@ impl Crafted {
         }
         self.set_header(entries);
         Ok(())
+    }
+
+    /// Keeps the header's declaration that its strings are UTF-8 when patching (by default a
+    /// patched header declares nothing, as rpm's headers before 4.13 did).
+    pub fn keep_encoding(mut self) -> Self {
+        self.keep_encoding = true;
+        self
     }
 
     /// Index of the absolute `path` in the header's file list.
@@ -212,7 +222,7 @@ impl Crafted {
     pub fn write_to(mut self, dir: &Path) -> Result<PathBuf> {
         let mut entries = self.header_entries()?;
         entries.retain(|(tag, _)| !DROPPED_TAGS.iter().any(|t| u32::from(*t) == *tag));
-        if !self.patches.is_empty() {
+        if !self.patches.is_empty() && !self.keep_encoding {
             // A header declaring UTF-8 makes readers refuse what is not; rpm's own headers before
             // 4.14 declared nothing.
             entries.retain(|(tag, _)| *tag != u32::from(IndexTag::RPMTAG_ENCODING));

@@ -349,6 +349,29 @@ fn names_that_are_not_utf8_are_refused() {
 }
 
 #[test]
+fn names_that_are_not_utf8_in_a_header_declaring_utf8_are_refused() {
+    require_root!();
+    let h = host();
+    let package =
+        TestPackage::new("badname", "1.0-1").file("/usr/share/badname/PLACEHOLDER", "x\n");
+    let rpm = Crafted::new(&package)
+        .unwrap()
+        .keep_encoding()
+        .patch(b"PLACEHOLDER", b"PLACE\xffHOLDE")
+        .write_to(h.host.dir())
+        .unwrap();
+    let err = refused(&h, &rpm);
+    assert!(
+        err.contains(&format!(
+            "package {} is refused: its header's file list cannot be read: invalid UTF-8 in tag",
+            nevra("badname")
+        )),
+        "{err}"
+    );
+    assert!(err.contains("file names must be UTF-8"), "{err}");
+}
+
+#[test]
 fn names_that_hold_a_newline_are_refused() {
     require_root!();
     let h = host();

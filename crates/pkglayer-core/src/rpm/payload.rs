@@ -47,9 +47,13 @@ pub(crate) fn write(
 ) -> Result<PayloadTree> {
     let metadata = ::rpm::PackageMetadata::parse(&mut std::io::Cursor::new(head))
         .context("not a readable RPM")?;
-    let entries = metadata
-        .get_file_entries()
-        .context("reading the header's file list")?;
+    // A header declaring UTF-8 whose names are not is refused by the parser, naming the tag.
+    let entries = metadata.get_file_entries().map_err(|err| {
+        UserError::new(format!(
+            "package {nevra} is refused: its header's file list cannot be read: {err}"
+        ))
+        .hint("nothing was imported; file names must be UTF-8; report it to its packager")
+    })?;
     let listed = check_files(
         &metadata,
         &entries,
