@@ -197,7 +197,8 @@ fn users_and_scripts(
         tree
     } else {
         let support = users::sandbox_support(&accounts, &allocations);
-        scripts::run(
+        let etc_accounts = accounts.open_for_scripts(repo, &tree)?;
+        let tree = scripts::run(
             repo,
             &tree,
             &planned,
@@ -205,7 +206,11 @@ fn users_and_scripts(
             dbpath,
             layer.checkouts,
             progress,
-        )?
+        )?;
+        if let Some(etc_accounts) = etc_accounts {
+            etc_accounts.settle(repo, &tree)?;
+        }
+        tree
     };
 
     let final_accounts = users::Accounts::read(repo, &tree)?;
@@ -247,7 +252,8 @@ fn apply_owners(
     Ok(())
 }
 
-/// Rewrites the object at `path` of the tree with owner `uid`:`gid` (regular files and directories).
+/// Rewrites the object at `path` of the tree with owner `uid`:`gid` (regular files, symlinks and
+/// directories).
 fn set_owner(
     repo: &ostree::Repo,
     tree: &ostree::MutableTree,
@@ -268,13 +274,26 @@ fn set_owner(
             {
                 return Ok(());
             }
-            let object = FileObject {
-                uid,
-                gid,
-                mode: info.attribute_uint32("unix::mode"),
-                xattrs: Some(xattrs),
+            let checksum = if info.file_type() == gio::FileType::SymbolicLink {
+                let target = info.symlink_target().unwrap_or_default();
+                repo.write_symlink(
+                    None,
+                    uid,
+                    gid,
+                    Some(&xattrs),
+                    target.to_str().unwrap_or_default(),
+                    gio::Cancellable::NONE,
+                )?
+                .to_string()
+            } else {
+                let object = FileObject {
+                    uid,
+                    gid,
+                    mode: info.attribute_uint32("unix::mode"),
+                    xattrs: Some(xattrs),
+                };
+                crate::tree::copy_file_object(repo, &checksum, &object)?
             };
-            let checksum = crate::tree::copy_file_object(repo, &checksum, &object)?;
             dir.replace_file(name, &checksum)?;
         }
         (None, Some(subdir)) => {

@@ -21,6 +21,7 @@ mod host;
 mod legacy;
 mod modules;
 mod package;
+pub mod payload_cases;
 mod repo;
 mod root;
 mod server;

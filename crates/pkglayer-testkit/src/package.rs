@@ -66,10 +66,14 @@ enum Entry {
     Dir {
         path: String,
         mode: u16,
+        user: String,
+        group: String,
     },
     Symlink {
         path: String,
         target: String,
+        user: String,
+        group: String,
     },
 }
 
@@ -218,18 +222,32 @@ impl TestPackage {
         self
     }
 
-    pub fn dir(mut self, path: &str) -> Self {
+    pub fn dir(self, path: &str) -> Self {
+        self.dir_with(path, 0o755, "root", "root")
+    }
+
+    /// A directory with mode `mode`, owned by `user`:`group`.
+    pub fn dir_with(mut self, path: &str, mode: u16, user: &str, group: &str) -> Self {
         self.entries.push(Entry::Dir {
             path: path.to_string(),
-            mode: 0o755,
+            mode,
+            user: user.to_string(),
+            group: group.to_string(),
         });
         self
     }
 
-    pub fn symlink(mut self, path: &str, target: &str) -> Self {
+    pub fn symlink(self, path: &str, target: &str) -> Self {
+        self.symlink_with(path, target, "root", "root")
+    }
+
+    /// A symlink owned by `user`:`group`.
+    pub fn symlink_with(mut self, path: &str, target: &str, user: &str, group: &str) -> Self {
         self.entries.push(Entry::Symlink {
             path: path.to_string(),
             target: target.to_string(),
+            user: user.to_string(),
+            group: group.to_string(),
         });
         self
     }
@@ -369,12 +387,27 @@ impl TestPackage {
                     }
                     builder.with_file_contents(contents.clone(), options)
                 }
-                Entry::Dir { path, mode } => {
-                    builder.with_dir_entry(rpm::FileOptions::dir(path).permissions(*mode))
-                }
-                Entry::Symlink { path, target } => {
-                    builder.with_symlink(rpm::FileOptions::symlink(path, target))
-                }
+                Entry::Dir {
+                    path,
+                    mode,
+                    user,
+                    group,
+                } => builder.with_dir_entry(
+                    rpm::FileOptions::dir(path)
+                        .permissions(*mode)
+                        .user(user)
+                        .group(group),
+                ),
+                Entry::Symlink {
+                    path,
+                    target,
+                    user,
+                    group,
+                } => builder.with_symlink(
+                    rpm::FileOptions::symlink(path, target)
+                        .user(user)
+                        .group(group),
+                ),
             }
             .with_context(|| format!("adding {entry:?} to {}", self.name))?;
         }

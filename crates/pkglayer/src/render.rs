@@ -286,7 +286,21 @@ fn transaction_summary(out: &mut impl Write, plan: &InstallPlan) -> io::Result<(
         out,
         "Download: {download}; installed size: {}",
         human_size(installed)
-    )
+    )?;
+    if !plan.setid_files.is_empty() {
+        writeln!(out, "Setuid and setgid files:")?;
+        for file in &plan.setid_files {
+            writeln!(
+                out,
+                "  {}  {}  {:04o}  {}",
+                file.path,
+                file.describe(),
+                file.mode,
+                file.nevra
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// `1 package`, `2 packages`.
@@ -325,6 +339,13 @@ pub fn install_plan_json(plan: &InstallPlan) -> serde_json::Value {
         "removed": plan.removed.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
         "download-size": plan.added.iter().map(|p| p.download_size).sum::<u64>(),
         "install-size": plan.added.iter().map(|p| p.install_size).sum::<u64>(),
+        "setid-files": plan.setid_files.iter().map(|f| serde_json::json!({
+            "path": f.path,
+            "mode": f.mode,
+            "user": f.user,
+            "group": f.group,
+            "nevra": f.nevra.to_string(),
+        })).collect::<Vec<_>>(),
         "repos": plan.repos.iter().map(|r| serde_json::json!({
             "id": r.id,
             "checksum": r.checksum,

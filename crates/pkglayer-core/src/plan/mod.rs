@@ -7,6 +7,7 @@
 
 mod refusals;
 pub(crate) mod resolve;
+mod setid;
 
 use std::collections::BTreeSet;
 
@@ -22,6 +23,7 @@ use crate::request::LocalFile;
 use crate::rpm::Nevra;
 use crate::solver::{LOCAL_REPO, ObsoletedRequest, PlannedPackage};
 use crate::sysroot::Sysroot;
+pub use setid::SetidFile;
 
 /// The outcome of planning an install.
 #[derive(Debug)]
@@ -61,6 +63,9 @@ pub struct InstallPlan {
     pub state_digest: String,
     /// The layer would equal the current one: dry and real runs alike then change nothing.
     pub unchanged: bool,
+    /// Setuid and setgid files of the added packages whose headers are at hand (local files, the
+    /// package cache).
+    pub setid_files: Vec<SetidFile>,
 }
 
 /// Plans the layer for `origin`'s request on `base_commit` (the current base, or for an upgrade the
@@ -101,6 +106,7 @@ pub fn plan(
         local_files: local_files.to_vec(),
         state_digest: String::new(),
         unchanged: false,
+        setid_files: Vec::new(),
     };
     if !plan.requested.is_empty()
         || !origin.requested_local.is_empty()
@@ -142,6 +148,7 @@ pub fn plan(
         .filter(|nevra| !new_set.contains(nevra))
         .cloned()
         .collect();
+    plan.setid_files = setid::setid_files(&repo, &plan)?;
     plan.state_digest = state_digest(base_commit, &plan.requested, origin, &plan.packages);
     plan.unchanged = plan.state_digest == current.state_digest;
     Ok(plan)

@@ -99,7 +99,7 @@ pub(super) fn refuse_unplaceable_files(
         return Ok(());
     }
     Err(UserError::new(refusals.join("\n"))
-        .hint("nothing was downloaded; layered packages may only ship files under /usr, /etc, /opt, /boot (and directories or symlinks under /var and /run)")
+        .hint("nothing was downloaded; layered packages may only ship files under /usr (but /usr/local, which is the machine's), /etc, /opt, /boot (and directories or symlinks under /var and /run)")
         .into())
 }
 

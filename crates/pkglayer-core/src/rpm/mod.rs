@@ -1,5 +1,6 @@
 //! RPM packages: identity, integrity, and their payload as an OSTree tree.
 
+pub mod archive;
 mod caps;
 pub(crate) mod digests;
 pub mod header_check;

@@ -16,6 +16,7 @@ use ostree::gio;
 use ostree::glib;
 
 use super::Nevra;
+use super::archive::{Archive, ArchiveError, Listed};
 use super::placement::{self, Placement};
 use crate::commit_metadata::NamedOwner;
 use crate::error::UserError;
@@ -23,7 +24,7 @@ use crate::tree::FileObject;
 use crate::users::{Accounts, Kind};
 
 /// What a refused path's hint says.
-const PLACEABLE: &str = "layered packages may only ship files under /usr, /etc, /opt, /boot (and directories or symlinks under /var and /run)";
+const PLACEABLE: &str = "layered packages may only ship files under /usr (but /usr/local, which is the machine's), /etc, /opt, /boot (and directories or symlinks under /var and /run)";
 
 /// The written tree of a package.
 pub(crate) struct PayloadTree {
@@ -34,7 +35,9 @@ pub(crate) struct PayloadTree {
 
 /// Writes the files and directories of the RPM at `path` (of `nevra`), whose verified head is
 /// `head`, as OSTree objects and returns the written root. The payload is read after `head`, which
-/// is used as it is rather than read again. Call inside a repo transaction.
+/// is used as it is rather than read again. The header's file list is checked whole before anything
+/// is written ([`check_files`]), the archive against it as it passes ([`super::archive`]). Call
+/// inside a repo transaction.
 pub(crate) fn write(
     repo: &ostree::Repo,
     path: &Path,
@@ -42,17 +45,198 @@ pub(crate) fn write(
     nevra: &Nevra,
     accounts: &Accounts,
 ) -> Result<PayloadTree> {
+    let metadata = ::rpm::PackageMetadata::parse(&mut std::io::Cursor::new(head))
+        .context("not a readable RPM")?;
+    // A header declaring UTF-8 whose names are not is refused by the parser, naming the tag.
+    let entries = metadata.get_file_entries().map_err(|err| {
+        UserError::new(format!(
+            "package {nevra} is refused: its header's file list cannot be read: {err}"
+        ))
+        .hint("nothing was imported; file names must be UTF-8; report it to its packager")
+    })?;
+    let listed = check_files(
+        &metadata,
+        &entries,
+        nevra,
+        gio::prelude::FileExt::path(&repo.path()).as_deref(),
+    )?;
     let mut writer = TreeWriter::new(repo, nevra)?;
     let mut file =
         std::fs::File::open(path).with_context(|| format!("Opening {}", path.display()))?;
     file.seek(SeekFrom::Start(head.len() as u64))?;
-    let stream = std::io::Cursor::new(head.to_vec()).chain(std::io::BufReader::new(file));
-    let mut reader = ::rpm::PackageReader::parse(std::io::BufReader::new(stream))
-        .context("not a readable RPM")?;
-    while let Some(mut file) = reader.next_file().context("reading the payload")? {
-        writer.add(&mut file, accounts)?;
+    let refuse = |err: ArchiveError| -> anyhow::Error {
+        UserError::new(format!("package {nevra} is refused: {err}"))
+            .hint("nothing was imported; the package is damaged or was built to attack the tools that unpack it: report it to its packager")
+            .into()
+    };
+    let mut archive = Archive::new(std::io::BufReader::new(file), &listed).map_err(refuse)?;
+    loop {
+        let entry = match archive.next_entry() {
+            Ok(Some(entry)) => entry,
+            Ok(None) => break,
+            Err(err) => return Err(refuse(err)),
+        };
+        let mut reader = ArchiveReader {
+            archive: &mut archive,
+            error: None,
+        };
+        let result = writer.add(
+            &entries[entry.index],
+            entry.carries_bytes,
+            &mut reader,
+            accounts,
+        );
+        if let Some(err) = reader.error.take() {
+            return Err(refuse(err));
+        }
+        result?;
     }
     writer.finish()
+}
+
+/// The header's files as the archive must hold them, once each is known to be one an OSTree tree
+/// can hold: refused, before anything is written, are names that are not UTF-8 (rpm's header
+/// strings are read lossily, so a U+FFFD stands for bytes that were not) or hold a newline (tmpfiles.d
+/// lines, file triggers' stdin and `rpm -ql` are line-based), device nodes, FIFOs and sockets (an
+/// OSTree commit holds none), and a package whose files would not fit in the free space of the
+/// repo's filesystem (a header declaring a huge size).
+fn check_files(
+    metadata: &::rpm::PackageMetadata,
+    entries: &[::rpm::FileEntry<'_>],
+    nevra: &Nevra,
+    repo_path: Option<&Path>,
+) -> Result<Vec<Listed>> {
+    let refuse = |path: &str, why: &str, hint: &str| -> anyhow::Error {
+        UserError::new(format!("package {nevra} ships {path}, {why}"))
+            .hint(format!("nothing was imported; {hint}"))
+            .into()
+    };
+    let inodes = metadata
+        .header
+        .get_entry_data_as_u32_array(::rpm::IndexTag::RPMTAG_FILEINODES)
+        .unwrap_or_default();
+    let mut inode_counts: HashMap<u32, usize> = HashMap::new();
+    for (entry, inode) in entries.iter().zip(&inodes) {
+        if entry.mode().file_type() == ::rpm::FileType::Regular
+            && !entry.flags().contains(::rpm::FileFlags::GHOST)
+        {
+            *inode_counts.entry(*inode).or_default() += 1;
+        }
+    }
+    let mut total: u64 = 0;
+    let mut counted_sets = std::collections::HashSet::new();
+    let mut listed = Vec::with_capacity(entries.len());
+    for (index, entry) in entries.iter().enumerate() {
+        let path = entry.path().to_string_lossy().into_owned();
+        let link = entry.linkto().unwrap_or_default();
+        if path.contains('\u{fffd}') || path.chars().chain(link.chars()).any(char::is_control) {
+            return Err(refuse(
+                &path.escape_debug().to_string(),
+                "a name that is not UTF-8 or holds a newline or another control character",
+                "file names (and symlink targets) must be UTF-8 without control characters: a \
+                 newline would split the lines of tmpfiles.d, file triggers and `rpm -ql`; report it \
+                 to its packager",
+            ));
+        }
+        for (kind, name) in [("user", entry.user()), ("group", entry.group())] {
+            if !is_account_name(name) {
+                return Err(refuse(
+                    &path,
+                    &format!(
+                        "owned by the {kind} {}, a name no account can have",
+                        name.escape_debug()
+                    ),
+                    "account names are letters, digits, `_`, `.` and `-` (and a final `$`); \
+                     report it to its packager",
+                ));
+            }
+        }
+        let ghost = entry.flags().contains(::rpm::FileFlags::GHOST);
+        let kind = entry.mode().file_type();
+        if !ghost
+            && !matches!(
+                kind,
+                ::rpm::FileType::Regular | ::rpm::FileType::Dir | ::rpm::FileType::SymbolicLink
+            )
+        {
+            let what = match kind {
+                ::rpm::FileType::CharacterDevice => "a character device node",
+                ::rpm::FileType::BlockDevice => "a block device node",
+                ::rpm::FileType::Fifo => "a FIFO",
+                ::rpm::FileType::Socket => "a socket",
+                _ => "a special file",
+            };
+            return Err(refuse(
+                &path,
+                &format!("{what}, which an OSTree image cannot hold"),
+                "device nodes, FIFOs and sockets belong in /dev or /run, made at boot (devtmpfs, udev, \
+                 systemd units or tmpfiles.d); report it to its packager",
+            ));
+        }
+        let size = entry.size() as u64;
+        let hardlink = kind == ::rpm::FileType::Regular
+            && inodes
+                .get(index)
+                .is_some_and(|inode| inode_counts.get(inode).copied().unwrap_or(0) > 1);
+        // A hardlink set's bytes are stored once.
+        let first_of_set = !hardlink || counted_sets.insert(inodes[index]);
+        if kind == ::rpm::FileType::Regular && !ghost && first_of_set {
+            total = total.saturating_add(size);
+        }
+        listed.push(Listed {
+            path,
+            mode: u32::from(entry.mode().raw_mode()),
+            size,
+            link: link.to_string(),
+            ghost,
+            hardlink: hardlink.then(|| inodes[index]),
+        });
+    }
+    if let Some(free) = repo_path.and_then(free_space)
+        && total > free
+    {
+        return Err(UserError::new(format!(
+            "package {nevra} declares {total} bytes of files, more than the {free} bytes free \
+             where the repo is"
+        ))
+        .hint("nothing was imported; free space there, or the package is not what it claims to be")
+        .into());
+    }
+    Ok(listed)
+}
+
+/// Whether `name` can be a user or group name (shadow-utils' rule, as the usual `useradd` allows
+/// them): it ends up in tmpfiles.d lines and passwd lookups, where a blank or a newline would be read
+/// as something else.
+fn is_account_name(name: &str) -> bool {
+    let body = name.strip_suffix('$').unwrap_or(name);
+    !body.is_empty()
+        && name.len() <= 256
+        && !body.starts_with('-')
+        && body
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// Bytes free to unprivileged writers on the filesystem of `path`.
+fn free_space(path: &Path) -> Option<u64> {
+    let stat = rustix::fs::statvfs(path).ok()?;
+    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
+}
+
+/// A payload entry's data as a reader; an archive error is kept to be reported as it is.
+struct ArchiveReader<'r, 'a> {
+    archive: &'r mut Archive<'a>,
+    error: Option<ArchiveError>,
+}
+
+impl Read for ArchiveReader<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.archive.read(buf).map_err(|err| {
+            self.error = Some(err.clone());
+            std::io::Error::other(err)
+        })
+    }
 }
 
 /// A payload tree being written.
@@ -104,12 +288,15 @@ impl<'a> TreeWriter<'a> {
     }
 
     /// Adds one payload entry.
-    fn add(&mut self, entry: &mut ::rpm::StreamingRpmFile, accounts: &Accounts) -> Result<()> {
-        let meta = &entry.metadata;
+    /// Adds one payload entry, `meta` in the header, its bytes (if it `carries_bytes`) from `data`.
+    fn add(
+        &mut self,
+        meta: &::rpm::FileEntry<'_>,
+        carries_bytes: bool,
+        data: &mut impl Read,
+        accounts: &Accounts,
+    ) -> Result<()> {
         let path = meta.path().to_string_lossy().into_owned();
-        if meta.flags().contains(::rpm::FileFlags::GHOST) {
-            return Ok(());
-        }
         if !placement::is_clean(&path) {
             return Err(self.refuse(
                 &path,
@@ -131,9 +318,7 @@ impl<'a> TreeWriter<'a> {
         if let Some((link, line)) = placement::link_back(&path) {
             self.tmpfiles.insert(link, line);
         }
-        if (meta.user(), meta.group()) != ("root", "root")
-            && matches!(kind, ::rpm::FileType::Dir | ::rpm::FileType::Regular)
-        {
+        if (meta.user(), meta.group()) != ("root", "root") {
             self.named_owners.push(NamedOwner {
                 path: target.clone(),
                 user: meta.user().to_string(),
@@ -167,7 +352,7 @@ impl<'a> TreeWriter<'a> {
                 let size = meta.size() as u64;
                 match digest {
                     // In a hardlink set only one member carries the bytes; the others wait for it.
-                    Some(digest) if !entry.has_payload() && size > 0 => {
+                    Some(digest) if !carries_bytes && size > 0 => {
                         self.pending_links.push(PendingLink {
                             parent,
                             name: name.to_string(),
@@ -177,9 +362,9 @@ impl<'a> TreeWriter<'a> {
                         });
                     }
                     digest => {
-                        let len = if entry.has_payload() { size } else { 0 };
+                        let len = if carries_bytes { size } else { 0 };
                         let expected = algorithm.zip(digest.as_deref());
-                        let mut checked = CheckedReader::new(entry, expected);
+                        let mut checked = CheckedReader::new(data, expected);
                         let checksum =
                             crate::tree::write_file_object(self.repo, &object, len, &mut checked)
                                 .with_context(|| format!("Writing {path}"))?;
@@ -226,13 +411,15 @@ impl<'a> TreeWriter<'a> {
         let permissions = u32::from(meta.mode().permissions());
         match meta.mode().file_type() {
             ::rpm::FileType::Dir => Ok(format!(
-                "d {path} {permissions:04o} {} {} - -",
+                "d {} {permissions:04o} {} {} - -",
+                placement::tmpfiles_path(path),
                 meta.user(),
                 meta.group()
             )),
             ::rpm::FileType::SymbolicLink => Ok(format!(
-                "L {path} - - - - {}",
-                meta.linkto().unwrap_or_default()
+                "L {} - - - - {}",
+                placement::tmpfiles_path(path),
+                placement::tmpfiles_argument(meta.linkto().unwrap_or_default())
             )),
             _ => Err(self.refuse(
                 path,
@@ -421,6 +608,16 @@ impl DirMetaCache {
 mod tests {
     use super::*;
     use ::rpm::DigestAlgorithm;
+
+    #[test]
+    fn account_names_are_what_useradd_allows() {
+        for good in ["root", "systemd-network", "_apt", "svc.1", "machine$"] {
+            assert!(is_account_name(good), "{good}");
+        }
+        for bad in ["", "a b", "x\nL /etc/evil", "-rf", "$", "n\u{e9}", "a:b"] {
+            assert!(!is_account_name(bad), "{bad:?}");
+        }
+    }
 
     fn matches(bytes: &[u8], expected: Option<(DigestAlgorithm, &str)>) -> bool {
         let mut input = bytes;

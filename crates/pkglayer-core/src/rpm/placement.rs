@@ -1,10 +1,12 @@
 //! Where a payload path goes in an OSTree tree.
 //!
 //! `/etc` → `/usr/etc` (ostree's 3-way merge then handles it); `/boot` → `/usr/lib/ostree-boot`;
-//! `/opt` → `/usr/lib/opt` and `/usr/local` → `/usr/lib/usrlocal`, each with a tmpfiles.d symlink
-//! back; directories and symlinks in `/var` and `/run` become tmpfiles.d lines; files there, and
-//! anything else outside `/usr`, have no place. The import applies these rules to a payload, and
-//! planning to a repo's file lists, to refuse a package before downloading it.
+//! `/opt` → `/usr/lib/opt`, with a tmpfiles.d symlink back; directories and symlinks in `/var` and
+//! `/run` become tmpfiles.d lines; files there, and anything else outside `/usr`, have no place.
+//! Neither has `/usr/local`: it is the machine's (OSTree bases link it to `/var/usrlocal`), and a
+//! layered copy could only replace the base's link; rpm-ostree refuses it as an unsupported path
+//! too. The import applies these rules to a payload, and planning to a repo's file lists, to refuse
+//! a package before downloading it.
 
 /// Where a payload path goes.
 #[derive(Debug, PartialEq, Eq)]
@@ -27,10 +29,7 @@ pub(crate) fn place(path: &str) -> Option<Placement> {
         }
     };
     match top {
-        "usr" if rest == "local" || rest.starts_with("local/") => Some(Placement::Tree(format!(
-            "usr/lib/usrlocal{}",
-            &rest["local".len()..]
-        ))),
+        "usr" if rest == "local" || rest.starts_with("local/") => None,
         "usr" => Some(Placement::Tree(relative.to_string())),
         "etc" => Some(Placement::Tree(join("usr/etc"))),
         "boot" => Some(Placement::Tree(join("usr/lib/ostree-boot"))),
@@ -41,21 +40,51 @@ pub(crate) fn place(path: &str) -> Option<Placement> {
 }
 
 /// The tmpfiles.d symlink a relocated path needs so it is found where the package put it: `/opt/X`
-/// for anything under `/opt/X`, `/usr/local` for anything under it. As `(path, line)`.
+/// for anything under `/opt/X`. As `(path, line)`.
 pub(crate) fn link_back(path: &str) -> Option<(String, String)> {
-    if let Some(rest) = path.strip_prefix("/opt/") {
-        let top = rest.split('/').next().unwrap_or(rest);
-        return Some((
-            format!("/opt/{top}"),
-            format!("L /opt/{top} - - - - /usr/lib/opt/{top}"),
-        ));
+    let rest = path.strip_prefix("/opt/")?;
+    let top = rest.split('/').next().unwrap_or(rest);
+    let link = format!("/opt/{top}");
+    let line = format!(
+        "L {} - - - - {}",
+        tmpfiles_path(&link),
+        tmpfiles_argument(&format!("/usr/lib/opt/{top}"))
+    );
+    Some((link, line))
+}
+
+/// `path` as the path field of a tmpfiles.d line: as it is when it has only letters, digits and
+/// `/._-+@:,=~`, else in double quotes, with `\` and `"` escaped by a
+/// backslash and `%` doubled, as systemd-tmpfiles unquotes and expands specifiers in that field. A
+/// path with spaces or quotes then stays one field and exactly itself. (Control characters have no
+/// escape every systemd reads alike there; the import refuses names holding them.)
+pub(crate) fn tmpfiles_path(path: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+@:,=~".contains(c);
+    if path.chars().all(plain) {
+        return path.to_string();
     }
-    (path == "/usr/local" || path.starts_with("/usr/local/")).then(|| {
-        (
-            "/usr/local".to_string(),
-            "L /usr/local - - - - /usr/lib/usrlocal".to_string(),
-        )
-    })
+    format!("\"{}\"", escape(path, true))
+}
+
+/// `text` as the last field of a tmpfiles.d line (a symlink's target): systemd-tmpfiles takes the
+/// rest of the line there, C-unescaped and with specifiers expanded, but not unquoted; so nothing
+/// is quoted, and what would be read otherwise (a leading blank, `\`, `%`) is escaped.
+pub(crate) fn tmpfiles_argument(text: &str) -> String {
+    escape(text, false)
+}
+
+fn escape(text: &str, quoted: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, c) in text.chars().enumerate() {
+        match c {
+            '%' => out.push_str("%%"),
+            '\\' => out.push_str("\\\\"),
+            '"' if quoted => out.push_str("\\\""),
+            ' ' | '\t' if !quoted && i == 0 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Whether `path` is absolute and clean: no empty, `.` or `..` parts that could climb out of the
@@ -81,7 +110,8 @@ mod tests {
             ("/etc", tree("usr/etc")),
             ("/boot/vmlinuz", tree("usr/lib/ostree-boot/vmlinuz")),
             ("/opt/vendor/bin/tool", tree("usr/lib/opt/vendor/bin/tool")),
-            ("/usr/local/bin/x", tree("usr/lib/usrlocal/bin/x")),
+            ("/usr/local/bin/x", None),
+            ("/usr/local", None),
             ("/usr/localtime", tree("usr/localtime")),
             ("/var/lib/strace", Some(Placement::Tmpfiles)),
             ("/run/strace", Some(Placement::Tmpfiles)),
@@ -102,9 +132,27 @@ mod tests {
                 "L /opt/vendor - - - - /usr/lib/opt/vendor".into()
             ))
         );
-        assert_eq!(link_back("/usr/local/bin/x").unwrap().0, "/usr/local");
-        assert_eq!(link_back("/usr/localtime"), None);
+        assert_eq!(
+            link_back("/opt/My App/bin").unwrap().1,
+            "L \"/opt/My App\" - - - - /usr/lib/opt/My App"
+        );
+        assert_eq!(link_back("/usr/local/bin/x"), None);
         assert_eq!(link_back("/usr/bin/strace"), None);
+    }
+
+    #[test]
+    fn tmpfiles_fields_are_quoted_and_escaped() {
+        assert_eq!(
+            tmpfiles_path("/var/lib/plain-name_1.0"),
+            "/var/lib/plain-name_1.0"
+        );
+        assert_eq!(tmpfiles_path("/var/lib/a b"), "\"/var/lib/a b\"");
+        assert_eq!(
+            tmpfiles_path("/var/lib/it's \"x\" 100%\\"),
+            "\"/var/lib/it's \\\"x\\\" 100%%\\\\\""
+        );
+        assert_eq!(tmpfiles_argument("../a b"), "../a b");
+        assert_eq!(tmpfiles_argument(" x%"), "\\x20x%%");
     }
 
     #[test]

@@ -98,6 +98,135 @@ impl Accounts {
     }
 }
 
+/// The `passwd` and `group` of `usr/etc` and `usr/lib` as they were before the scripts, which see
+/// them merged in `usr/etc` (see [`Accounts::open_for_scripts`]).
+pub(crate) struct EtcAccounts {
+    /// Per kind: the text of its `usr/etc` and `usr/lib` files before (empty if missing).
+    files: Vec<(Kind, String, String)>,
+}
+
+impl Accounts {
+    /// On a base keeping its system accounts in `usr/lib` (nss-altfiles), makes `usr/etc/passwd`
+    /// and `group` hold those too, for the scripts: `useradd`, `groupadd` and `usermod` read and
+    /// write only `/etc`, and must see every account (a user's group of the base, IDs in use).
+    /// `None` on other bases. [`EtcAccounts::settle`] puts every account back, new ones in
+    /// `usr/lib`.
+    pub(crate) fn open_for_scripts(
+        &self,
+        repo: &ostree::Repo,
+        tree: &ostree::MutableTree,
+    ) -> Result<Option<EtcAccounts>> {
+        if self.home != "usr/lib" {
+            return Ok(None);
+        }
+        let mut files = Vec::new();
+        for kind in [Kind::User, Kind::Group] {
+            let read = |dir: &str| -> Result<String> {
+                Ok(
+                    crate::tree::mtree_read_file(repo, tree, &format!("{dir}/{}", kind.file()))?
+                        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                        .unwrap_or_default(),
+                )
+            };
+            let (etc, lib) = (read("usr/etc")?, read("usr/lib")?);
+            let in_etc: BTreeSet<&str> = etc.lines().filter_map(entry_name).collect();
+            let mut merged = with_newline(etc.clone());
+            for line in lib.lines() {
+                if entry_name(line).is_some_and(|name| !in_etc.contains(name)) {
+                    merged.push_str(line);
+                    merged.push('\n');
+                }
+            }
+            replace_tree_file(repo, tree, &format!("usr/etc/{}", kind.file()), &merged)?;
+            files.push((kind, etc, lib));
+        }
+        Ok(Some(EtcAccounts { files }))
+    }
+}
+
+impl EtcAccounts {
+    /// After the scripts, splits the merged files back (see [`split_accounts`]): new entries go
+    /// to `usr/lib`, as rpm-ostree does.
+    pub(crate) fn settle(self, repo: &ostree::Repo, tree: &ostree::MutableTree) -> Result<()> {
+        for (kind, etc_before, lib_before) in self.files {
+            let etc_path = format!("usr/etc/{}", kind.file());
+            let now = crate::tree::mtree_read_file(repo, tree, &etc_path)?.unwrap_or_default();
+            let (etc, lib) =
+                split_accounts(&etc_before, &lib_before, &String::from_utf8_lossy(&now));
+            replace_tree_file(repo, tree, &etc_path, &etc)?;
+            replace_tree_file(repo, tree, &format!("usr/lib/{}", kind.file()), &lib)?;
+        }
+        Ok(())
+    }
+}
+
+/// The `usr/etc` and `usr/lib` files after the scripts changed `now`, the merge of `etc_before`
+/// and `lib_before`. `usr/etc` keeps the entries of its names (as the scripts left them) and its
+/// lines that are no entry; `usr/lib` keeps its lines in order, an entry of its own as the scripts
+/// left it (dropped if they removed it), and gets every entry of a name neither file had.
+fn split_accounts(etc_before: &str, lib_before: &str, now: &str) -> (String, String) {
+    let in_etc: BTreeSet<&str> = etc_before.lines().filter_map(entry_name).collect();
+    let in_lib: BTreeSet<&str> = lib_before.lines().filter_map(entry_name).collect();
+    let now_entries: BTreeMap<&str, &str> = now
+        .lines()
+        .filter_map(|line| entry_name(line).map(|name| (name, line)))
+        .collect();
+    let mut etc = String::new();
+    for line in now.lines() {
+        if entry_name(line).is_none_or(|name| in_etc.contains(name)) {
+            etc.push_str(line);
+            etc.push('\n');
+        }
+    }
+    let mut lib = String::new();
+    for line in lib_before.lines() {
+        let line = match entry_name(line) {
+            Some(name) if !in_etc.contains(name) => match now_entries.get(name) {
+                Some(now_line) => now_line,
+                None => continue,
+            },
+            _ => line,
+        };
+        lib.push_str(line);
+        lib.push('\n');
+    }
+    for line in now.lines() {
+        if entry_name(line).is_some_and(|name| !in_etc.contains(name) && !in_lib.contains(name)) {
+            lib.push_str(line);
+            lib.push('\n');
+        }
+    }
+    (etc, lib)
+}
+
+/// The name of a passwd or group entry (`name:…`), if `line` is one.
+fn entry_name(line: &str) -> Option<&str> {
+    let (name, rest) = line.split_once(':')?;
+    (!name.is_empty() && !name.starts_with('#') && !rest.is_empty()).then_some(name)
+}
+
+fn with_newline(mut text: String) -> String {
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text
+}
+
+/// Sets the regular file at `path` to `text` (root, 0644).
+fn replace_tree_file(
+    repo: &ostree::Repo,
+    tree: &ostree::MutableTree,
+    path: &str,
+    text: &str,
+) -> Result<()> {
+    let (parent, name) = crate::tree::split_parent(path);
+    let dir = crate::tree::mtree_dir(tree, parent)?
+        .with_context(|| format!("{path}: its directory is not in the tree"))?;
+    let checksum = crate::tree::write_root_file(repo, text.as_bytes())?;
+    dir.replace_file(name, &checksum)?;
+    Ok(())
+}
+
 /// The `(name, id)` of each `name:x:id:…` line of a passwd or group file, in order. Lines without
 /// a numeric third field (blank lines, comments, damaged entries) are skipped.
 fn parse_id_lines(text: &str) -> impl Iterator<Item = (&str, u32)> {
@@ -150,6 +279,23 @@ mod tests {
             [("root", 0), ("tss", 59), ("nobody", 65534)]
         );
         assert_eq!(parse_id_lines("").count(), 0);
+    }
+
+    #[test]
+    fn accounts_scripts_add_go_to_usr_lib_and_the_rest_stays() {
+        let etc = "root:x:0:0:root:/root:/bin/sh\n";
+        let lib = "# base accounts\nbin:x:1:1::/:/sbin/nologin\ndialout:x:18:\nroot:x:0:0:shadowed:/:/bin/sh\n";
+        // Scripts saw the merge; they added a user and a group, put the user into a base group,
+        // and changed root's shell.
+        let now = "root:x:0:0:root:/root:/bin/bash\nbin:x:1:1::/:/sbin/nologin\n\
+                   dialout:x:18:svc\nsvc:x:999:999::/:/sbin/nologin\n";
+        let (etc, lib) = split_accounts(etc, lib, now);
+        assert_eq!(etc, "root:x:0:0:root:/root:/bin/bash\n");
+        assert_eq!(
+            lib,
+            "# base accounts\nbin:x:1:1::/:/sbin/nologin\ndialout:x:18:svc\n\
+             root:x:0:0:shadowed:/:/bin/sh\nsvc:x:999:999::/:/sbin/nologin\n"
+        );
     }
 
     #[test]
