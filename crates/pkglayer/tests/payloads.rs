@@ -217,6 +217,21 @@ fn a_package_with_usr_local_files_is_refused_before_download() {
     require_root!();
     let h = host();
     let before = h.snapshot();
+    // Without file lists the import refuses it, after the download, before anything is deployed.
+    let err = failure(&h.pkglayer(&["install", "localish"]));
+    assert!(
+        err.contains(&format!(
+            "Importing {0}: package {0} ships /usr/local/bin/localish",
+            nevra("localish")
+        )),
+        "{err}"
+    );
+    assert_eq!(h.snapshot(), before);
+    let downloads = h.server.count(".rpm");
+    // Once a path request brought the file lists (they are fetched only when needed), planning
+    // refuses it before any download.
+    let out = support::ok(&h.pkglayer(&["install", "--dry-run", "/usr/share/owned/data"]));
+    assert!(out.starts_with("Fetched the file lists of test"), "{out}");
     let err = failure(&h.pkglayer(&["install", "localish"]));
     assert!(
         err.contains(&format!(
@@ -229,7 +244,7 @@ fn a_package_with_usr_local_files_is_refused_before_download() {
         err.contains("but /usr/local, which is the machine's"),
         "{err}"
     );
-    assert_eq!(h.server.count(".rpm"), 0, "nothing was downloaded");
+    assert_eq!(h.server.count(".rpm"), downloads, "nothing was downloaded");
     assert_eq!(h.snapshot(), before);
 
     // The same package as a local file: refused by the import.

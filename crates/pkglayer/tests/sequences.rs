@@ -257,7 +257,7 @@ fn a_dry_run_predicts_the_real_run() {
     let rpm = local.write_to(h.host.dir()).unwrap();
     let before = h.snapshot();
     let dry = ok(&h.pkglayer(&["install", "--dry-run", rpm.to_str().unwrap()]));
-    assert!(dry.contains("localtool-0.9-1"), "{dry}");
+    assert!(dry.contains("\nInstalling:\n localtool  0.9-1  "), "{dry}");
     assert_eq!(
         h.snapshot(),
         before,
