@@ -653,3 +653,34 @@ fn file_capabilities_are_kept() {
     assert_eq!(caps.trim(), format!("{} cap_net_raw=ep", pinger.display()));
     h.fsck();
 }
+
+#[test]
+fn paths_under_the_usrmove_links_land_under_usr() {
+    require_root!();
+    // Like an early libtirpc of CentOS Stream 9: files under /lib64, which OSTree bases (and the
+    // test base) link to usr/lib64.
+    let h = Host::serving(vec![
+        TestPackage::new("oldlayout", "1.0-1")
+            .file("/lib64/liboldlayout.so.1", "library\n")
+            .symlink("/lib64/liboldlayout.so", "liboldlayout.so.1")
+            .executable("/sbin/oldlayout-setup", "#!/bin/sh\n"),
+    ]);
+    ok(&h.pkglayer(&["install", "oldlayout"]));
+    let tree = h.newest();
+    assert_eq!(
+        std::fs::read_to_string(tree.join("usr/lib64/liboldlayout.so.1")).unwrap(),
+        "library\n"
+    );
+    assert_eq!(
+        std::fs::read_link(tree.join("usr/lib64/liboldlayout.so")).unwrap(),
+        std::path::PathBuf::from("liboldlayout.so.1")
+    );
+    assert!(tree.join("usr/sbin/oldlayout-setup").is_file());
+    // Through the base's link, where rpm put them.
+    assert!(tree.join("lib64/liboldlayout.so.1").is_file());
+    assert_eq!(
+        h.host.sysroot.rpm_q(&tree, "oldlayout"),
+        Some(format!("oldlayout-1.0-1.{}", host_arch()))
+    );
+    h.fsck();
+}

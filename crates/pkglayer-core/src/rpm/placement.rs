@@ -1,6 +1,9 @@
 //! Where a payload path goes in an OSTree tree.
 //!
 //! `/etc` → `/usr/etc` (ostree's 3-way merge then handles it); `/boot` → `/usr/lib/ostree-boot`;
+//! `/bin`, `/sbin`, `/lib` and `/lib64` → under `/usr` (OSTree bases link them there, as rpm does
+//! through the links; some real packages still ship such paths, e.g. an early libtirpc of CentOS
+//! Stream 9);
 //! `/opt` → `/usr/lib/opt`, with a tmpfiles.d symlink back; directories and symlinks in `/var` and
 //! `/run` become tmpfiles.d lines; files there, and anything else outside `/usr`, have no place.
 //! Neither has `/usr/local`: it is the machine's (OSTree bases link it to `/var/usrlocal`), and a
@@ -32,6 +35,7 @@ pub(crate) fn place(path: &str) -> Option<Placement> {
         "usr" if rest == "local" || rest.starts_with("local/") => None,
         "usr" => Some(Placement::Tree(relative.to_string())),
         "etc" => Some(Placement::Tree(join("usr/etc"))),
+        "bin" | "sbin" | "lib" | "lib64" => Some(Placement::Tree(join(&format!("usr/{top}")))),
         "boot" => Some(Placement::Tree(join("usr/lib/ostree-boot"))),
         "opt" => Some(Placement::Tree(join("usr/lib/opt"))),
         "var" | "run" => Some(Placement::Tmpfiles),
@@ -115,6 +119,12 @@ mod tests {
             ("/usr/localtime", tree("usr/localtime")),
             ("/var/lib/strace", Some(Placement::Tmpfiles)),
             ("/run/strace", Some(Placement::Tmpfiles)),
+            ("/lib64/libtirpc.so.3", tree("usr/lib64/libtirpc.so.3")),
+            ("/lib64", tree("usr/lib64")),
+            ("/sbin/ldconfig", tree("usr/sbin/ldconfig")),
+            ("/bin/sh", tree("usr/bin/sh")),
+            ("/lib/modules", tree("usr/lib/modules")),
+            ("/libexec/x", None),
             ("/home/user/file", None),
             ("/srv/data", None),
         ];
