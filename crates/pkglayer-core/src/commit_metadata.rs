@@ -20,6 +20,10 @@ const STATE_DIGEST: &str = "pkglayer.state-digest";
 const INACTIVE_REQUESTS: &str = "pkglayer.inactive-requests";
 /// The vendor's version of a commit (ostree's own key); a layered commit repeats its base's.
 const VERSION: &str = "version";
+/// ostree's and bootc's mark of a commit meant to be booted; every layered commit has it.
+const BOOTABLE: &str = "ostree.bootable";
+/// The vendor's end-of-life notice for a commit (ostree's key); a layered commit repeats its base's.
+const ENDOFLIFE: &str = "ostree.endoflife";
 
 /// Keys of a package-cache commit.
 const NEVRA: &str = "pkglayer.nevra";
@@ -68,9 +72,55 @@ impl CommitInfo {
         self.get(VERSION)
     }
 
+    /// The vendor's end-of-life notice (`ostree.endoflife`), if set.
+    pub(crate) fn endoflife(&self) -> Option<String> {
+        self.get(ENDOFLIFE)
+    }
+
+    /// The whole metadata as JSON (rpm-ostree's `base-commit-meta`): strings, numbers, booleans
+    /// and arrays as themselves, anything else in GVariant's text form.
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        let dict = self.metadata.end();
+        let mut map = serde_json::Map::new();
+        for entry in dict.iter() {
+            let key = entry.child_value(0).str().unwrap_or_default().to_string();
+            let value = entry.child_value(1);
+            let value = value.as_variant().unwrap_or(value);
+            map.insert(key, variant_to_json(&value));
+        }
+        map.into()
+    }
+
     /// The value of `key`; absent or of another type, `None`.
     fn get<T: FromVariant>(&self, key: &str) -> Option<T> {
         self.metadata.lookup::<T>(key).ok().flatten()
+    }
+}
+
+/// A GVariant value as JSON: see [`CommitInfo::to_json`].
+fn variant_to_json(value: &glib::Variant) -> serde_json::Value {
+    use glib::VariantClass as Class;
+    match value.classify() {
+        Class::String | Class::ObjectPath | Class::Signature => {
+            value.str().unwrap_or_default().into()
+        }
+        Class::Boolean => value.get::<bool>().unwrap_or_default().into(),
+        Class::Byte => value.get::<u8>().unwrap_or_default().into(),
+        Class::Int16 => value.get::<i16>().unwrap_or_default().into(),
+        Class::Uint16 => value.get::<u16>().unwrap_or_default().into(),
+        Class::Int32 => value.get::<i32>().unwrap_or_default().into(),
+        Class::Uint32 => value.get::<u32>().unwrap_or_default().into(),
+        Class::Int64 => value.get::<i64>().unwrap_or_default().into(),
+        Class::Uint64 => value.get::<u64>().unwrap_or_default().into(),
+        Class::Double => value.get::<f64>().unwrap_or_default().into(),
+        Class::Variant => value
+            .as_variant()
+            .map_or(serde_json::Value::Null, |inner| variant_to_json(&inner)),
+        // Byte strings (e.g. checksums as `ay`) read better as their text form than as numbers.
+        Class::Array if value.type_().as_str() != "ay" => {
+            value.iter().map(|item| variant_to_json(&item)).collect()
+        }
+        _ => value.print(true).to_string().into(),
     }
 }
 
@@ -116,6 +166,8 @@ pub(crate) struct LayerRecord<'a> {
     pub base_commit: &'a str,
     /// The base's version, repeated so the layered commit shows it.
     pub version: Option<String>,
+    /// The base's `ostree.endoflife`, repeated likewise.
+    pub endoflife: Option<String>,
     /// The request (the origin's `requested`).
     pub requested: &'a [String],
     pub inactive_requests: &'a [String],
@@ -130,6 +182,10 @@ impl LayerRecord<'_> {
         if let Some(version) = &self.version {
             metadata.insert(VERSION, version.as_str());
         }
+        if let Some(endoflife) = &self.endoflife {
+            metadata.insert(ENDOFLIFE, endoflife.as_str());
+        }
+        metadata.insert(BOOTABLE, true);
         metadata.insert(BASE_COMMIT, self.base_commit);
         metadata.insert(REQUESTED, self.requested.to_vec());
         metadata.insert(INACTIVE_REQUESTS, self.inactive_requests.to_vec());
@@ -231,6 +287,7 @@ mod tests {
         let record = LayerRecord {
             base_commit: BASE,
             version: Some("40.20240101".into()),
+            endoflife: None,
             requested: &["strace".into(), "vim-minimal".into()],
             inactive_requests: &["setup".into()],
             packages: vec![&strace, &vim],

@@ -45,7 +45,7 @@ pub struct Layer<'a> {
 pub fn compose(repo: &ostree::Repo, layer: &Layer, progress: &dyn Progress) -> Result<String> {
     let _phase = PhaseGuard::start(progress, Phase::Compose);
     let scratch = crate::scratch::create(repo, "compose")?;
-    let base_version = CommitInfo::load(repo, layer.base_commit)?.version();
+    let base_info = CommitInfo::load(repo, layer.base_commit)?;
 
     repo.prepare_transaction(gio::Cancellable::NONE)?;
     let result = (|| -> Result<String> {
@@ -81,7 +81,8 @@ pub fn compose(repo: &ostree::Repo, layer: &Layer, progress: &dyn Progress) -> R
             .expect("write_mtree returns a RepoFile");
         let record = LayerRecord {
             base_commit: layer.base_commit,
-            version: base_version,
+            version: base_info.version(),
+            endoflife: base_info.endoflife(),
             requested: layer.requested,
             inactive_requests: layer.inactive_requests,
             packages: layer.packages.iter().map(|p| &p.nevra).collect(),

@@ -61,7 +61,7 @@ pub fn deploy_commit(
 /// rollback). Otherwise the rollback deployment moves to the top.
 #[context("Rolling back")]
 pub fn rollback(sysroot: &Sysroot) -> Result<ostree::Deployment> {
-    let lock = sysroot.lock()?;
+    let lock = sysroot.lock("rollback")?;
     sysroot.reload()?;
     let target = match (sysroot.booted(), sysroot.pending()) {
         (Some(booted), Some(_)) => booted,
@@ -102,7 +102,7 @@ pub struct CleanupOutcome {
 /// Drops the pending and/or rollback deployment, then prunes the repo of what they alone used.
 #[context("Cleaning up deployments")]
 pub fn cleanup(sysroot: &Sysroot, request: CleanupRequest) -> Result<CleanupOutcome> {
-    let lock = sysroot.lock()?;
+    let lock = sysroot.lock("cleanup")?;
     sysroot.reload()?;
     let mut doomed = Vec::new();
     if request.pending {

@@ -75,6 +75,11 @@ impl State {
     pub fn id_allocations(&self) -> PathBuf {
         self.root.join("ids")
     }
+
+    /// What holds the sysroot lock, while a pkglayer operation does (`PID VERB SINCE`), for `status`.
+    pub fn operation(&self) -> PathBuf {
+        self.root.join("operation")
+    }
 }
 
 /// The ref namespaces pkglayer owns in the sysroot's repo.

@@ -139,11 +139,11 @@ struct Start<'a> {
 }
 
 impl<'a> Start<'a> {
-    fn load(sysroot: &'a Sysroot, options: &Options) -> Result<Self> {
+    fn load(sysroot: &'a Sysroot, options: &Options, verb: &str) -> Result<Self> {
         let lock = if options.dry_run {
             None
         } else {
-            let lock = sysroot.lock()?;
+            let lock = sysroot.lock(verb)?;
             crate::failpoint::hit("after-lock");
             // Another operation may have deployed while we waited: build on what is there now.
             sysroot.reload()?;
@@ -172,7 +172,7 @@ pub fn install(
     options: &Options,
     progress: &dyn Progress,
 ) -> Result<Report> {
-    let start = Start::load(sysroot, options)?;
+    let start = Start::load(sysroot, options, "install")?;
     let repos = repo_options(options, Freshness::WhileFresh);
     let (mut origin, local_files) = request::with_packages(
         sysroot,
@@ -206,7 +206,7 @@ pub fn uninstall(
     options: &Options,
     progress: &dyn Progress,
 ) -> Result<Report> {
-    let start = Start::load(sysroot, options)?;
+    let start = Start::load(sysroot, options, "uninstall")?;
     let origin = request::without_packages(
         sysroot,
         &start.current.layer,
@@ -245,7 +245,7 @@ pub fn module(
     options: &Options,
     progress: &dyn Progress,
 ) -> Result<Report> {
-    let start = Start::load(sysroot, options)?;
+    let start = Start::load(sysroot, options, "module")?;
     let mut origin = start.origin.clone();
     let modules = &mut origin.modules;
     let (list, adding, key) = match action {
@@ -295,7 +295,7 @@ pub fn upgrade(
         dry_run: options.dry_run || check,
         ..options.clone()
     };
-    let start = Start::load(sysroot, &options)?;
+    let start = Start::load(sysroot, &options, "upgrade")?;
     if let Some(state) = &start.origin.unconfigured_state {
         return Err(UserError::new(state.clone())
             .hint("the host must be set up (registered) before it can upgrade")

@@ -63,7 +63,7 @@ pub(crate) fn pin_base(repo: &ostree::Repo, commit: &str) -> Result<()> {
 /// `cleanup --cache`: releases everything no deployment uses, under the sysroot lock.
 #[context("Cleaning up the package cache")]
 pub fn clean(sysroot: &Sysroot) -> Result<Released> {
-    let lock = sysroot.lock()?;
+    let lock = sysroot.lock("cleanup")?;
     sysroot.reload()?;
     release(sysroot, &lock, Scope::Everything)
 }

@@ -9,18 +9,27 @@ use serde::Serialize;
 
 use crate::commit_metadata::{CommitInfo, DeploymentLayer};
 use crate::deploy::deployment_id;
-use crate::sysroot::{Role, Sysroot};
+use crate::sysroot::{LockState, Role, Sysroot};
 
 /// The deployments of a stateroot, as `status` reports them.
 #[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct Status {
     /// Default first, in ostree's order.
     pub deployments: Vec<DeploymentStatus>,
-    /// Always null: pkglayer runs no daemon, so there is never a transaction in flight to report.
+    /// Always null: pkglayer runs no daemon, so there is never a transaction in flight to report
+    /// (see `state` for an operation holding the sysroot lock).
     pub transaction: Option<String>,
+    /// rpm-ostree's downloaded-but-not-deployed update; always null (pkglayer's `upgrade
+    /// --download-only` fills the caches, and `upgrade --check` tells whether there is one).
+    pub cached_update: Option<String>,
+    /// Whether an operation holds the sysroot lock (pkglayer's key).
+    pub state: LockState,
 }
 
-/// One deployment: its commit, what it layers, and its role.
+/// One deployment: its commit, what it layers, and its role. Keys are rpm-ostree's, with its
+/// meanings; `inactive-requests`, `layered-nevras`, `pending`, `rollback` and `end-of-life` are
+/// pkglayer's.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct DeploymentStatus {
@@ -43,16 +52,33 @@ pub struct DeploymentStatus {
     pub requested_local_packages: Vec<String>,
     /// Requests the base satisfies (rpm-ostree's InactiveRequests): kept, layering nothing.
     pub inactive_requests: Vec<String>,
+    /// The requests that are layered (requested, not inactive), as rpm-ostree lists them.
+    pub packages: Vec<String>,
+    /// Every layered package, dependencies included, as NEVRAs.
+    pub layered_nevras: Vec<String>,
     /// Module streams the origin enables (`[modules] enable=`).
     pub requested_modules_enabled: Vec<String>,
     /// Module profiles the origin installs (`[modules] install=`).
     pub requested_modules: Vec<String>,
-    /// Layered packages (NEVRAs) in this deployment.
-    pub packages: Vec<String>,
     /// The commit's `version` (for a layered commit, its base's).
     pub version: Option<String>,
-    /// Commit time, seconds since the epoch.
+    /// Commit time of the deployed commit, seconds since the epoch.
     pub timestamp: u64,
+    /// The base's `version`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_version: Option<String>,
+    /// The base's commit time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_timestamp: Option<u64>,
+    /// The base commit's metadata.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_commit_meta: Option<serde_json::Value>,
+    /// The layered commit's metadata.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layered_commit_meta: Option<serde_json::Value>,
+    /// The vendor's end-of-life notice for the base (`ostree.endoflife`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_of_life: Option<String>,
     /// The running system.
     pub booted: bool,
     /// Deployed since boot: the default at next boot.
@@ -63,9 +89,14 @@ pub struct DeploymentStatus {
     pub staged: bool,
     /// Pinned in ostree: cleanup and new deployments leave it.
     pub pinned: bool,
+    /// ostree's unlock state: always `none` (pkglayer never unlocks `/usr`).
+    pub unlocked: &'static str,
+    /// Whether the origin's remote checks GPG signatures of commits.
+    pub gpg_enabled: bool,
 }
 
-/// Reads the status of the sysroot's stateroot. Writes nothing.
+/// Reads the status of the sysroot's stateroot. Writes nothing (it takes the sysroot lock for a
+/// moment, when free, to tell whether an operation runs).
 #[context("Reading deployment status")]
 pub fn status(sysroot: &Sysroot) -> Result<Status> {
     let repo = sysroot.repo();
@@ -78,11 +109,21 @@ pub fn status(sysroot: &Sysroot) -> Result<Status> {
             let info = CommitInfo::load(&repo, &checksum)?;
             let layer = DeploymentLayer::of(&checksum, &info);
             let role = sysroot.role(deployment);
+            let layered = layer.base_commit != checksum;
+            let base_info = if layered {
+                CommitInfo::load(&repo, &layer.base_commit)?
+            } else {
+                CommitInfo::load(&repo, &checksum)?
+            };
+            let gpg_enabled = origin
+                .remote()
+                .and_then(|remote| repo.remote_get_gpg_verify(remote).ok())
+                .unwrap_or(false);
             Ok(DeploymentStatus {
                 id: format!("{}-{}", deployment.osname(), deployment_id(deployment)),
                 osname: deployment.osname().to_string(),
                 serial: deployment.deployserial(),
-                base_checksum: (layer.base_commit != checksum).then_some(layer.base_commit),
+                base_checksum: layered.then(|| layer.base_commit.clone()),
                 origin: origin.refspec.clone(),
                 requested_packages: origin.requested.iter().cloned().collect(),
                 requested_local_packages: origin
@@ -90,17 +131,30 @@ pub fn status(sysroot: &Sysroot) -> Result<Status> {
                     .keys()
                     .map(ToString::to_string)
                     .collect(),
+                packages: origin
+                    .requested
+                    .iter()
+                    .filter(|r| !layer.inactive_requests.contains(r))
+                    .cloned()
+                    .collect(),
                 inactive_requests: layer.inactive_requests,
+                layered_nevras: layer.packages.iter().map(|n| n.to_string()).collect(),
                 requested_modules_enabled: origin.modules.enable.iter().cloned().collect(),
                 requested_modules: origin.modules.install.iter().cloned().collect(),
-                packages: layer.packages.iter().map(|n| n.to_string()).collect(),
                 version: info.version(),
                 timestamp: info.timestamp(),
+                base_version: layered.then(|| base_info.version()).flatten(),
+                base_timestamp: layered.then(|| base_info.timestamp()),
+                base_commit_meta: Some(base_info.to_json()),
+                layered_commit_meta: layered.then(|| info.to_json()),
+                end_of_life: base_info.endoflife(),
                 booted: role == Role::Booted,
                 pending: role == Role::Pending,
                 rollback: role == Role::Rollback,
                 staged: deployment.is_staged(),
                 pinned: deployment.is_pinned(),
+                unlocked: "none",
+                gpg_enabled,
                 checksum,
             })
         })
@@ -108,5 +162,7 @@ pub fn status(sysroot: &Sysroot) -> Result<Status> {
     Ok(Status {
         deployments,
         transaction: None,
+        cached_update: None,
+        state: sysroot.lock_state()?,
     })
 }

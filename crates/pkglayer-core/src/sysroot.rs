@@ -45,8 +45,27 @@ pub struct SysrootLock<'a> {
 
 impl Drop for SysrootLock<'_> {
     fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.sysroot.state().operation());
         self.sysroot.ostree.unlock();
     }
+}
+
+/// Whether an operation holds the sysroot lock, for `status`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "state")]
+pub enum LockState {
+    /// Nothing holds it.
+    Idle,
+    /// Something does: a pkglayer operation (what it is, its process, since when) or another
+    /// ostree tool (nothing known).
+    Busy {
+        /// The verb (`install`, `upgrade`, …), when pkglayer holds it.
+        operation: Option<String>,
+        /// Its process.
+        pid: Option<u32>,
+        /// Since when, seconds since the epoch.
+        since: Option<u64>,
+    },
 }
 
 impl Sysroot {
@@ -275,7 +294,7 @@ impl Sysroot {
     /// Takes the sysroot lock, waiting (and saying so) while another process holds it, or failing at
     /// once if told not to wait.
     #[context("Locking sysroot {}", self.path.display())]
-    pub fn lock(&self) -> Result<SysrootLock<'_>> {
+    pub fn lock(&self, operation: &str) -> Result<SysrootLock<'_>> {
         if !self.ostree.try_lock()? {
             if !self.wait_for_lock {
                 return Err(UserError::new(format!(
@@ -291,7 +310,39 @@ impl Sysroot {
             );
             self.ostree.lock()?;
         }
-        Ok(SysrootLock { sysroot: self })
+        let lock = SysrootLock { sysroot: self };
+        // Only for `status` to tell; an operation does not fail for want of it.
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let record = self.state().operation();
+        if let Some(folder) = record.parent() {
+            let _ = std::fs::create_dir_all(folder);
+        }
+        let _ = std::fs::write(
+            &record,
+            format!("{} {operation} {since}\n", std::process::id()),
+        );
+        Ok(lock)
+    }
+
+    /// Whether an operation holds the sysroot lock now, and which (takes the lock for a moment
+    /// when it is free).
+    pub fn lock_state(&self) -> Result<LockState> {
+        if self.ostree.try_lock()? {
+            self.ostree.unlock();
+            return Ok(LockState::Idle);
+        }
+        let record = std::fs::read_to_string(self.state().operation()).unwrap_or_default();
+        let mut fields = record.split_whitespace();
+        let pid = fields.next().and_then(|f| f.parse().ok());
+        let operation = fields.next().map(str::to_string);
+        let since = fields.next().and_then(|f| f.parse().ok());
+        Ok(LockState::Busy {
+            operation,
+            pid,
+            since,
+        })
     }
 
     /// Writes a new deployment list (all stateroots). The caller releases what the deployments no

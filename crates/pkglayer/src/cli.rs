@@ -103,6 +103,12 @@ pub struct StatusArgs {
     /// Print JSON (rpm-ostree's key names) instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Show only the booted deployment.
+    #[arg(short = 'b', long)]
+    pub booted: bool,
+    /// Exit with 77 when a deployment is pending (deployed since boot, waiting for a reboot).
+    #[arg(long)]
+    pub pending_exit_77: bool,
 }
 
 #[derive(Debug, Args)]

@@ -82,6 +82,8 @@ fn init_logging(cli: &Cli) {
 /// Exit status for "nothing changed" under `--unchanged-exit-77`, and for `upgrade --check` when
 /// no update is available (rpm-ostree's convention).
 const EXIT_UNCHANGED: u8 = 77;
+/// `status --pending-exit-77`: a deployment waits for a reboot (rpm-ostree's code for it).
+const EXIT_PENDING: u8 = 77;
 
 /// The core's repo options for a command that only reads repos, from the command line.
 fn repo_options(args: &RepoArgs, freshness: Freshness) -> RepoOptions {
@@ -180,12 +182,18 @@ fn run(cli: &Cli) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match &cli.command {
         Command::Status(args) => {
-            let status = status::status(&sysroot)?;
+            let mut status = status::status(&sysroot)?;
+            if args.booted {
+                status.deployments.retain(|d| d.booted);
+            }
             if args.json {
                 serde_json::to_writer_pretty(&mut out, &status)?;
                 writeln!(out)?;
             } else {
-                render::status(&mut out, &status, cli.verbose > 0)?;
+                render::status(&mut out, &status, cli.verbose > 0, args.booted)?;
+            }
+            if args.pending_exit_77 && status.deployments.iter().any(|d| d.pending) {
+                return Ok(ExitCode::from(EXIT_PENDING));
             }
         }
         Command::Install(args) => {

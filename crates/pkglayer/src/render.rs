@@ -11,12 +11,46 @@ use pkglayer_core::rpm::Nevra;
 use pkglayer_core::rpmdb::PackageDiff;
 use pkglayer_core::solver::{Found, PlannedPackage};
 use pkglayer_core::status::{DeploymentStatus, Status};
+use pkglayer_core::sysroot::LockState;
 
 /// Width of the right-aligned labels in `status`.
 const LABEL_WIDTH: usize = 20;
 
-pub fn status(out: &mut impl Write, status: &Status, verbose: bool) -> io::Result<()> {
+/// `status`: whether an operation runs, then each deployment (only the booted one with
+/// `booted_only`).
+pub fn status(
+    out: &mut impl Write,
+    status: &Status,
+    verbose: bool,
+    booted_only: bool,
+) -> io::Result<()> {
+    match &status.state {
+        LockState::Idle => writeln!(out, "State: idle")?,
+        LockState::Busy {
+            operation: Some(operation),
+            pid,
+            since,
+        } => writeln!(
+            out,
+            "State: busy ({operation}{}{})",
+            pid.map_or(String::new(), |pid| format!(", process {pid}")),
+            since.map_or(String::new(), |since| format!(
+                ", since {}",
+                format_timestamp(since)
+            ))
+        )?,
+        LockState::Busy { .. } => writeln!(
+            out,
+            "State: busy (another ostree tool holds the sysroot lock)"
+        )?,
+    }
     writeln!(out, "Deployments:")?;
+    if status.deployments.is_empty() && booted_only {
+        writeln!(
+            out,
+            "  (none is booted: this sysroot is not the running system)"
+        )?;
+    }
     for deployment in &status.deployments {
         deployment_block(out, deployment, verbose)?;
     }
@@ -37,8 +71,9 @@ fn deployment_block(out: &mut impl Write, d: &DeploymentStatus, verbose: bool) -
     let field = |out: &mut dyn Write, label: &str, value: &str| {
         writeln!(out, "{label:>LABEL_WIDTH$}: {value}")
     };
-    let when = format_timestamp(d.timestamp);
-    let version = match &d.version {
+    // As rpm-ostree shows it: the base's version and time, layered or not.
+    let when = format_timestamp(d.base_timestamp.unwrap_or(d.timestamp));
+    let version = match d.base_version.as_ref().or(d.version.as_ref()) {
         Some(version) => format!("{version} ({when})"),
         None => when,
     };
@@ -58,6 +93,9 @@ fn deployment_block(out: &mut impl Write, d: &DeploymentStatus, verbose: bool) -
     }
     if d.pinned {
         field(out, "Pinned", "yes")?;
+    }
+    if let Some(end_of_life) = &d.end_of_life {
+        field(out, "EndOfLife", end_of_life)?;
     }
     let active: Vec<&str> = d
         .requested_packages
