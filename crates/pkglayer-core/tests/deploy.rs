@@ -16,7 +16,7 @@ fn deploy_commit_writes_origin_keeps_kargs_and_prunes() {
     let sysroot = Sysroot::open(&host.sysroot.path, None).unwrap();
     let mut origin = sysroot.origin(&sysroot.current()).unwrap();
     origin.requested.insert("strace".into());
-    let lock = sysroot.lock().unwrap();
+    let lock = sysroot.lock("test").unwrap();
     deploy::deploy_commit(&sysroot, &lock, &v2, &origin).unwrap();
     drop(lock);
 
@@ -53,7 +53,7 @@ fn deploy_commit_writes_origin_keeps_kargs_and_prunes() {
 
     // A third deployment (back to v1, plain) replaces the oldest: offline, only the previous default stays.
     let sysroot = Sysroot::open(&host.sysroot.path, None).unwrap();
-    let lock = sysroot.lock().unwrap();
+    let lock = sysroot.lock("test").unwrap();
     let plain = Origin::new(format!("vendor:{}", base_ref()));
     deploy::deploy_commit(&sysroot, &lock, &host.base_v1, &plain).unwrap();
     let status = host.sysroot.admin_status().unwrap();
