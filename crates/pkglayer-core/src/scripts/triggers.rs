@@ -86,6 +86,8 @@ impl FileTrigger {
             body: self.body.clone(),
             args: args.iter().map(|a| a.to_string()).collect(),
             stdin,
+            // File triggers' own flags are not read: rpm's trigger slots are never `-e`.
+            expand: false,
         }
     }
 }
