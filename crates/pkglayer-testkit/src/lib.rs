@@ -22,6 +22,7 @@ mod legacy;
 mod package;
 mod repo;
 mod root;
+pub mod sandbox_cases;
 mod server;
 mod signing;
 mod sysroot;

@@ -85,6 +85,17 @@ pub(crate) const KEPT_CAPABILITIES: &[&str] = &[
     "cap_setfcap",
 ];
 
+/// The parts of `/proc` that act on the machine rather than on the sandbox's processes: kernel
+/// settings (those a capability does not guard are writable by root), the SysRq trigger (reboot,
+/// crash), interrupt and bus settings.
+const PROC_READ_ONLY: &[&str] = &[
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+    "/proc/irq",
+    "/proc/bus",
+    "/proc/fs",
+];
+
 /// `/var` as scripts find it: a fresh skeleton on the space, never deployed.
 const VAR_SKELETON: &[&str] = &[
     "var/cache",
@@ -238,8 +249,12 @@ pub fn run(
     for (inside, on_space) in [("/var", "var"), ("/tmp", "tmp"), ("/run", "run")] {
         command.arg("--bind").arg(space.join(on_space)).arg(inside);
     }
+    command.args(["--proc", "/proc", "--dev", "/dev"]);
+    // What of /proc reaches past the sandbox (kernel settings, the SysRq trigger), read-only.
+    for path in PROC_READ_ONLY {
+        command.args(["--ro-bind-try", path, path]);
+    }
     command
-        .args(["--proc", "/proc", "--dev", "/dev"])
         .arg("--ro-bind")
         .arg(&input)
         .arg(INPUT)
@@ -759,7 +774,7 @@ step() {
     report "$number" "$?"
 }
 expand() {
-    rpm --eval "$2" >"$OUT/$1.expanded" 2>"$OUT/$1.log" && return 0
+    /usr/bin/rpm --eval "$2" >"$OUT/$1.expanded" 2>"$OUT/$1.log" && return 0
     report "$1" expand
     return 1
 }
