@@ -527,6 +527,29 @@ fn a_script_running_forever_is_stopped() {
     assert!(err.contains("PKGLAYER_SCRIPT_TIMEOUT"), "{err}");
     assert!(start.elapsed() < Duration::from_secs(60));
     assert_eq!(processes_with("sleep 86399"), Vec::<String>::new());
+
+    // pkglayer killed while the script runs: the sandbox goes with it.
+    let mut child = h.command(&["install", "sleeper"]).spawn();
+    let start = Instant::now();
+    while processes_with("sleep 86399").is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the script never ran"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed = Instant::now();
+    while !processes_with("sleep 86399").is_empty() {
+        assert!(
+            killed.elapsed() < Duration::from_secs(10),
+            "the script outlived pkglayer: {:?}",
+            processes_with("sleep 86399")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    h.fsck();
 }
 
 #[test]

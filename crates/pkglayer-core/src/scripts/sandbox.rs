@@ -109,10 +109,11 @@ const VAR_SKELETON: &[&str] = &[
 
 /// Runs in the private mount namespace: mounts the space and the overlay, starts bubblewrap, says
 /// its PID, and holds the namespace until its stdin ends (words the driver did not read are
-/// skipped). Arguments: space size, space, overlay
-/// mount point, lowerdir, seccomp filter file, then bubblewrap's command line.
-const HOLDER: &str = r#"size=$1 space=$2 merged=$3 lower=$4 filter=$5
-shift 5
+/// skipped). Should pkglayer die, a watcher kills bubblewrap (and so the sandbox) within a second.
+/// Arguments: pkglayer's PID, space size, space, overlay mount point, lowerdir, seccomp filter
+/// file, then bubblewrap's command line.
+const HOLDER: &str = r#"owner=$1 size=$2 space=$3 merged=$4 lower=$5 filter=$6
+shift 6
 exec 3<&0
 mount -t tmpfs -o "size=$size,mode=0755" pkglayer-scripts "$space" || exit 1
 cd "$space" || exit 1
@@ -121,9 +122,16 @@ for dir in $VAR_SKELETON; do mkdir "$dir" || exit 1; done
 chmod 1777 tmp var/tmp || exit 1
 mount -t overlay pkglayer-scripts -o "lowerdir=$lower,upperdir=$space/upper,workdir=$space/work" "$merged" || exit 1
 "$@" 0<&3 3<&- 9<"$filter" 2>"$space/sandbox.err" &
-echo "pid $!"
-wait "$!"
+sandbox=$!
+echo "pid $sandbox"
+(
+    while kill -0 "$owner" 2>/dev/null; do sleep 1; done
+    kill -KILL "$sandbox"
+) 0</dev/null 3<&- >/dev/null 2>&1 &
+watcher=$!
+wait "$sandbox"
 echo "ended $?"
+kill "$watcher" 2>/dev/null
 while read -r _; do :; done
 "#;
 
@@ -230,6 +238,7 @@ pub fn run(
         .args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c"])
         .arg(HOLDER)
         .arg("pkglayer-scripts")
+        .arg(std::process::id().to_string())
         .arg(limits.space.to_string())
         .arg(&space)
         .arg(&merged)
