@@ -24,7 +24,7 @@
 //! whiteouts for deleted ones. [`apply_changes`] writes those under `usr/` into the mutable tree;
 //! nothing else of the tree is scanned.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::{BufRead, Read as _, Seek as _, Write as _};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
@@ -658,8 +658,14 @@ fn hidden(
             format!("{relative}/{name}")
         }
     };
-    let before: BTreeMap<String, gio::FileType> =
-        crate::tree::children(tree)?.into_iter().collect();
+    // One lookup in the tree per entry of the upper directory: the cost follows what the scripts
+    // wrote, not the size of the directories they wrote in.
+    let kind_in_tree = |name: &str| {
+        tree.child(name).query_file_type(
+            gio::FileQueryInfoFlags::NOFOLLOW_SYMLINKS,
+            gio::Cancellable::NONE,
+        )
+    };
     let mut names = BTreeSet::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("Reading {}", dir.display()))? {
         let entry = entry?;
@@ -668,23 +674,26 @@ fn hidden(
         let child = child_path(&name);
         let meta = std::fs::symlink_metadata(&path)?;
         let kind = meta.file_type();
-        let Some(was) = before.get(&name) else {
+        let was = kind_in_tree(&name);
+        if was == gio::FileType::Unknown {
             continue;
-        };
+        }
         names.insert(name.clone());
         if kind.is_char_device() && meta.rdev() == 0 {
             if !ignore(&child) {
                 found.insert(child);
             }
-        } else if kind.is_dir() && *was == gio::FileType::Directory {
+        } else if kind.is_dir() && was == gio::FileType::Directory {
             hidden(&path, &tree.child(&name), &child, ignore, found)?;
         }
     }
     if !relative.is_empty() && is_opaque(dir) {
-        for name in before.keys().filter(|name| !names.contains(*name)) {
-            let child = child_path(name);
-            if !ignore(&child) {
-                found.insert(child);
+        for (name, _) in crate::tree::children(tree)? {
+            if !names.contains(&name) {
+                let child = child_path(&name);
+                if !ignore(&child) {
+                    found.insert(child);
+                }
             }
         }
     }
