@@ -121,3 +121,19 @@ pub(crate) fn write_filter(path: &Path) -> Result<()> {
         .context("Compiling the scripts' seccomp filter")?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_filter_compiles_to_bpf() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("filter.bpf");
+        write_filter(&path).unwrap();
+        let len = std::fs::metadata(&path).unwrap().len();
+        // Classic BPF: 8-byte instructions, and a rule or more for every refused call.
+        assert_eq!(len % 8, 0);
+        assert!(len / 8 > REFUSED.len() as u64, "{len} bytes");
+    }
+}
