@@ -197,12 +197,22 @@ fn users_and_scripts(
         tree
     } else {
         let support = users::sandbox_support(&accounts, &allocations);
+        // Who owns what, read only if a script deletes something.
+        let owners = || -> Result<Vec<(String, String)>> {
+            let mut owners = scripts::triggers::installed_owners(db_root, dbpath)?;
+            for package in &layered {
+                let nevra = package.nevra.to_string();
+                owners.extend(package.files.iter().map(|f| (f.clone(), nevra.clone())));
+            }
+            Ok(owners)
+        };
         scripts::run(
             repo,
             &tree,
             &planned,
             &support,
             dbpath,
+            &owners,
             layer.checkouts,
             progress,
         )?

@@ -241,13 +241,16 @@ pub(crate) fn plan_scripts(
 /// earlier identical run when there is one. Call inside a repo transaction; it is committed and
 /// reopened around the sandbox, which reads the tree from commits: what it adds to the checkout of
 /// `checkouts` it differs least from (`lower`). `dbpath`'s directory is left as it was: the rpm
-/// database is written after the scripts.
+/// database is written after the scripts. `owners` lists the paths packages own (as rpm names them)
+/// with their owners, for a script that deletes something.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn run(
     repo: &ostree::Repo,
     tree: &ostree::MutableTree,
     scripts: &[Script],
     support: &[SupportFile],
     dbpath: &str,
+    owners: &dyn Fn() -> Result<Vec<(String, String)>>,
     checkouts: &[Checkout],
     progress: &dyn Progress,
 ) -> Result<ostree::MutableTree> {
@@ -295,6 +298,7 @@ pub(crate) fn run(
         support,
         root.upcast_ref(),
         &ignore,
+        owners,
     )?;
     for (index, output) in &effects.outputs {
         let script = &scripts[*index];

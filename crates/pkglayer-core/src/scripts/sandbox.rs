@@ -189,7 +189,8 @@ impl Limits {
 }
 
 /// Runs `scripts` in order on `tree`, whose layers `lower` holds, stopping at the first failure.
-/// `root` is the tree as written; `ignore` names the paths scripts may delete (relative to it).
+/// `root` is the tree as written; `ignore` names paths scripts may delete (relative to it), and
+/// `owners` the paths packages own (as rpm names them), which they may not.
 pub fn run(
     repo: &ostree::Repo,
     tree: &ostree::MutableTree,
@@ -198,6 +199,7 @@ pub fn run(
     support: &[SupportFile],
     root: &gio::File,
     ignore: &dyn Fn(&str) -> bool,
+    owners: &dyn Fn() -> Result<Vec<(String, String)>>,
 ) -> Result<Effects> {
     for script in scripts {
         let (tool, what) = if script.is_lua() {
@@ -304,6 +306,7 @@ pub fn run(
     let mut holder = Holder::start(command, &space)?;
 
     let mut deleted_before = BTreeSet::new();
+    let mut owned: Option<Owned> = None;
     for (index, script) in scripts.iter().enumerate() {
         let deadline = Instant::now() + limits.timeout;
         let report = match holder.next_report(deadline) {
@@ -379,8 +382,14 @@ pub fn run(
         let deleted = deletions(&holder.space().join("upper"), root, ignore)?;
         let new: Vec<&String> = deleted.difference(&deleted_before).collect();
         if !new.is_empty() {
-            holder.stop();
-            return Err(deleted_error(script, &new));
+            if owned.is_none() {
+                owned = Some(Owned::new(owners()?));
+            }
+            let owned_paths = owned.as_ref().expect("just read").of(&new);
+            if !owned_paths.is_empty() {
+                holder.stop();
+                return Err(deleted_error(script, &owned_paths));
+            }
         }
         deleted_before = deleted;
         let log = holder.read_output(&format!("{index}.log"));
@@ -700,25 +709,59 @@ fn hidden(
     Ok(())
 }
 
-fn deleted_error(script: &Script, paths: &[&String]) -> anyhow::Error {
+/// The paths packages own, as rpm names them (`/etc/…` for the tree's `usr/etc/…`), with their
+/// owners.
+struct Owned(std::collections::BTreeMap<String, String>);
+
+impl Owned {
+    fn new(owners: Vec<(String, String)>) -> Self {
+        Owned(owners.into_iter().collect())
+    }
+
+    /// Of `deleted` (paths relative to the tree's root), those a package owns or that hold
+    /// something a package owns, each with an owner: (path as rpm names it, owner).
+    fn of(&self, deleted: &[&String]) -> Vec<(String, String)> {
+        let mut found = Vec::new();
+        for path in deleted {
+            let rpm_path = match path.strip_prefix("usr/etc") {
+                Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("/etc{rest}"),
+                _ => format!("/{path}"),
+            };
+            let owner = self.0.get(&rpm_path).or_else(|| {
+                self.0
+                    .range(format!("{rpm_path}/")..)
+                    .next()
+                    .filter(|(owned, _)| owned.starts_with(&format!("{rpm_path}/")))
+                    .map(|(_, owner)| owner)
+            });
+            if let Some(owner) = owner {
+                found.push((rpm_path, owner.clone()));
+            }
+        }
+        found
+    }
+}
+
+fn deleted_error(script: &Script, paths: &[(String, String)]) -> anyhow::Error {
     const SHOWN: usize = 10;
     let mut message = format!(
-        "the {} scriptlet of {} deleted {} path{} of the image:",
+        "the {} scriptlet of {} deleted {} path{} that packages own:",
         script.slot,
         script.package,
         paths.len(),
         if paths.len() == 1 { "" } else { "s" }
     );
-    for path in paths.iter().take(SHOWN) {
-        let _ = write!(message, "\n  /{path}");
+    for (path, owner) in paths.iter().take(SHOWN) {
+        let _ = write!(message, "\n  {path} ({owner})");
     }
     if paths.len() > SHOWN {
         let _ = write!(message, "\n  … and {} more", paths.len() - SHOWN);
     }
     UserError::new(message)
         .hint(format!(
-            "nothing was deployed; scripts may add and change files, never remove those of the \
-             base or of packages. To layer it without its scripts, add --skip-scripts={}",
+            "nothing was deployed; scripts may add and change files, and delete what no package \
+             owns, never the files of the base or of packages. To layer it without its scripts, \
+             add --skip-scripts={}",
             package_name(&script.package)
         ))
         .into()
@@ -963,4 +1006,38 @@ fn is_opaque(path: &Path) -> bool {
         rustix::fs::lgetxattr(path, "trusted.overlay.opaque", &mut value),
         Ok(1) if value[0] == b'y'
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deletions_count_when_a_package_owns_the_path_or_what_it_holds() {
+        let owned = Owned::new(vec![
+            ("/usr/lib/os-release".into(), "release".into()),
+            ("/etc/group".into(), "setup".into()),
+            ("/usr/share/docs/README".into(), "docs".into()),
+        ]);
+        let deleted: Vec<String> = [
+            "usr/lib/os-release",
+            "usr/etc/group",
+            "usr/share/docs",
+            "usr/share/made-by-a-script",
+            "usr/etcetera",
+            "usr/lib/os",
+        ]
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+        let deleted: Vec<&String> = deleted.iter().collect();
+        assert_eq!(
+            owned.of(&deleted),
+            [
+                ("/usr/lib/os-release".to_string(), "release".to_string()),
+                ("/etc/group".into(), "setup".into()),
+                ("/usr/share/docs".into(), "docs".into()),
+            ]
+        );
+    }
 }

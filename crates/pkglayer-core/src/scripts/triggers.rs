@@ -139,6 +139,19 @@ pub fn installed_files(root: &Path, dbpath: &str) -> Result<Vec<String>> {
     Ok(output.lines().map(str::to_string).collect())
 }
 
+/// Every path the packages in the rpm database at `root`/`dbpath` own, with its owner's NEVRA.
+pub fn installed_owners(root: &Path, dbpath: &str) -> Result<Vec<(String, String)>> {
+    let output = rpm_in_root(root, dbpath)
+        .args(["-qa", "--qf", "[%{FILENAMES}\t%{=NEVRA}\n]"])
+        .run_capture()
+        .context("Listing the base packages' files")?;
+    Ok(output
+        .lines()
+        .filter_map(|line| line.rsplit_once('\t'))
+        .map(|(path, owner)| (path.to_string(), owner.to_string()))
+        .collect())
+}
+
 fn parse_query(output: &str) -> Vec<FileTrigger> {
     let mut triggers = Vec::new();
     for record in output.split(PACKAGE_END) {
