@@ -296,9 +296,11 @@ pub(crate) fn run(
         &lower,
         scripts,
         support,
-        root.upcast_ref(),
-        &ignore,
-        owners,
+        &sandbox::Protected {
+            root: root.upcast_ref(),
+            ignore: &ignore,
+            owners,
+        },
     )?;
     for (index, output) in &effects.outputs {
         let script = &scripts[*index];

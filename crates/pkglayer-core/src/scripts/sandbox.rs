@@ -188,18 +188,25 @@ impl Limits {
     }
 }
 
-/// Runs `scripts` in order on `tree`, whose layers `lower` holds, stopping at the first failure.
-/// `root` is the tree as written; `ignore` names paths scripts may delete (relative to it), and
-/// `owners` the paths packages own (as rpm names them), which they may not.
+/// What scripts may not delete.
+pub struct Protected<'a> {
+    /// The tree as the scripts find it (written).
+    pub root: &'a gio::File,
+    /// Paths (relative to the root) scripts may delete whoever owns them.
+    pub ignore: &'a dyn Fn(&str) -> bool,
+    /// The paths packages own (as rpm names them) with their owners; read when a script deletes.
+    pub owners: &'a dyn Fn() -> Result<Vec<(String, String)>>,
+}
+
+/// Runs `scripts` in order on `tree`, whose layers `lower` holds, stopping at the first failure
+/// and at the first deletion of what `protected` names.
 pub fn run(
     repo: &ostree::Repo,
     tree: &ostree::MutableTree,
     lower: &Lower,
     scripts: &[Script],
     support: &[SupportFile],
-    root: &gio::File,
-    ignore: &dyn Fn(&str) -> bool,
-    owners: &dyn Fn() -> Result<Vec<(String, String)>>,
+    protected: &Protected,
 ) -> Result<Effects> {
     for script in scripts {
         let (tool, what) = if script.is_lua() {
@@ -379,11 +386,15 @@ pub fn run(
             ))
             .into());
         }
-        let deleted = deletions(&holder.space().join("upper"), root, ignore)?;
+        let deleted = deletions(
+            &holder.space().join("upper"),
+            protected.root,
+            protected.ignore,
+        )?;
         let new: Vec<&String> = deleted.difference(&deleted_before).collect();
         if !new.is_empty() {
             if owned.is_none() {
-                owned = Some(Owned::new(owners()?));
+                owned = Some(Owned::new((protected.owners)()?));
             }
             let owned_paths = owned.as_ref().expect("just read").of(&new);
             if !owned_paths.is_empty() {
