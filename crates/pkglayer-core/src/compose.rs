@@ -199,12 +199,22 @@ fn users_and_scripts(
     } else {
         let support = users::sandbox_support(&accounts, &allocations);
         let etc_accounts = accounts.open_for_scripts(repo, &tree)?;
+        // Who owns what, read only if a script deletes something.
+        let owners = || -> Result<Vec<(String, String)>> {
+            let mut owners = scripts::triggers::installed_owners(db_root, dbpath)?;
+            for package in &layered {
+                let nevra = package.nevra.to_string();
+                owners.extend(package.files.iter().map(|f| (f.clone(), nevra.clone())));
+            }
+            Ok(owners)
+        };
         let tree = scripts::run(
             repo,
             &tree,
             &planned,
             &support,
             dbpath,
+            &owners,
             layer.checkouts,
             progress,
         )?;

@@ -24,6 +24,7 @@ mod package;
 pub mod payload_cases;
 mod repo;
 mod root;
+pub mod sandbox_cases;
 mod server;
 mod signing;
 mod sysroot;

@@ -15,6 +15,7 @@
 
 pub(crate) mod lower;
 pub(crate) mod sandbox;
+mod seccomp;
 pub(crate) mod triggers;
 
 use std::collections::BTreeSet;
@@ -33,7 +34,10 @@ use sandbox::SupportFile;
 pub(crate) use triggers::FileTrigger;
 
 /// Bumped when what goes into a result changes, so older results are not reused.
-const RESULT_FORMAT: &str = "pkglayer script result v1";
+const RESULT_FORMAT: &str = "pkglayer script result v2";
+/// The `systemctl` scripts find first in `PATH`: offline unit-file work, nothing that needs a
+/// running manager.
+const SYSTEMCTL: &str = include_str!("systemctl");
 
 /// The interpreter rpm uses when a script names none.
 const DEFAULT_INTERPRETER: &str = "/bin/sh";
@@ -75,6 +79,8 @@ pub(crate) struct Script {
     pub args: Vec<String>,
     /// Paths fed on stdin (file triggers).
     pub stdin: Vec<String>,
+    /// rpm's `-e` (`RPMSCRIPT_FLAG_EXPAND`): the body's macros are expanded before it runs.
+    pub expand: bool,
 }
 
 impl Script {
@@ -83,13 +89,16 @@ impl Script {
     }
 }
 
+/// A script of a package's header: interpreter, body, and whether its macros are expanded.
+type Body = (Vec<String>, String, bool);
+
 /// What a layered package brings to the script run, read from its RPM header.
 #[derive(Debug, Clone)]
 pub struct LayeredPackage {
     pub(crate) nevra: Nevra,
-    pre: Option<(Vec<String>, String)>,
-    post: Option<(Vec<String>, String)>,
-    posttrans: Option<(Vec<String>, String)>,
+    pre: Option<Body>,
+    post: Option<Body>,
+    posttrans: Option<Body>,
     pub(crate) triggers: Vec<FileTrigger>,
     /// Every path the package ships, as rpm names it (`/etc/…`, not `/usr/etc/…`).
     pub(crate) files: Vec<String>,
@@ -108,7 +117,10 @@ impl LayeredPackage {
                     .program
                     .filter(|p| !p.is_empty())
                     .unwrap_or_else(|| vec![DEFAULT_INTERPRETER.to_string()]);
-                (interpreter, s.script)
+                let expand = s
+                    .flags
+                    .is_some_and(|f| f.contains(::rpm::ScriptletFlags::EXPAND));
+                (interpreter, s.script, expand)
             })
         };
         let priorities = |tag| {
@@ -159,17 +171,15 @@ pub(crate) fn plan_scripts(
 ) -> Vec<Script> {
     let runs = |p: &LayeredPackage| !skip.contains(&p.nevra.name);
     let mut scripts = Vec::new();
-    let own = |package: &LayeredPackage,
-               slot: Slot,
-               found: &Option<(Vec<String>, String)>,
-               args: &[&str]| {
-        found.as_ref().map(|(interpreter, body)| Script {
+    let own = |package: &LayeredPackage, slot: Slot, found: &Option<Body>, args: &[&str]| {
+        found.as_ref().map(|(interpreter, body, expand)| Script {
             package: package.nevra.to_string(),
             slot,
             interpreter: interpreter.clone(),
             body: body.clone(),
             args: args.iter().map(|a| a.to_string()).collect(),
             stdin: Vec::new(),
+            expand: *expand,
         })
     };
     for package in layered.iter().filter(|p| runs(p)) {
@@ -231,16 +241,25 @@ pub(crate) fn plan_scripts(
 /// earlier identical run when there is one. Call inside a repo transaction; it is committed and
 /// reopened around the sandbox, which reads the tree from commits: what it adds to the checkout of
 /// `checkouts` it differs least from (`lower`). `dbpath`'s directory is left as it was: the rpm
-/// database is written after the scripts.
+/// database is written after the scripts. `owners` lists the paths packages own (as rpm names them)
+/// with their owners, for a script that deletes something.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn run(
     repo: &ostree::Repo,
     tree: &ostree::MutableTree,
     scripts: &[Script],
     support: &[SupportFile],
     dbpath: &str,
+    owners: &dyn Fn() -> Result<Vec<(String, String)>>,
     checkouts: &[Checkout],
     progress: &dyn Progress,
 ) -> Result<ostree::MutableTree> {
+    let mut support = support.to_vec();
+    support.push(SupportFile {
+        path: "bin/systemctl".into(),
+        contents: SYSTEMCTL.into(),
+    });
+    let support = &support[..];
     let root = repo.write_mtree(tree, gio::Cancellable::NONE)?;
     let root = root
         .downcast::<ostree::RepoFile>()
@@ -256,20 +275,6 @@ pub(crate) fn run(
     let mut phase = PhaseGuard::start(progress, Phase::Scripts);
     phase.detail(format!("({} run)", scripts.len()));
 
-    let lower = lower::prepare(repo, &root, checkouts)?;
-    repo.commit_transaction(gio::Cancellable::NONE)?;
-    let effects = sandbox::run(repo, tree, &lower, scripts, support)?;
-    for (index, output) in &effects.outputs {
-        let script = &scripts[*index];
-        for line in output.lines() {
-            tracing::info!("{} of {}: {line}", script.slot, script.package);
-        }
-    }
-    repo.prepare_transaction(gio::Cancellable::NONE)?;
-    crate::failpoint::hit("after-scripts");
-    let usr = crate::tree::mtree_lookup(tree, "usr")?
-        .1
-        .context("the tree has no usr directory")?;
     let ignore = |path: &str| {
         path == dbpath
             || path.starts_with(&format!("{dbpath}/"))
@@ -283,6 +288,31 @@ pub(crate) fn run(
                     | "usr/etc/gshadow-"
             )
     };
+    let lower = lower::prepare(repo, &root, checkouts)?;
+    repo.commit_transaction(gio::Cancellable::NONE)?;
+    let effects = sandbox::run(
+        repo,
+        tree,
+        &lower,
+        scripts,
+        support,
+        &sandbox::Protected {
+            root: root.upcast_ref(),
+            ignore: &ignore,
+            owners,
+        },
+    )?;
+    for (index, output) in &effects.outputs {
+        let script = &scripts[*index];
+        for line in output.lines() {
+            tracing::info!("{} of {}: {line}", script.slot, script.package);
+        }
+    }
+    repo.prepare_transaction(gio::Cancellable::NONE)?;
+    crate::failpoint::hit("after-scripts");
+    let usr = crate::tree::mtree_lookup(tree, "usr")?
+        .1
+        .context("the tree has no usr directory")?;
     let changed = sandbox::apply_changes(repo, &effects.upper(), &usr, &ignore)?;
     tracing::debug!("scripts changed {}", changed.join(", "));
 
@@ -335,9 +365,9 @@ mod tests {
                 release: "1".into(),
                 arch: "x86_64".into(),
             },
-            pre: Some((vec!["/bin/sh".into()], "echo pre".into())),
+            pre: Some((vec!["/bin/sh".into()], "echo pre".into(), false)),
             post: None,
-            posttrans: Some((vec!["<lua>".into()], "print(1)".into())),
+            posttrans: Some((vec!["<lua>".into()], "print(1)".into(), false)),
             triggers: Vec::new(),
             files: files.iter().map(|f| f.to_string()).collect(),
         }

@@ -86,6 +86,8 @@ impl FileTrigger {
             body: self.body.clone(),
             args: args.iter().map(|a| a.to_string()).collect(),
             stdin,
+            // File triggers' own flags are not read: rpm's trigger slots are never `-e`.
+            expand: false,
         }
     }
 }
@@ -135,6 +137,19 @@ pub fn installed_files(root: &Path, dbpath: &str) -> Result<Vec<String>> {
         .run_capture()
         .context("Listing the base packages' files")?;
     Ok(output.lines().map(str::to_string).collect())
+}
+
+/// Every path the packages in the rpm database at `root`/`dbpath` own, with its owner's NEVRA.
+pub fn installed_owners(root: &Path, dbpath: &str) -> Result<Vec<(String, String)>> {
+    let output = rpm_in_root(root, dbpath)
+        .args(["-qa", "--qf", "[%{FILENAMES}\t%{=NEVRA}\n]"])
+        .run_capture()
+        .context("Listing the base packages' files")?;
+    Ok(output
+        .lines()
+        .filter_map(|line| line.rsplit_once('\t'))
+        .map(|(path, owner)| (path.to_string(), owner.to_string()))
+        .collect())
 }
 
 fn parse_query(output: &str) -> Vec<FileTrigger> {
