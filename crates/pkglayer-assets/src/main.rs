@@ -104,7 +104,13 @@ mod tests {
         assert_eq!(written.len(), expected.len() + COMPLETIONS.len());
         for (_, name) in COMPLETIONS {
             let text = std::fs::read_to_string(dir.join("completions").join(name)).unwrap();
-            for word in ["install", "rollback", "refresh-md", "sysroot", "allow-inactive"] {
+            for word in [
+                "install",
+                "rollback",
+                "refresh-md",
+                "sysroot",
+                "allow-inactive",
+            ] {
                 assert!(text.contains(word), "{name} lacks {word}");
             }
         }

@@ -75,6 +75,12 @@ impl State {
     pub fn id_allocations(&self) -> PathBuf {
         self.root.join("ids")
     }
+
+    /// The last automatic update run: when, under which policy, and how it ended (see the
+    /// `automatic` module).
+    pub fn automatic_updates(&self) -> PathBuf {
+        self.root.join("automatic-update")
+    }
 }
 
 /// The ref namespaces pkglayer owns in the sysroot's repo.

@@ -13,11 +13,14 @@ use crate::sysroot::{Role, Sysroot};
 
 /// The deployments of a stateroot, as `status` reports them.
 #[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct Status {
     /// Default first, in ostree's order.
     pub deployments: Vec<DeploymentStatus>,
     /// Always null: pkglayer runs no daemon, so there is never a transaction in flight to report.
     pub transaction: Option<String>,
+    /// The automatic update policy and its last run (pkglayer's own key).
+    pub automatic_updates: crate::automatic::Summary,
 }
 
 /// One deployment: its commit, what it layers, and its role.
@@ -108,5 +111,6 @@ pub fn status(sysroot: &Sysroot) -> Result<Status> {
     Ok(Status {
         deployments,
         transaction: None,
+        automatic_updates: crate::automatic::summary(sysroot),
     })
 }

@@ -15,9 +15,11 @@ use anyhow::Result;
 use clap::Parser;
 use pkglayer_core::error::ErrorKind;
 use pkglayer_core::repo::{Freshness, RepoOptions};
-use pkglayer_core::{Sysroot, deploy, operation, query, status};
+use pkglayer_core::{Sysroot, automatic, deploy, operation, query, status};
 
-use cli::{Cli, Command, DbCommand, ModuleCommand, RepoArgs, TransactionArgs, UpgradeArgs};
+use cli::{
+    AutomaticArgs, Cli, Command, DbCommand, ModuleCommand, RepoArgs, TransactionArgs, UpgradeArgs,
+};
 
 fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
@@ -169,6 +171,41 @@ fn upgrade(sysroot: &Sysroot, args: &UpgradeArgs, quiet: bool) -> Result<ExitCod
     })
 }
 
+/// `automatic`: the automatic update policy, once; the run is recorded for `status` (a failure
+/// too, before it is reported).
+fn automatic(sysroot: &Sysroot, args: &AutomaticArgs, quiet: bool) -> Result<ExitCode> {
+    let options = operation::Options {
+        reposdir: args.repos.reposdir.clone(),
+        disable_repos: args.repos.disablerepo.clone(),
+        enable_repos: args.repos.enablerepo.clone(),
+        releasever: args.repos.releasever.clone(),
+        cache_only: args.cache_only,
+        ..Default::default()
+    };
+    let progress = progress::for_terminal(quiet, false);
+    let run = automatic::run(sysroot, args.config.as_deref(), &options, progress.as_ref())?;
+    let mut out = std::io::stdout().lock();
+    if let Some(report) = &run.upgrade {
+        render::base_change(&mut out, &report.base)?;
+    }
+    match &run.recorded {
+        Some(recorded) => writeln!(
+            out,
+            "Automatic update ({}): {}: {}",
+            run.policy,
+            recorded.outcome.as_str(),
+            recorded.message
+        )?,
+        None => writeln!(
+            out,
+            "Automatic updates are off (AutomaticUpdatePolicy={} in {}): nothing to do.",
+            run.policy,
+            run.config.display()
+        )?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run(cli: &Cli) -> Result<ExitCode> {
     let mut sysroot = Sysroot::open(&cli.sysroot, cli.stateroot.as_deref())?;
     sysroot.set_wait_for_lock(!cli.no_wait);
@@ -180,6 +217,9 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 serde_json::to_writer_pretty(&mut out, &status)?;
                 writeln!(out)?;
             } else {
+                if let Some(line) = status.automatic_updates.line() {
+                    writeln!(out, "{line}")?;
+                }
                 render::status(&mut out, &status, cli.verbose > 0)?;
             }
         }
@@ -208,6 +248,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             return render_transaction(&mut out, &report, &args.transaction);
         }
         Command::Upgrade(args) => return upgrade(&sysroot, args, cli.quiet),
+        Command::Automatic(args) => return automatic(&sysroot, args, cli.quiet),
         Command::Module(command) => {
             let (action, args) = match command {
                 ModuleCommand::Enable(args) => (operation::ModuleAction::Enable, args),
