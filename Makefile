@@ -20,7 +20,7 @@ DESTDIR ?=
 CARGO ?= cargo
 CARGO_FLAGS ?= --locked
 PROFILE ?= release
-TARGET_DIR ?= target
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 BIN ?= $(TARGET_DIR)/$(if $(filter dev test,$(PROFILE)),debug,$(PROFILE))/pkglayer
 ASSETS ?= $(TARGET_DIR)/assets
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
@@ -32,11 +32,11 @@ INSTALL ?= install
 all: build assets
 
 build:
-	$(CARGO) build $(CARGO_FLAGS) --profile $(PROFILE) -p pkglayer
+	$(CARGO) build $(CARGO_FLAGS) --profile $(PROFILE) --target-dir $(TARGET_DIR) -p pkglayer
 
 # Man pages and completions from the command-line definitions (crates/pkglayer-assets).
 assets:
-	$(CARGO) run $(CARGO_FLAGS) --profile $(PROFILE) -q -p pkglayer-assets -- $(ASSETS) >/dev/null
+	$(CARGO) run $(CARGO_FLAGS) --profile $(PROFILE) --target-dir $(TARGET_DIR) -q -p pkglayer-assets -- $(ASSETS) >/dev/null
 
 install:
 	@test -x $(BIN) || { echo "error: $(BIN) is not built; run make first" >&2; exit 1; }
