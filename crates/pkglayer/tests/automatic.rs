@@ -137,7 +137,7 @@ fn policy_check_reports_an_update_without_deploying_it() {
         "the base line names the new commit: {out}"
     );
     assert_eq!(h.snapshot().0, before.0, "check deployed something");
-    assert_eq!(h.deployments(), [h.host.base_v1.clone()]);
+    assert_eq!(h.deployments(), std::slice::from_ref(&h.host.base_v1));
 
     // status reads the policy from the deployment's /etc (none there), and shows the last run.
     let line = status_line(&h).expect("a run is shown even with the policy off");
