@@ -11,7 +11,7 @@ use pkglayer_core::automatic::CONFIG_PATH;
 use pkglayer_testkit::{TestPackage, base_packages, base_ref, require_root};
 use serde_json::Value;
 use support::host::RepoHost;
-use support::{Pkglayer, ok, said, stderr};
+use support::{Pkglayer, Redactions, ok, said, stderr};
 
 fn host() -> RepoHost {
     RepoHost::serving(vec![
@@ -48,6 +48,15 @@ fn automatic(h: &RepoHost, args: &[&str]) -> Output {
         .args(args)
         .reposdir(&h.reposdir)
         .output()
+}
+
+/// Redactions naming base v1 and `v2`, whole and by the 12-character prefix messages use.
+fn redactions(h: &RepoHost, v2: &str) -> Redactions {
+    Redactions::new()
+        .name(&h.host.base_v1, "[BASE_V1]")
+        .name(v2, "[BASE_V2]")
+        .name(&h.host.base_v1[..12], "[BASE_V1_PREFIX]")
+        .name(&v2[..12], "[BASE_V2_PREFIX]")
 }
 
 fn status_text(h: &RepoHost) -> String {
@@ -136,6 +145,9 @@ fn policy_check_reports_an_update_without_deploying_it() {
         out.contains(&v2),
         "the base line names the new commit: {out}"
     );
+    insta::with_settings!({filters => redactions(&h, &v2).filters()}, {
+        insta::assert_snapshot!("automatic_check_update_available", out);
+    });
     assert_eq!(h.snapshot().0, before.0, "check deployed something");
     assert_eq!(h.deployments(), std::slice::from_ref(&h.host.base_v1));
 
@@ -175,6 +187,9 @@ fn policy_stage_deploys_the_update_for_the_next_boot() {
 
     let out = ok(&automatic(&h, &[]));
     assert!(out.contains("Automatic update (stage): deployed"), "{out}");
+    insta::with_settings!({filters => redactions(&h, &v2).filters()}, {
+        insta::assert_snapshot!("automatic_stage_deployed", out);
+    });
     let deployments = h.deployments();
     assert_eq!(deployments.len(), 2, "{deployments:?}");
     assert_eq!(
