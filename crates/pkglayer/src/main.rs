@@ -15,11 +15,9 @@ use anyhow::Result;
 use clap::Parser;
 use pkglayer_core::error::ErrorKind;
 use pkglayer_core::repo::{Freshness, RepoOptions};
-use pkglayer_core::{Sysroot, automatic, deploy, operation, query, status};
+use pkglayer_core::{Sysroot, deploy, operation, query, status};
 
-use cli::{
-    AutomaticArgs, Cli, Command, DbCommand, ModuleCommand, RepoArgs, TransactionArgs, UpgradeArgs,
-};
+use cli::{Cli, Command, DbCommand, ModuleCommand, RepoArgs, TransactionArgs, UpgradeArgs};
 
 fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
@@ -173,7 +171,7 @@ fn upgrade(sysroot: &Sysroot, args: &UpgradeArgs, quiet: bool) -> Result<ExitCod
 
 /// `automatic`: the automatic update policy, once; the run is recorded for `status` (a failure
 /// too, before it is reported).
-fn automatic(sysroot: &Sysroot, args: &AutomaticArgs, quiet: bool) -> Result<ExitCode> {
+fn automatic(sysroot: &Sysroot, args: &cli::AutomaticArgs, quiet: bool) -> Result<ExitCode> {
     let options = operation::Options {
         reposdir: args.repos.reposdir.clone(),
         disable_repos: args.repos.disablerepo.clone(),
@@ -183,7 +181,8 @@ fn automatic(sysroot: &Sysroot, args: &AutomaticArgs, quiet: bool) -> Result<Exi
         ..Default::default()
     };
     let progress = progress::for_terminal(quiet, false);
-    let run = automatic::run(sysroot, args.config.as_deref(), &options, progress.as_ref())?;
+    let config = args.config.as_deref();
+    let run = pkglayer_core::automatic::run(sysroot, config, &options, progress.as_ref())?;
     let mut out = std::io::stdout().lock();
     if let Some(report) = &run.upgrade {
         render::base_change(&mut out, &report.base)?;
