@@ -80,6 +80,12 @@ impl State {
     pub fn operation(&self) -> PathBuf {
         self.root.join("operation")
     }
+
+    /// The last automatic update run: when, under which policy, and how it ended (see the
+    /// `automatic` module).
+    pub fn automatic_updates(&self) -> PathBuf {
+        self.root.join("automatic-update")
+    }
 }
 
 /// The ref namespaces pkglayer owns in the sysroot's repo.

@@ -21,7 +21,8 @@
 //!   package scripts in their sandbox, `users` gives accounts IDs that never change on the machine,
 //!   [`rpm`] reads packages (identity, integrity, payload), [`rpmdb`] reads a tree's rpm database,
 //!   `tree` reads files straight out of a commit, and `command` runs external programs.
-//! - `retention` decides what the repo and the caches keep over a host's life.
+//! - `retention` decides what the repo and the caches keep over a host's life; [`automatic`] runs
+//!   the automatic update policy and records each run.
 //! - Surviving interruptions: `scratch` keeps scratch directories that a later run finds and removes
 //!   after a crash; [`failpoint`] lets tests kill the process at step boundaries.
 //! - What callers get: [`error`] tells failures a user can act on from internal ones, and
@@ -87,6 +88,7 @@
 #![warn(missing_docs)]
 
 pub(crate) mod acquire;
+pub mod automatic;
 pub(crate) mod base;
 mod command;
 pub mod commit_metadata;

@@ -25,6 +25,8 @@ pub struct Status {
     pub cached_update: Option<String>,
     /// Whether an operation holds the sysroot lock (pkglayer's key).
     pub state: LockState,
+    /// The automatic update policy and its last run (pkglayer's own key).
+    pub automatic_updates: crate::automatic::Summary,
 }
 
 /// One deployment: its commit, what it layers, and its role. Keys are rpm-ostree's, with its
@@ -164,5 +166,6 @@ pub fn status(sysroot: &Sysroot) -> Result<Status> {
         transaction: None,
         cached_update: None,
         state: sysroot.lock_state()?,
+        automatic_updates: crate::automatic::summary(sysroot),
     })
 }

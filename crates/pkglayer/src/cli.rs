@@ -61,6 +61,25 @@ pub enum Command {
     /// Enable module streams or install their profiles, as dnf's modules (kept in the origin).
     #[command(subcommand)]
     Module(ModuleCommand),
+    /// Run the automatic update policy once (what pkglayer-automatic.timer starts).
+    ///
+    /// The policy is `AutomaticUpdatePolicy=` in the `[Daemon]` group of /etc/pkglayer/pkglayer.conf:
+    /// `none` (the default) does nothing, `check` looks for a newer base or newer layered packages
+    /// as `upgrade --check` does, `stage` upgrades: downloads the update and deploys it for the next
+    /// boot (it never reboots). Each run but `none` is recorded; `status` shows the last one.
+    Automatic(AutomaticArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AutomaticArgs {
+    /// Read the policy from FILE instead of the current deployment's /etc/pkglayer/pkglayer.conf.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Use cached repo metadata and packages only; never touch the network.
+    #[arg(long, short = 'C')]
+    pub cache_only: bool,
+    #[command(flatten)]
+    pub repos: RepoArgs,
 }
 
 /// `module` subcommands: each changes the origin's `[modules]` and deploys the result.

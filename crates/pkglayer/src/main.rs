@@ -176,6 +176,42 @@ fn upgrade(sysroot: &Sysroot, args: &UpgradeArgs, quiet: bool) -> Result<ExitCod
     })
 }
 
+/// `automatic`: the automatic update policy, once; the run is recorded for `status` (a failure
+/// too, before it is reported).
+fn automatic(sysroot: &Sysroot, args: &cli::AutomaticArgs, quiet: bool) -> Result<ExitCode> {
+    let options = operation::Options {
+        reposdir: args.repos.reposdir.clone(),
+        disable_repos: args.repos.disablerepo.clone(),
+        enable_repos: args.repos.enablerepo.clone(),
+        releasever: args.repos.releasever.clone(),
+        cache_only: args.cache_only,
+        ..Default::default()
+    };
+    let progress = progress::for_terminal(quiet, false);
+    let config = args.config.as_deref();
+    let run = pkglayer_core::automatic::run(sysroot, config, &options, progress.as_ref())?;
+    let mut out = std::io::stdout().lock();
+    if let Some(report) = &run.upgrade {
+        render::base_change(&mut out, &report.base)?;
+    }
+    match &run.recorded {
+        Some(recorded) => writeln!(
+            out,
+            "Automatic update ({}): {}: {}",
+            run.policy,
+            recorded.outcome.as_str(),
+            recorded.message
+        )?,
+        None => writeln!(
+            out,
+            "Automatic updates are off (AutomaticUpdatePolicy={} in {}): nothing to do.",
+            run.policy,
+            run.config.display()
+        )?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run(cli: &Cli) -> Result<ExitCode> {
     let mut sysroot = Sysroot::open(&cli.sysroot, cli.stateroot.as_deref())?;
     sysroot.set_wait_for_lock(!cli.no_wait);
@@ -221,6 +257,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             return render_transaction(&mut out, &report, &args.transaction);
         }
         Command::Upgrade(args) => return upgrade(&sysroot, args, cli.quiet),
+        Command::Automatic(args) => return automatic(&sysroot, args, cli.quiet),
         Command::Module(command) => {
             let (action, args) = match command {
                 ModuleCommand::Enable(args) => (operation::ModuleAction::Enable, args),

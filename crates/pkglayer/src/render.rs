@@ -44,6 +44,9 @@ pub fn status(
             "State: busy (another ostree tool holds the sysroot lock)"
         )?,
     }
+    if let Some(line) = status.automatic_updates.line() {
+        writeln!(out, "{line}")?;
+    }
     writeln!(out, "Deployments:")?;
     if status.deployments.is_empty() && booted_only {
         writeln!(
