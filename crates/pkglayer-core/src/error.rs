@@ -15,14 +15,16 @@ pub struct UserError {
 }
 
 impl UserError {
-    pub(crate) fn new(message: impl Into<String>) -> Self {
+    /// An error saying `message` (what is wrong, naming the package, repo or path).
+    pub fn new(message: impl Into<String>) -> Self {
         UserError {
             message: message.into(),
             hint: None,
         }
     }
 
-    pub(crate) fn hint(mut self, hint: impl Into<String>) -> Self {
+    /// The same error with `hint`: what the user can do about it.
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
     }

@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// The `--help` heading of the options every command takes, listed after a command's own.
+const GLOBAL: &str = "Global options";
+
 /// Layer RPM packages on an OSTree-based operating system.
 ///
 /// Every change builds a new deployment for the next boot; the running system is never modified, and
@@ -12,23 +15,23 @@ use clap::{Args, Parser, Subcommand};
 #[command(name = "pkglayer", version, propagate_version = true)]
 pub struct Cli {
     /// The OSTree sysroot to operate on.
-    #[arg(long, global = true, value_name = "DIR", default_value = "/")]
+    #[arg(long, global = true, value_name = "DIR", default_value = "/", help_heading = GLOBAL)]
     pub sysroot: PathBuf,
 
     /// The stateroot (OS name); default: the booted deployment's, or the only one.
-    #[arg(long = "os", global = true, value_name = "NAME")]
+    #[arg(long = "os", global = true, value_name = "NAME", help_heading = GLOBAL)]
     pub stateroot: Option<String>,
 
     /// More detail: -v for details and info logs, -vv for debug logs.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = GLOBAL)]
     pub verbose: u8,
 
     /// Only errors.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(short, long, global = true, conflicts_with = "verbose", help_heading = GLOBAL)]
     pub quiet: bool,
 
     /// Fail at once when another operation holds the sysroot lock, instead of waiting for it.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub no_wait: bool,
 
     #[command(subcommand)]
@@ -52,7 +55,7 @@ pub enum Command {
     /// Find packages of the enabled repos by words of their name or summary.
     Search(SearchArgs),
     /// Make the previous deployment the default again.
-    Rollback,
+    Rollback(RollbackArgs),
     /// Remove the pending and/or rollback deployment, and/or what no deployment uses from the caches.
     Cleanup(CleanupArgs),
     /// Query the rpm database of deployments.
@@ -179,9 +182,20 @@ pub struct UpgradeArgs {
     pub transaction: TransactionArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// Reboot into it (only on the running system).
+    #[arg(short = 'r', long)]
+    pub reboot: bool,
+}
+
 /// Options of every verb that changes the layer.
 #[derive(Debug, Clone, Args)]
 pub struct TransactionArgs {
+    /// Reboot into the new deployment once it is deployed (only on the running system; nothing
+    /// happens when nothing changed).
+    #[arg(short = 'r', long, conflicts_with = "dry_run")]
+    pub reboot: bool,
     /// Resolve and print the transaction; change nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -7,8 +7,9 @@
 mod cli;
 mod progress;
 mod render;
+mod style;
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -21,8 +22,11 @@ use cli::{Cli, Command, DbCommand, ModuleCommand, RepoArgs, TransactionArgs, Upg
 
 fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("error: internal error: {info}");
-        eprintln!("hint: this is a bug in pkglayer; please report it with the command you ran");
+        eprintln!("{} internal error: {info}", style::error());
+        eprintln!(
+            "{} this is a bug in pkglayer; please report it with the command you ran",
+            style::hint()
+        );
         std::process::exit(2);
     }));
     let cli = Cli::parse();
@@ -33,12 +37,13 @@ fn main() -> ExitCode {
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             let kind = ErrorKind::of(&err);
-            eprintln!("error: {err:#}");
+            eprintln!("{} {err:#}", style::error());
             match pkglayer_core::error::hint_of(&err) {
-                Some(hint) => eprintln!("hint: {hint}"),
+                Some(hint) => eprintln!("{} {hint}", style::hint()),
                 None if kind == ErrorKind::Internal => eprintln!(
-                    "hint: pkglayer did not expect this; if the message does not tell what is wrong \
-                     with the machine, please report it with the command you ran"
+                    "{} pkglayer did not expect this; if the message does not tell what is wrong \
+                     with the machine, please report it with the command you ran",
+                    style::hint()
                 ),
                 None => {}
             }
@@ -73,9 +78,7 @@ fn init_logging(cli: &Cli) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .without_time()
+        .event_format(style::Labelled)
         .init();
 }
 
@@ -134,11 +137,54 @@ fn render_transaction(
             None => writeln!(out, "Dry run: nothing was changed.")?,
         }
     }
+    if args.reboot
+        && matches!(
+            report.outcome,
+            Some(pkglayer_core::layer::Outcome::Deployed { .. })
+        )
+    {
+        reboot(out)?;
+    }
     Ok(if report.unchanged() && args.unchanged_exit_77 {
         ExitCode::from(EXIT_UNCHANGED)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Whether the command asks for `-r/--reboot`.
+fn wants_reboot(command: &Command) -> bool {
+    match command {
+        Command::Install(args) => args.transaction.reboot,
+        Command::Uninstall(args) => args.transaction.reboot,
+        Command::Upgrade(args) => args.transaction.reboot,
+        Command::Module(
+            ModuleCommand::Enable(args)
+            | ModuleCommand::Disable(args)
+            | ModuleCommand::Install(args)
+            | ModuleCommand::Uninstall(args),
+        ) => args.transaction.reboot,
+        Command::Rollback(args) => args.reboot,
+        _ => false,
+    }
+}
+
+/// Reboots the machine (into the new default deployment), as `rpm-ostree … --reboot` does.
+fn reboot(out: &mut impl Write) -> Result<()> {
+    writeln!(out, "Rebooting.")?;
+    out.flush()?;
+    let status = std::process::Command::new("systemctl")
+        .arg("reboot")
+        .status()
+        .map_err(|err| anyhow::anyhow!("running systemctl reboot: {err}"))?;
+    if !status.success() {
+        return Err(pkglayer_core::UserError::new(format!(
+            "systemctl reboot failed ({status}); the new deployment is in place"
+        ))
+        .hint("reboot by hand to start using it")
+        .into());
+    }
+    Ok(())
 }
 
 /// `upgrade`: the newest base and layered packages; `--check` exits 77 when there is nothing newer.
@@ -215,6 +261,16 @@ fn automatic(sysroot: &Sysroot, args: &cli::AutomaticArgs, quiet: bool) -> Resul
 fn run(cli: &Cli) -> Result<ExitCode> {
     let mut sysroot = Sysroot::open(&cli.sysroot, cli.stateroot.as_deref())?;
     sysroot.set_wait_for_lock(!cli.no_wait);
+    if wants_reboot(&cli.command) && sysroot.booted().is_none() {
+        // Refused before anything is done: a reboot here would restart this machine, not boot
+        // the sysroot's deployment.
+        return Err(pkglayer_core::UserError::new(format!(
+            "--reboot: the sysroot at {} is not the running system, so there is nothing to reboot into",
+            cli.sysroot.display()
+        ))
+        .hint("leave out -r/--reboot; the new deployment is the default at that sysroot's next boot")
+        .into());
+    }
     let mut out = std::io::stdout().lock();
     match &cli.command {
         Command::Status(args) => {
@@ -293,9 +349,12 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 render::search(&mut out, &found)?;
             }
         }
-        Command::Rollback => {
+        Command::Rollback(args) => {
             let target = operation::rollback(&sysroot)?;
             render::rolled_back(&mut out, &deploy::deployment_id(&target))?;
+            if args.reboot {
+                reboot(&mut out)?;
+            }
         }
         Command::Cleanup(args) => {
             let request = operation::CleanupRequest {

@@ -564,8 +564,10 @@ pub fn refreshed(out: &mut impl Write, report: &SyncReport) -> io::Result<()> {
 pub fn skipped_repos(skipped: &[SkippedRepo]) {
     for repo in skipped {
         eprintln!(
-            "warning: skipped repo {} (skip_if_unavailable=1): {}",
-            repo.id, repo.reason
+            "{} skipped repo {} (skip_if_unavailable=1): {}",
+            crate::style::warning(),
+            repo.id,
+            repo.reason
         );
     }
 }
@@ -574,7 +576,8 @@ pub fn skipped_repos(skipped: &[SkippedRepo]) {
 pub fn module_problems(problems: &[String]) {
     if !problems.is_empty() {
         eprintln!(
-            "warning: module dependency problems (the streams involved stay inactive):\n  {}",
+            "{} module dependency problems (the streams involved stay inactive):\n  {}",
+            crate::style::warning(),
             problems.join("\n  ")
         );
     }

@@ -5,7 +5,7 @@ mod support;
 
 use pkglayer_testkit::{TestHost, base_packages, base_ref, require_root};
 use serde_json::Value;
-use support::{Pkglayer, Redactions, ok, pkglayer, stderr};
+use support::{Pkglayer, Redactions, failure, ok, pkglayer, stderr};
 
 /// A host with base v1 deployed, then v2 deployed by `ostree admin upgrade`: [v2 (default), v1].
 fn host_with_two_deployments() -> (TestHost, String) {
@@ -313,4 +313,37 @@ fn a_held_lock_is_waited_for_or_refused_with_no_wait() {
         host.sysroot.admin_status().unwrap()[0].checksum,
         host.base_v1
     );
+}
+
+#[test]
+fn reboot_is_refused_on_a_sysroot_that_is_not_running() {
+    require_root!();
+    let (host, _) = host_with_two_deployments();
+    let before = host.sysroot.admin_status().unwrap();
+    for args in [
+        &["rollback", "--reboot"][..],
+        &["upgrade", "-r"],
+        &["install", "--reboot", "strace"],
+    ] {
+        let err = failure(&pkglayer(&host.sysroot.path, args));
+        assert_eq!(
+            err,
+            format!(
+                "error: --reboot: the sysroot at {} is not the running system, so there is nothing to reboot into\n\
+                 hint: leave out -r/--reboot; the new deployment is the default at that sysroot's next boot\n",
+                host.sysroot.path.display()
+            ),
+            "{args:?}"
+        );
+    }
+    assert_eq!(host.sysroot.admin_status().unwrap(), before);
+
+    // Nothing is booted here: -b shows no deployment, and none is pending.
+    let text = ok(&pkglayer(&host.sysroot.path, &["status", "-b"]));
+    assert_eq!(
+        text,
+        "State: idle\nDeployments:\n  (none is booted: this sysroot is not the running system)\n"
+    );
+    let output = pkglayer(&host.sysroot.path, &["status", "--pending-exit-77"]);
+    assert_eq!(output.status.code(), Some(0));
 }

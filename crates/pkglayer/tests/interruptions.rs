@@ -195,6 +195,21 @@ fn a_second_operation_waits_for_the_lock_or_fails_at_once() {
         .env("PKGLAYER_FAILPOINT", "after-lock=pause");
     let mut holder = spawn_until(holder, "failpoint after-lock: paused");
 
+    // status tells which operation holds the lock.
+    let status = support::ok(&h.pkglayer(&["status"]));
+    assert!(
+        status.starts_with(&format!(
+            "State: busy (install, process {}, since ",
+            holder.id()
+        )),
+        "{status}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&support::ok(&h.pkglayer(&["status", "--json"]))).unwrap();
+    assert_eq!(json["state"]["state"], "busy");
+    assert_eq!(json["state"]["operation"], "install");
+    assert_eq!(json["state"]["pid"], holder.id());
+
     // --no-wait: refused at once, naming the lock.
     let no_wait = h.command(&["install", "other"]).arg("--no-wait");
     let err = failure(&no_wait.output());
@@ -223,6 +238,7 @@ fn a_second_operation_waits_for_the_lock_or_fails_at_once() {
     holder.wait().unwrap();
     let status = waiter.wait().unwrap();
     assert!(status.success(), "{status}");
+    assert!(support::ok(&h.pkglayer(&["status"])).starts_with("State: idle\n"));
     let qa = h.host.sysroot.rpm_qa(&h.newest()).unwrap();
     assert!(
         qa.contains(&format!("other-1.0-1.{}", host_arch())),

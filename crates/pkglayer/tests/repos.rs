@@ -129,6 +129,20 @@ fn dry_run_resolves_over_http_with_the_deployments_repo_files() {
     );
     assert_eq!(before, after);
 
+    // Messages name the file as the host sees it, not by the deployment's directory.
+    std::fs::write(
+        repos_d.join("broken.repo"),
+        "[broken]\nbaseurl=\nenabled=1\n",
+    )
+    .unwrap();
+    let err = failure(&pkglayer(
+        &host.sysroot.path,
+        &["install", "--dry-run", "strace"],
+    ));
+    assert!(err.contains("/etc/yum.repos.d/broken.repo"), "{err}");
+    assert!(!err.contains("ostree/deploy"), "{err}");
+    std::fs::remove_file(repos_d.join("broken.repo")).unwrap();
+
     // The human form: one line a package, then the totals.
     let text = ok(&pkglayer(
         &host.sysroot.path,

@@ -343,6 +343,13 @@ fn parse_expiry(value: &str) -> Option<Option<Duration>> {
 
 /// Every repo defined by the `*.repo` files in `dir`, in file-name order.
 pub fn load_repos_dir(dir: &Path, vars: &RepoVars) -> Result<Vec<RepoConfig>> {
+    load_repos_dir_as(dir, dir, vars)
+}
+
+/// [`load_repos_dir`] for a directory the user knows as `shown_as` (a deployment's
+/// `etc/yum.repos.d` is the host's `/etc/yum.repos.d`): messages and [`RepoConfig::file`] name
+/// that.
+pub fn load_repos_dir_as(dir: &Path, shown_as: &Path, vars: &RepoVars) -> Result<Vec<RepoConfig>> {
     let entries = std::fs::read_dir(dir).map_err(|err| {
         UserError::new(format!(
             "cannot read repo directory {}: {err}",
@@ -360,14 +367,17 @@ pub fn load_repos_dir(dir: &Path, vars: &RepoVars) -> Result<Vec<RepoConfig>> {
     for file in files {
         let text = std::fs::read_to_string(&file)
             .with_context(|| format!("Reading {}", file.display()))?;
-        for repo in parse_repo_file(&file, &text, vars)? {
+        let shown = file
+            .file_name()
+            .map_or_else(|| file.clone(), |name| shown_as.join(name));
+        for repo in parse_repo_file(&shown, &text, vars)? {
             if let Some(first) = repos.iter().find(|r| r.id == repo.id) {
                 bail!(
                     UserError::new(format!(
                         "repo {} is defined in both {} and {}",
                         repo.id,
                         first.file.display(),
-                        file.display()
+                        shown.display()
                     ))
                     .hint("remove one of the two definitions")
                 );

@@ -1,7 +1,7 @@
 //! The repos a host's deployment is configured with: its `/etc/yum.repos.d` (or `--reposdir`),
 //! `$releasever` from the base, and their metadata synced into the stateroot's cache.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use fn_error_context::context;
@@ -43,17 +43,17 @@ pub fn load_repos(
     };
     let vars = RepoVars::new(&releasever, std::env::consts::ARCH)
         .with_vars_dir(&sysroot.deployment_path(&current).join("etc/dnf/vars"))?;
-    let dir = match &options.reposdir {
-        Some(dir) => dir.clone(),
+    let mut repos = match &options.reposdir {
+        Some(dir) => super::load_repos_dir(dir, &vars)?,
         None => {
             let dir = sysroot.deployment_path(&current).join("etc/yum.repos.d");
             if !dir.exists() {
                 return Ok(Vec::new());
             }
-            dir
+            // Named as the host sees them, not by the deployment's directory.
+            super::config::load_repos_dir_as(&dir, Path::new("/etc/yum.repos.d"), &vars)?
         }
     };
-    let mut repos = super::load_repos_dir(&dir, &vars)?;
     select(&mut repos, options)?;
     Ok(repos)
 }
