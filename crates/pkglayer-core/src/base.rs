@@ -48,11 +48,20 @@ pub fn newest_base(sysroot: &Sysroot, origin: &Origin, fetch: BaseFetch) -> Resu
                 .hint("check the network and `ostree remote show-url`; --cache-only upgrades to what is already here")
             })?;
     }
-    let commit = repo
+    newest_base_here(&repo, origin)?
+        .with_context(|| format!("the repo has no commit for {}", origin.refspec))
+}
+
+/// The commit the repo's ref for `origin`'s refspec points at, pulling nothing.
+pub(crate) fn newest_base_here(repo: &ostree::Repo, origin: &Origin) -> Result<Option<String>> {
+    let refname = origin
+        .refspec
+        .split_once(':')
+        .map_or(origin.refspec.as_str(), |(_, refname)| refname);
+    Ok(repo
         .resolve_rev(&origin.refspec, true)?
         .or(repo.resolve_rev(refname, true)?)
-        .with_context(|| format!("the repo has no commit for {}", origin.refspec))?;
-    Ok(commit.to_string())
+        .map(|commit| commit.to_string()))
 }
 
 /// Refuses a `newest` base that is older than the `current` one (a vendor ref rolled back or replayed

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::commit_metadata::{CommitInfo, DeploymentLayer};
 use crate::deploy::deployment_id;
+use crate::origin::Origin;
 use crate::sysroot::{LockState, Role, Sysroot};
 
 /// The deployments of a stateroot, as `status` reports them.
@@ -20,13 +21,65 @@ pub struct Status {
     /// Always null: pkglayer runs no daemon, so there is never a transaction in flight to report
     /// (see `state` for an operation holding the sysroot lock).
     pub transaction: Option<String>,
-    /// rpm-ostree's downloaded-but-not-deployed update; always null (pkglayer's `upgrade
-    /// --download-only` fills the caches, and `upgrade --check` tells whether there is one).
-    pub cached_update: Option<String>,
+    /// A newer base for the latest deployment's refspec, downloaded whole (`upgrade
+    /// --download-only`) but not deployed, with its package changes; null when there is none.
+    pub cached_update: Option<CachedUpdate>,
     /// Whether an operation holds the sysroot lock (pkglayer's key).
     pub state: LockState,
     /// The automatic update policy and its last run (pkglayer's own key).
     pub automatic_updates: crate::automatic::Summary,
+}
+
+/// A downloaded, not yet deployed base (rpm-ostree's `cached-update`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct CachedUpdate {
+    /// The refspec it is the newest commit of.
+    pub origin: String,
+    /// The commit.
+    pub checksum: String,
+    /// Its `version`.
+    pub version: Option<String>,
+    /// Its commit time, seconds since the epoch.
+    pub timestamp: u64,
+    /// The base packages it changes against the latest deployment's base (rpm-ostree groups the
+    /// same facts as `upgraded`, `downgraded`, `removed`, `added`).
+    pub rpm_diff: crate::rpmdb::PackageDiff,
+}
+
+/// The base the repo holds for `origin`'s refspec when it is newer than `current_base` and pulled
+/// whole (`upgrade --check` pulls only commit objects: those do not count).
+fn cached_update(
+    repo: &ostree::Repo,
+    origin: &Origin,
+    current_base: &str,
+) -> Result<Option<CachedUpdate>> {
+    let newest = crate::base::newest_base_here(repo, origin)?;
+    let Some(newest) = newest.filter(|c| c != current_base) else {
+        return Ok(None);
+    };
+    let (_, state) = repo.load_commit(&newest)?;
+    if state.contains(ostree::RepoCommitState::PARTIAL) {
+        return Ok(None);
+    }
+    let (info, current) = (
+        CommitInfo::load(repo, &newest)?,
+        CommitInfo::load(repo, current_base)?,
+    );
+    if info.timestamp() <= current.timestamp() {
+        return Ok(None);
+    }
+    let rpm_diff = crate::rpmdb::diff(
+        &crate::rpmdb::packages_in_commit(repo, current_base)?,
+        &crate::rpmdb::packages_in_commit(repo, &newest)?,
+    );
+    Ok(Some(CachedUpdate {
+        origin: origin.refspec.clone(),
+        version: info.version(),
+        timestamp: info.timestamp(),
+        checksum: newest,
+        rpm_diff,
+    }))
 }
 
 /// One deployment: its commit, what it layers, and its role. Keys are rpm-ostree's, with its
@@ -164,7 +217,11 @@ pub fn status(sysroot: &Sysroot) -> Result<Status> {
     Ok(Status {
         deployments,
         transaction: None,
-        cached_update: None,
+        cached_update: {
+            let latest = sysroot.latest();
+            let layer = DeploymentLayer::read(&repo, &latest.csum())?;
+            cached_update(&repo, &sysroot.origin(&latest)?, &layer.base_commit)?
+        },
         state: sysroot.lock_state()?,
         automatic_updates: crate::automatic::summary(sysroot),
     })

@@ -57,6 +57,33 @@ pub fn status(
     for deployment in &status.deployments {
         deployment_block(out, deployment, verbose)?;
     }
+    if let Some(update) = &status.cached_update {
+        let field = |out: &mut dyn Write, label: &str, value: &str| {
+            writeln!(out, "{label:>LABEL_WIDTH$}: {value}")
+        };
+        writeln!(
+            out,
+            "AvailableUpdate (downloaded, not deployed; `pkglayer upgrade` deploys it):"
+        )?;
+        let when = format_timestamp(update.timestamp);
+        let version = match &update.version {
+            Some(version) => format!("{version} ({when})"),
+            None => when,
+        };
+        field(out, "Version", &version)?;
+        field(out, "Commit", &update.checksum)?;
+        let diff = &update.rpm_diff;
+        field(
+            out,
+            "Diff",
+            &format!(
+                "{} changed, {} removed, {} added",
+                diff.changed.len(),
+                diff.removed.len(),
+                diff.added.len()
+            ),
+        )?;
+    }
     Ok(())
 }
 

@@ -61,9 +61,30 @@ fn publish_base(h: &RepoHost, version: &str, extra: Vec<TestPackage>) -> String 
 fn the_base_of_every_deployment_stays_in_the_repo() {
     require_root!();
     let h = host();
-    publish_base(&h, "2", Vec::new());
+    let v2 = publish_base(&h, "2", Vec::new());
+    // `upgrade --check` fetches only the commit object: no update is downloaded yet.
+    ok(&h.pkglayer(&["upgrade", "--check"]));
+    let status: Value = serde_json::from_str(&ok(&h.pkglayer(&["status", "--json"]))).unwrap();
+    assert_eq!(status["cached-update"], Value::Null);
     // The vendor's ref moves to v2; the deployments still layer on v1.
     ok(&h.pkglayer(&["upgrade", "--download-only"]));
+    let status: Value = serde_json::from_str(&ok(&h.pkglayer(&["status", "--json"]))).unwrap();
+    let update = &status["cached-update"];
+    assert_eq!(update["checksum"], v2.as_str());
+    assert_eq!(update["version"], "2");
+    assert!(
+        update["rpm-diff"]["changed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "testos-release" && c["to"] == "2-2.testos.noarch"),
+        "{update}"
+    );
+    let text = ok(&h.pkglayer(&["status"]));
+    assert!(
+        text.contains("AvailableUpdate (downloaded, not deployed; `pkglayer upgrade` deploys it):\n             Version: 2 ("),
+        "{text}"
+    );
     ok(&h.pkglayer(&["install", "hello"]));
     ok(&h.pkglayer(&["install", "etcpkg"]));
     assert!(
@@ -79,6 +100,8 @@ fn the_base_of_every_deployment_stays_in_the_repo() {
         rpm_q(&h, "testos-release").unwrap(),
         "testos-release-2-2.testos.noarch"
     );
+    let status: Value = serde_json::from_str(&ok(&h.pkglayer(&["status", "--json"]))).unwrap();
+    assert_eq!(status["cached-update"], Value::Null, "deployed now");
     assert_eq!(requested(&h, 0), "requested=hello;");
     h.fsck();
 
