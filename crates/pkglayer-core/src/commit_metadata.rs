@@ -38,6 +38,8 @@ const OWNERS: &str = "pkglayer.owners";
 /// A commit's metadata and timestamp, loaded once.
 pub(crate) struct CommitInfo {
     metadata: glib::VariantDict,
+    /// The same metadata as the `a{sv}` it came in (a `VariantDict` empties itself when ended).
+    variant: glib::Variant,
     timestamp: u64,
 }
 
@@ -47,8 +49,10 @@ impl CommitInfo {
         let (variant, _) = repo
             .load_commit(commit)
             .with_context(|| format!("Loading commit {commit}"))?;
+        let metadata = variant.child_value(0);
         Ok(CommitInfo {
-            metadata: glib::VariantDict::new(Some(&variant.child_value(0))),
+            metadata: glib::VariantDict::new(Some(&metadata)),
+            variant: metadata,
             timestamp: ostree::commit_get_timestamp(&variant),
         })
     }
@@ -58,6 +62,7 @@ impl CommitInfo {
     pub(crate) fn from_metadata(metadata: &glib::Variant, timestamp: u64) -> Self {
         CommitInfo {
             metadata: glib::VariantDict::new(Some(metadata)),
+            variant: metadata.clone(),
             timestamp,
         }
     }
@@ -80,9 +85,8 @@ impl CommitInfo {
     /// The whole metadata as JSON (rpm-ostree's `base-commit-meta`): strings, numbers, booleans
     /// and arrays as themselves, anything else in GVariant's text form.
     pub(crate) fn to_json(&self) -> serde_json::Value {
-        let dict = self.metadata.end();
         let mut map = serde_json::Map::new();
-        for entry in dict.iter() {
+        for entry in self.variant.iter() {
             let key = entry.child_value(0).str().unwrap_or_default().to_string();
             let value = entry.child_value(1);
             let value = value.as_variant().unwrap_or(value);

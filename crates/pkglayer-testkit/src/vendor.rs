@@ -68,6 +68,29 @@ impl Vendor {
         packages: &[TestPackage],
         extra: impl FnOnce(&Path) -> Result<()>,
     ) -> Result<String> {
+        self.publish_full(refname, version, packages, extra, &[])
+    }
+
+    /// Like [`Vendor::publish`], with string `metadata` added to the commit (e.g.
+    /// `ostree.endoflife`).
+    pub fn publish_with_metadata(
+        &self,
+        refname: &str,
+        version: &str,
+        packages: &[TestPackage],
+        metadata: &[(&str, &str)],
+    ) -> Result<String> {
+        self.publish_full(refname, version, packages, |_| Ok(()), metadata)
+    }
+
+    fn publish_full(
+        &self,
+        refname: &str,
+        version: &str,
+        packages: &[TestPackage],
+        extra: impl FnOnce(&Path) -> Result<()>,
+        metadata: &[(&str, &str)],
+    ) -> Result<String> {
         let work = tempfile::tempdir_in(&self.scratch)?;
         let rpms_dir = work.path().join("rpms");
         let root = work.path().join("root");
@@ -89,6 +112,11 @@ impl Vendor {
             .arg(format!("--tree=dir={}", root.display()))
             .arg(format!("--subject=TestOS {version}"))
             .arg(format!("--add-metadata-string=version={version}"))
+            .args(
+                metadata
+                    .iter()
+                    .map(|(key, value)| format!("--add-metadata-string={key}={value}")),
+            )
             .args(["--owner-uid=0", "--owner-gid=0"]))?;
         Ok(output.trim().to_string())
     }

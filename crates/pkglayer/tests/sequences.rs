@@ -536,3 +536,33 @@ fn repo_changes_between_operations_are_followed() {
     let err = failure(&h.pkglayer(&["install", "etcpkg"]));
     assert!(err.contains("etcpkg"), "{err}");
 }
+
+#[test]
+fn the_vendors_end_of_life_notice_shows_on_layered_deployments() {
+    require_root!();
+    let h = host();
+    let notice = "TestOS 2 is no longer supported; rebase to TestOS 3";
+    h.host
+        .vendor
+        .publish_with_metadata(
+            &base_ref(),
+            "2",
+            &base_packages("2"),
+            &[("ostree.endoflife", notice)],
+        )
+        .unwrap();
+    ok(&h.pkglayer(&["upgrade"]));
+    ok(&h.pkglayer(&["install", "hello"]));
+    let text = ok(&h.pkglayer(&["status"]));
+    assert!(
+        text.contains(&format!("           EndOfLife: {notice}\n")),
+        "{text}"
+    );
+    let json: Value = serde_json::from_str(&ok(&h.pkglayer(&["status", "--json"]))).unwrap();
+    let first = &json["deployments"][0];
+    assert_eq!(first["end-of-life"], notice);
+    assert_eq!(first["base-commit-meta"]["ostree.endoflife"], notice);
+    // The layered commit repeats it, as it repeats the version.
+    assert_eq!(first["layered-commit-meta"]["ostree.endoflife"], notice);
+    assert_eq!(first["layered-commit-meta"]["ostree.bootable"], true);
+}
