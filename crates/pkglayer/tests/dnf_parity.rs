@@ -3,18 +3,11 @@
 //! `--installroot` semantics and `%_dbpath` pointed at the base's rpmdb.
 
 use std::path::Path;
-use std::process::Command;
 
 mod support;
 
-use pkglayer_testkit::{
-    RepoServer, TestHost, TestPackage, create_repo, fixtures, host_arch, require_root,
-};
-use serde_json::Value;
+use pkglayer_testkit::{RepoServer, TestHost, TestPackage, create_repo, fixtures, require_root};
 use support::Pkglayer;
-
-/// The system Python, where Debian installs the dnf module.
-const SYSTEM_PYTHON: &str = "/usr/bin/python3";
 
 /// The shared resolution repo, and what else dnf and pkglayer must agree on: epochs, weak
 /// dependencies, providers of a virtual name, versioned requirements on the base, renames.
@@ -90,25 +83,13 @@ fn transactions_match_dnf() {
     )
     .unwrap();
 
-    // dnf's installroot: the base rpmdb where %_dbpath says, and nothing else.
-    let installroot = host.dir().join("dnf-root");
     let deployment = &host.sysroot.deployment_dirs().unwrap()[0];
-    std::fs::create_dir_all(installroot.join("usr/share")).unwrap();
-    pkglayer_testkit::run(
-        Command::new("cp")
-            .arg("-a")
-            .arg(deployment.join("usr/share/rpm"))
-            .arg(installroot.join("usr/share/rpm")),
-    )
-    .unwrap();
-    let home = host.dir().join("home");
-    std::fs::create_dir_all(&home).unwrap();
-    std::fs::write(home.join(".rpmmacros"), "%_dbpath /usr/share/rpm\n").unwrap();
+    let (installroot, home) = support::dnf::installroot(host.dir(), deployment);
 
     let mut disagreements = Vec::new();
     for requests in SCENARIOS {
         let ours = ours(&host.sysroot.path, &reposdir, requests);
-        let dnf = dnf(&installroot, &reposdir, &home, requests);
+        let dnf = support::dnf::transaction(&installroot, &home, &reposdir, requests);
         let agree = match (&ours, &dnf) {
             (Ok(a), Ok(b)) => a == b,
             (Err(_), Err(_)) => true,
@@ -125,57 +106,11 @@ fn transactions_match_dnf() {
 
 /// Our transaction: sorted NEVRAs, or the error text.
 fn ours(sysroot: &Path, reposdir: &Path, requests: &[&str]) -> Result<Vec<String>, String> {
-    let output = Pkglayer::new(sysroot)
-        .args(["install", "--dry-run", "--json"])
-        .args(requests)
-        .reposdir(reposdir)
-        .output();
-    if !output.status.success() {
-        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
-    }
-    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
-    let mut nevras: Vec<String> = json["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["nevra"].as_str().unwrap().to_string())
-        .collect();
-    nevras.sort();
-    Ok(nevras)
-}
-
-/// dnf's transaction for the same requests.
-fn dnf(
-    installroot: &Path,
-    reposdir: &Path,
-    home: &Path,
-    requests: &[&str],
-) -> Result<Vec<String>, String> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/dnf_resolve.py");
-    let output = Command::new(SYSTEM_PYTHON)
-        .arg(script)
-        .arg(installroot)
-        .arg(reposdir)
-        .arg(installroot.with_extension("cache"))
-        .arg("1")
-        .arg(host_arch())
-        .args(requests)
-        .env("HOME", home)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "dnf_resolve.py failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
-    match json.get("install") {
-        Some(list) => Ok(list
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap().to_string())
-            .collect()),
-        None => Err(json["error"].as_str().unwrap_or_default().to_string()),
-    }
+    support::dnf::planned(
+        &Pkglayer::new(sysroot)
+            .args(["install", "--dry-run", "--json"])
+            .args(requests)
+            .reposdir(reposdir)
+            .output(),
+    )
 }

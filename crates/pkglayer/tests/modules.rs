@@ -3,7 +3,6 @@
 //! operations.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 mod support;
 
@@ -14,8 +13,6 @@ use pkglayer_testkit::{
 use serde_json::Value;
 use support::{Pkglayer, failure, ok};
 
-/// The system Python, where Debian installs the dnf module.
-const SYSTEM_PYTHON: &str = "/usr/bin/python3";
 const PLATFORM: &str = "platform:el9";
 
 fn package(name: &str, evr: &str) -> TestPackage {
@@ -195,29 +192,9 @@ impl ModularHost {
         }
     }
 
-    /// dnf's installroot: the base rpmdb where %_dbpath says, the base's os-release, and a HOME
-    /// whose .rpmmacros points rpm there.
+    /// dnf's installroot, on the newest deployment's rpmdb and os-release.
     fn dnf_installroot(&self) -> (PathBuf, PathBuf) {
-        let installroot = self.host.dir().join("dnf-root");
-        let deployment = &self.host.sysroot.deployment_dirs().unwrap()[0];
-        std::fs::create_dir_all(installroot.join("usr/share")).unwrap();
-        std::fs::create_dir_all(installroot.join("etc")).unwrap();
-        pkglayer_testkit::run(
-            Command::new("cp")
-                .arg("-a")
-                .arg(deployment.join("usr/share/rpm"))
-                .arg(installroot.join("usr/share/rpm")),
-        )
-        .unwrap();
-        std::fs::copy(
-            deployment.join("usr/lib/os-release"),
-            installroot.join("etc/os-release"),
-        )
-        .unwrap();
-        let home = self.host.dir().join("home");
-        std::fs::create_dir_all(&home).unwrap();
-        std::fs::write(home.join(".rpmmacros"), "%_dbpath /usr/share/rpm\n").unwrap();
-        (installroot, home)
+        support::dnf::installroot(self.host.dir(), &self.newest())
     }
 }
 
@@ -233,60 +210,12 @@ fn ours(host: &ModularHost, reposdir: &Path, specs: &[&str]) -> Result<Vec<Strin
         }
     };
     args.extend(["--dry-run", "--json"]);
-    let output = Pkglayer::new(&host.host.sysroot.path)
-        .args(&args)
-        .reposdir(reposdir)
-        .output();
-    if !output.status.success() {
-        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
-    }
-    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
-    let mut nevras: Vec<String> = json["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["nevra"].as_str().unwrap().to_string())
-        .collect();
-    nevras.sort();
-    Ok(nevras)
-}
-
-/// dnf's transaction for the same specs.
-fn dnf(
-    installroot: &Path,
-    home: &Path,
-    reposdir: &Path,
-    specs: &[&str],
-) -> Result<Vec<String>, String> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/dnf_resolve.py");
-    let cache = installroot.with_extension("cache");
-    let _ = std::fs::remove_dir_all(&cache);
-    let output = Command::new(SYSTEM_PYTHON)
-        .arg(script)
-        .arg(installroot)
-        .arg(reposdir)
-        .arg(&cache)
-        .arg("1")
-        .arg(host_arch())
-        .args(specs)
-        .env("HOME", home)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "dnf_resolve.py failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
-    match json.get("install") {
-        Some(list) => Ok(list
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap().to_string())
-            .collect()),
-        None => Err(json["error"].as_str().unwrap_or_default().to_string()),
-    }
+    support::dnf::planned(
+        &Pkglayer::new(&host.host.sysroot.path)
+            .args(&args)
+            .reposdir(reposdir)
+            .output(),
+    )
 }
 
 /// Specs to resolve, and the packages expected (`None`: an error).
@@ -303,7 +232,7 @@ fn compare(
     let mut disagreements = Vec::new();
     for (specs, expected) in scenarios {
         let ours = ours(host, reposdir, specs);
-        let dnf = dnf(installroot, home, reposdir, specs);
+        let dnf = support::dnf::transaction(installroot, home, reposdir, specs);
         let agree = match (&ours, &dnf) {
             (Ok(a), Ok(b)) => a == b,
             (Err(_), Err(_)) => true,

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod dnf;
 pub mod host;
 pub mod model;
 

@@ -107,7 +107,7 @@ impl Pool {
     /// The names of the solvables a solve of `job` installs, or its problems.
     fn run_module_solve(&mut self, job: &mut Queue) -> Result<Vec<String>, Vec<String>> {
         // SAFETY: the solver is created from and freed with this pool; strings are copied out before
-        // it is freed; the transaction is freed once.
+        // it is freed; `installs` is asked only after a solve without problems.
         unsafe {
             let solver = ffi::solver_create(self.ptr());
             ffi::solver_set_flag(solver, ffi::SOLVER_FLAG_IGNORE_RECOMMENDED as i32, 1);
@@ -117,26 +117,17 @@ impl Pool {
                     .map(|problem| cstr_to_string(ffi::solver_problem2str(solver, problem)))
                     .collect())
             } else {
-                let transaction = ffi::solver_create_transaction(solver);
-                let steps = &(*transaction).steps;
-                let ids = if steps.count == 0 {
-                    &[][..]
-                } else {
-                    std::slice::from_raw_parts(steps.elements, steps.count as usize)
-                };
-                let names = ids
-                    .iter()
-                    .filter(|&&id| !self.is_installed(id))
-                    .map(|&id| {
-                        let pool = self.ptr();
+                let pool = self.ptr();
+                Ok(self
+                    .installs(solver)
+                    .into_iter()
+                    .map(|id| {
                         cstr_to_string(ffi::pool_id2str(
                             pool,
                             (*(*pool).solvables.add(id as usize)).name,
                         ))
                     })
-                    .collect();
-                ffi::transaction_free(transaction);
-                Ok(names)
+                    .collect())
             };
             ffi::solver_free(solver);
             result

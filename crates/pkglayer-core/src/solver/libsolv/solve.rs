@@ -102,24 +102,35 @@ impl Pool {
                     .collect();
                 SolveResult::Problems(problems)
             } else {
-                let transaction = ffi::solver_create_transaction(solver);
-                let steps = &(*transaction).steps;
-                // An empty transaction (every request inactive) may have no element array at all.
-                let ids = if steps.count == 0 {
-                    &[][..]
-                } else {
-                    std::slice::from_raw_parts(steps.elements, steps.count as usize)
-                };
-                let install = ids
-                    .iter()
-                    .copied()
-                    .filter(|&id| !self.is_installed(id))
-                    .collect();
-                ffi::transaction_free(transaction);
-                SolveResult::Install(install)
+                SolveResult::Install(self.installs(solver))
             };
             ffi::solver_free(solver);
             result
+        }
+    }
+
+    /// The solvables the last (successful) solve of `solver` installs, installed ones left out.
+    ///
+    /// # Safety
+    /// `solver` is a live solver of this pool whose last solve found no problem.
+    pub(super) unsafe fn installs(&self, solver: *mut ffi::Solver) -> Vec<ffi::Id> {
+        // SAFETY: per the contract; the transaction is freed once, after its steps are copied.
+        unsafe {
+            let transaction = ffi::solver_create_transaction(solver);
+            let steps = &(*transaction).steps;
+            // An empty transaction (every request inactive) may have no element array at all.
+            let ids = if steps.count == 0 {
+                &[][..]
+            } else {
+                std::slice::from_raw_parts(steps.elements, steps.count as usize)
+            };
+            let install = ids
+                .iter()
+                .copied()
+                .filter(|&id| !self.is_installed(id))
+                .collect();
+            ffi::transaction_free(transaction);
+            install
         }
     }
 
