@@ -335,6 +335,7 @@ mod tests {
             let keeps = |name| keeps_cache_entry(CacheFolder::Solv, name, &in_use, scope);
             assert!(keeps("fedora-abc123.solv"));
             assert!(keeps("fedora-abc123-filelists.solv"));
+            assert!(keeps("fedora-abc123.modules.json"));
             assert!(!keeps("fedora-def456.solv"));
         }
     }

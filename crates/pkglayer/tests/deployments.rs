@@ -347,3 +347,16 @@ fn reboot_is_refused_on_a_sysroot_that_is_not_running() {
     let output = pkglayer(&host.sysroot.path, &["status", "--pending-exit-77"]);
     assert_eq!(output.status.code(), Some(0));
 }
+
+#[test]
+fn help_lists_a_commands_own_options_before_the_global_ones() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pkglayer"))
+        .args(["install", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(output.stdout).unwrap();
+    let own = help.find("--dry-run").unwrap();
+    let heading = help.find("\nGlobal options:\n").unwrap();
+    let global = help.find("--sysroot").unwrap();
+    assert!(own < heading && heading < global, "{help}");
+}

@@ -493,6 +493,24 @@ fn local_rpms_are_imported_at_request_time_and_resolved_from_the_repos() {
     let sha256 = run(Command::new("sha256sum").arg(&rpm)).unwrap();
     let sha256 = sha256.split_whitespace().next().unwrap();
 
+    // The plan gives a local RPM the size of its file (its header knows only the payload's).
+    let json: Value = serde_json::from_str(&ok(&h.pkglayer(&[
+        "install",
+        "--dry-run",
+        "--json",
+        rpm.to_str().unwrap(),
+    ])))
+    .unwrap();
+    let planned = json["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["repo"] == "@commandline")
+        .unwrap();
+    assert_eq!(
+        planned["download-size"],
+        std::fs::metadata(&rpm).unwrap().len()
+    );
     let out = ok(&h.pkglayer(&["install", rpm.to_str().unwrap()]));
     assert!(out.contains("Summary: install 2 packages\n"), "{out}");
     assert!(out.contains("@commandline"), "{out}");

@@ -88,7 +88,9 @@ pub(super) fn resolve(
             with_filelists,
         )?;
         if let Some(modules) = &modules {
+            let started = std::time::Instant::now();
             modules.filter(&mut resolver);
+            tracing::debug!("module filtering took {:?}", started.elapsed());
         }
         resolver.resolve_requests(&requests, false)
     };
@@ -193,10 +195,14 @@ pub(crate) fn activate_modules(
     origin: &Origin,
 ) -> Result<Option<ModuleResolution>> {
     let mut metadata = ModuleMetadata::default();
+    let cache_dir = sysroot.cache().folder(CacheFolder::Solv);
+    std::fs::create_dir_all(&cache_dir)
+        .with_context(|| format!("Creating {}", cache_dir.display()))?;
     for source in repos {
         if let Some(path) = &source.modules {
+            let cache = cache_dir.join(format!("{}-{}.modules.json", source.id, source.checksum));
             metadata.extend(
-                crate::modularity::modulemd::read_file(path, &source.id).map_err(|err| {
+                crate::modularity::modulemd::read_cached(path, &source.id, &cache).map_err(|err| {
                     UserError::new(format!(
                         "the module metadata of repo {} is malformed: {err:#}",
                         source.id

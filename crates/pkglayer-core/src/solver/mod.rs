@@ -417,27 +417,27 @@ impl Resolver {
     /// and the packages of `hotfix_repos` stay. Call after the last repo is added.
     pub fn filter_modules(&mut self, filter: &ModuleFilter, hotfix_repos: &[&str]) {
         self.prepared = false;
+        let pool = &self.pool;
+        // Strings the pool does not have name no package in it: they drop out here.
+        let triple = |nevra: &Nevra| {
+            Some((
+                pool.existing_id(&nevra.name)?,
+                pool.existing_id(&nevra.evr())?,
+                pool.existing_id(&nevra.arch)?,
+            ))
+        };
+        let ids = |names: &std::collections::HashSet<String>| {
+            names.iter().filter_map(|n| pool.existing_id(n)).collect()
+        };
+        let filter = libsolv::ModuleFilterIds {
+            include: filter.include.iter().filter_map(triple).collect(),
+            exclude: filter.exclude.iter().filter_map(triple).collect(),
+            names: ids(&filter.names),
+            source_names: ids(&filter.source_names),
+        };
         let mut except = vec![LOCAL_REPO];
         except.extend_from_slice(hotfix_repos);
-        let mut hidden = Vec::new();
-        let mut others = Vec::new();
-        for id in self.pool.repo_packages_except(&except) {
-            let (name, evr, arch) = self.pool.name_evr_arch(id);
-            let nevra = Nevra::from_parts(&name, &evr, &arch);
-            if filter.include.contains(&nevra) {
-                continue;
-            }
-            let is_source = matches!(arch.as_str(), "src" | "nosrc");
-            if filter.exclude.contains(&nevra)
-                || filter.names.contains(&name)
-                || (is_source && filter.source_names.contains(&name))
-            {
-                hidden.push(id);
-            } else {
-                others.push(id);
-            }
-        }
-        hidden.extend(self.pool.providing_any(&others, &filter.names));
+        let hidden = self.pool.module_hidden(&except, &filter);
         self.pool.hide(&hidden);
     }
 

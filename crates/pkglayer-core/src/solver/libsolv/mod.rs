@@ -10,7 +10,7 @@ mod modules;
 mod select;
 mod solve;
 
-pub use modules::{ModuleChoice, ModuleJob, ModuleSolvable};
+pub use modules::{ModuleChoice, ModuleFilterIds, ModuleJob, ModuleSolvable};
 pub use select::{Matched, Selection};
 pub use solve::{Problem, ProblemKind, SolveResult};
 

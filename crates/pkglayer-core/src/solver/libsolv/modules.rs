@@ -8,7 +8,7 @@
 //! installed solvable. Each wanted stream is a job installing what provides `module(name:stream)`,
 //! weak for default streams; the best (newest) build is forced when possible.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::ffi::CString;
 
 use libsolv_sys as ffi;
@@ -198,85 +198,83 @@ impl Pool {
     }
 }
 
+/// What module filtering hides, in the pool's terms: see [`Pool::module_hidden`].
+pub struct ModuleFilterIds {
+    /// (name, evr, arch) string ids of packages that stay.
+    pub include: HashSet<(ffi::Id, ffi::Id, ffi::Id)>,
+    /// (name, evr, arch) string ids of packages that go.
+    pub exclude: HashSet<(ffi::Id, ffi::Id, ffi::Id)>,
+    /// Name ids: packages of these names, or providing them, go (unless included).
+    pub names: HashSet<ffi::Id>,
+    /// Name ids: source packages of these names go (unless included).
+    pub source_names: HashSet<ffi::Id>,
+}
+
 impl Pool {
-    /// The packages of the repos (not installed ones, nor those of the repos named in `except`), in
-    /// id order.
-    pub fn repo_packages_except(&self, except: &[&str]) -> Vec<ffi::Id> {
-        // SAFETY: ids 2.. index the pool's `nsolvables` solvables; a slot with no repo is free; repo
-        // names are owned by the pool and only compared.
+    /// The pool's id of `text`, or `None` when the pool has no such string (then nothing in the pool
+    /// is named so).
+    pub fn existing_id(&self, text: &str) -> Option<ffi::Id> {
+        let text = CString::new(text).ok()?;
+        // SAFETY: the string is NUL-terminated and outlives the call; create=0 only looks up.
+        let id = unsafe { ffi::pool_str2id(self.ptr(), text.as_ptr(), 0) };
+        (id != 0).then_some(id)
+    }
+
+    /// The packages of the repos (not installed ones, nor those of the repos named in `except`)
+    /// that `filter` hides. Compares string ids only, and reads each package's provides in place:
+    /// this runs over every package of the repos on every resolution of a modular host.
+    pub fn module_hidden(&self, except: &[&str], filter: &ModuleFilterIds) -> Vec<ffi::Id> {
+        let (src, nosrc) = (
+            self.existing_id("src").unwrap_or(-1),
+            self.existing_id("nosrc").unwrap_or(-1),
+        );
+        // SAFETY: ids 2.. index the pool's `nsolvables` solvables; a slot with no repo is free; a
+        // solvable's provides are a zero-terminated run of its repo's `idarraydata` starting at its
+        // `provides` offset (0: none); a relation id indexes the pool's `rels`.
         unsafe {
             let pool = self.ptr();
+            let skipped: Vec<*mut ffi::Repo> =
+                std::slice::from_raw_parts((*pool).repos, (*pool).nrepos as usize)
+                    .iter()
+                    .copied()
+                    .filter(|&r| {
+                        !r.is_null() && except.contains(&cstr_to_string((*r).name).as_str())
+                    })
+                    .collect();
             (2..(*pool).nsolvables)
                 .filter(|&id| {
-                    let repo = (*(*pool).solvables.add(id as usize)).repo;
-                    !repo.is_null()
-                        && !self.is_installed(id)
-                        && !except.contains(&cstr_to_string((*repo).name).as_str())
+                    let s = &*(*pool).solvables.add(id as usize);
+                    if s.repo.is_null() || self.is_installed(id) || skipped.contains(&s.repo) {
+                        return false;
+                    }
+                    let key = (s.name, s.evr, s.arch);
+                    if filter.include.contains(&key) {
+                        return false;
+                    }
+                    if filter.exclude.contains(&key)
+                        || filter.names.contains(&s.name)
+                        || ((s.arch == src || s.arch == nosrc)
+                            && filter.source_names.contains(&s.name))
+                    {
+                        return true;
+                    }
+                    if s.provides == 0 {
+                        return false;
+                    }
+                    let mut dep = (*s.repo).idarraydata.add(s.provides as usize);
+                    while *dep != 0 {
+                        let name = match super::reldep_id(*dep) {
+                            None => *dep,
+                            Some(rel) => (*(*pool).rels.add(rel as usize)).name,
+                        };
+                        if filter.names.contains(&name) {
+                            return true;
+                        }
+                        dep = dep.add(1);
+                    }
+                    false
                 })
                 .collect()
         }
-    }
-
-    /// Name, `[epoch:]version-release` and arch of solvable `id`.
-    pub fn name_evr_arch(&self, id: ffi::Id) -> (String, String, String) {
-        // SAFETY: `id` came from this pool, so it indexes `solvables`; the strings are copied.
-        unsafe {
-            let pool = self.ptr();
-            let s = (*pool).solvables.add(id as usize);
-            (
-                cstr_to_string(ffi::pool_id2str(pool, (*s).name)),
-                cstr_to_string(ffi::pool_id2str(pool, (*s).evr)),
-                cstr_to_string(ffi::pool_id2str(pool, (*s).arch)),
-            )
-        }
-    }
-
-    /// Which of `ids` provide one of `names` (any version), as dnf's filter on provides finds them.
-    pub fn providing_any(
-        &self,
-        ids: &[ffi::Id],
-        names: &std::collections::HashSet<String>,
-    ) -> Vec<ffi::Id> {
-        let mut name_ids = std::collections::HashSet::new();
-        for name in names {
-            let Ok(name) = CString::new(name.as_str()) else {
-                continue;
-            };
-            // SAFETY: the string outlives the call; 0 means the pool has no such string, so nothing
-            // can provide it.
-            let id = unsafe { ffi::pool_str2id(self.ptr(), name.as_ptr(), 0) };
-            if id != 0 {
-                name_ids.insert(id);
-            }
-        }
-        if name_ids.is_empty() {
-            return Vec::new();
-        }
-        ids.iter()
-            .copied()
-            .filter(|&id| {
-                // A fresh queue each time: libsolv appends a solvable's own dependency arrays to the
-                // queue it is given instead of replacing its contents.
-                let mut provides = Queue::new();
-                // SAFETY: `id` indexes the pool's solvables; the queue is initialised and owned
-                // here; a relation id indexes the pool's `rels`.
-                unsafe {
-                    let pool = self.ptr();
-                    ffi::solvable_lookup_deparray(
-                        (*pool).solvables.add(id as usize),
-                        ffi::SOLVABLE_PROVIDES as i32,
-                        &mut provides.0,
-                        -1,
-                    );
-                    provides.as_slice().iter().any(|&dep| {
-                        let name = match super::reldep_id(dep) {
-                            None => dep,
-                            Some(rel) => (*(*pool).rels.add(rel as usize)).name,
-                        };
-                        name_ids.contains(&name)
-                    })
-                }
-            })
-            .collect()
     }
 }
