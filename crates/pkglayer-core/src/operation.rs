@@ -224,6 +224,67 @@ pub fn uninstall(
     transact(sysroot, &start, change, &repos, options, progress)
 }
 
+/// What `override` does to the base (rpm-ostree's `override remove|replace|reset`).
+#[derive(Debug, Clone)]
+pub enum OverrideAction {
+    /// Go without the base packages `names`, and layer `install` in the same transaction.
+    Remove {
+        /// Names of base packages.
+        names: Vec<String>,
+        /// Packages to install, as `install` takes them.
+        install: Vec<String>,
+    },
+    /// Replace base packages by the local RPM files `files` (each the package of its name).
+    ReplaceLocal {
+        /// Paths of `*.rpm` files.
+        files: Vec<String>,
+    },
+    /// Drop the overrides of `names` (every override with `all`): the base's packages again.
+    Reset {
+        /// Names of overridden base packages.
+        names: Vec<String>,
+        /// Every override.
+        all: bool,
+    },
+}
+
+/// `override`: the origin's `[overrides]` changed by `action`, layered on the current base.
+pub fn override_base(
+    sysroot: &Sysroot,
+    action: &OverrideAction,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<Report> {
+    let start = Start::load(sysroot, options, "override")?;
+    let repos = repo_options(options, Freshness::WhileFresh);
+    let layer = &start.current.layer;
+    let (origin, local_files) = match action {
+        OverrideAction::Remove { names, install } => {
+            let origin =
+                crate::overrides::with_removals(sysroot, layer, start.origin.clone(), names)?;
+            request::with_packages(sysroot, layer, origin, install, false, &repos)?
+        }
+        OverrideAction::ReplaceLocal { files } => crate::overrides::with_local_replacements(
+            sysroot,
+            layer,
+            start.origin.clone(),
+            files,
+            &repos,
+        )?,
+        OverrideAction::Reset { names, all } => (
+            crate::overrides::without_overrides(start.origin.clone(), names, *all)?,
+            Vec::new(),
+        ),
+    };
+    let change = Change {
+        origin,
+        base_commit: layer.base_commit.clone(),
+        local_files,
+        may_be_inactive: start.origin.requested.clone(),
+    };
+    transact(sysroot, &start, change, &repos, options, progress)
+}
+
 /// What `module` does to the origin's module requests (rpm-ostree's `ex module`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ModuleAction {
@@ -420,12 +481,29 @@ fn deployed_changes(
         None => (start.built_on.clone(), false, start.current.layer.clone()),
     };
     let new: Vec<Nevra> = plan.packages.iter().map(|p| p.nevra.clone()).collect();
-    let diff = if layer.base_commit == plan.base_commit {
+    let overrides = !layer.base_removals.is_empty()
+        || !layer.base_replacements.is_empty()
+        || !plan.removed_base.is_empty()
+        || !plan.replaced_base.is_empty();
+    let diff = if layer.base_commit == plan.base_commit && !overrides {
         crate::rpmdb::diff(&layer.packages, &new)
     } else {
+        // Each side: its base without the base packages it removes or replaces, plus its layer.
+        let old_gone: Vec<&Nevra> = layer
+            .base_removals
+            .iter()
+            .chain(layer.base_replacements.iter().map(|(old, _)| old))
+            .collect();
         let mut old = crate::rpmdb::packages_in_commit(&repo, &layer.base_commit)?;
+        old.retain(|n| !old_gone.contains(&n));
         old.extend(layer.packages.iter().cloned());
+        let new_gone: Vec<&Nevra> = plan
+            .removed_base
+            .iter()
+            .chain(plan.replaced_base.iter().map(|(old, _)| old))
+            .collect();
         let mut all = crate::rpmdb::packages_in_commit(&repo, &plan.base_commit)?;
+        all.retain(|n| !new_gone.contains(&n));
         all.extend(new);
         crate::rpmdb::diff(&old, &all)
     };

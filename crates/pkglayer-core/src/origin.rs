@@ -40,6 +40,8 @@ const MODULES: &str = "modules";
 const MODULES_ENABLE: &str = "enable";
 const MODULES_INSTALL: &str = "install";
 const SKIP_SCRIPTS: &str = "skip-scripts";
+const OVERRIDE_REMOVE: &str = "remove";
+const OVERRIDE_REPLACE_LOCAL: &str = "replace-local";
 const UNCONFIGURED_STATE: &str = "unconfigured-state";
 
 /// The typed view of an origin file.
@@ -54,6 +56,11 @@ pub struct Origin {
     pub requested_local: BTreeMap<Nevra, String>,
     /// Names of packages whose scripts and file triggers never run (pkglayer's own group).
     pub skip_scripts: BTreeSet<String>,
+    /// Base packages the deployment goes without, by name (`[overrides] remove=`).
+    pub override_remove: BTreeSet<String>,
+    /// Local RPMs that replace the base packages of their name, NEVRA -> sha256 of the RPM file
+    /// (`[overrides] replace-local=SHA256:NEVRA;`, kept in the package cache as local packages are).
+    pub override_replace_local: BTreeMap<Nevra, String>,
     /// Module streams enabled and profiles installed (`[modules] enable=`, `install=`, as rpm-ostree
     /// wrote them).
     pub modules: ModuleRequests,
@@ -72,6 +79,8 @@ impl Origin {
             requested: BTreeSet::new(),
             requested_local: BTreeMap::new(),
             skip_scripts: BTreeSet::new(),
+            override_remove: BTreeSet::new(),
+            override_replace_local: BTreeMap::new(),
             modules: ModuleRequests::default(),
             unconfigured_state: None,
             source: String::new(),
@@ -106,15 +115,7 @@ impl Origin {
         let requested = string_list(&keyfile, PACKAGES, REQUESTED)?
             .into_iter()
             .collect();
-        let mut requested_local = BTreeMap::new();
-        for entry in string_list(&keyfile, PACKAGES, REQUESTED_LOCAL)? {
-            let (sha256, nevra) = entry
-                .split_once(':')
-                .filter(|(sha, _)| is_sha256_hex(sha))
-                .and_then(|(sha, nevra)| Some((sha, Nevra::parse(nevra)?)))
-                .ok_or_else(|| anyhow!("requested-local entry {entry:?} is not SHA256:NEVRA"))?;
-            requested_local.insert(nevra, sha256.to_string());
-        }
+        let requested_local = local_list(&keyfile, PACKAGES, REQUESTED_LOCAL)?;
 
         Ok(Origin {
             refspec,
@@ -123,6 +124,10 @@ impl Origin {
             skip_scripts: string_list(&keyfile, PKGLAYER, SKIP_SCRIPTS)?
                 .into_iter()
                 .collect(),
+            override_remove: string_list(&keyfile, OVERRIDES, OVERRIDE_REMOVE)?
+                .into_iter()
+                .collect(),
+            override_replace_local: local_list(&keyfile, OVERRIDES, OVERRIDE_REPLACE_LOCAL)?,
             modules: ModuleRequests {
                 enable: string_list(&keyfile, MODULES, MODULES_ENABLE)?
                     .into_iter()
@@ -143,27 +148,34 @@ impl Origin {
         if !self.requested.is_empty()
             || !self.requested_local.is_empty()
             || !self.modules.is_empty()
+            || self.has_overrides()
         {
             return true;
         }
         let Ok(keyfile) = load_keyfile(&self.source) else {
             return false;
         };
-        let overrides = keyfile
-            .keys(OVERRIDES)
-            .map(|keys| !keys.is_empty())
-            .unwrap_or(false);
+        // Override kinds this module does not model yet (`replace=`) count as they are.
+        let overrides = keyfile.keys(OVERRIDES).is_ok_and(|keys| {
+            keys.iter()
+                .any(|key| *key != OVERRIDE_REMOVE && *key != OVERRIDE_REPLACE_LOCAL)
+        });
         let initramfs = keyfile
             .boolean(RPMOSTREE, "regenerate-initramfs")
             .unwrap_or(false);
         overrides || initramfs
     }
 
+    /// Whether the origin removes or replaces base packages (the overrides pkglayer carries out).
+    pub fn has_overrides(&self) -> bool {
+        !self.override_remove.is_empty() || !self.override_replace_local.is_empty()
+    }
+
     /// The origin as key-file text, with every group and key this module does not model preserved.
     pub fn to_text(&self) -> String {
         // The source parsed once already, so loading it again cannot fail; a fresh origin has none.
         let keyfile = load_keyfile(&self.source).unwrap_or_else(|_| KeyFile::new());
-        for group in [ORIGIN, PACKAGES, MODULES, PKGLAYER] {
+        for group in [ORIGIN, PACKAGES, MODULES, PKGLAYER, OVERRIDES] {
             dedupe_group(&keyfile, group);
         }
         let (key, stale) = if self.is_layered() {
@@ -186,6 +198,18 @@ impl Origin {
             .map(|(nevra, sha256)| format!("{sha256}:{nevra}"))
             .collect();
         set_or_remove_list(&keyfile, PACKAGES, REQUESTED_LOCAL, local);
+        set_or_remove_list(
+            &keyfile,
+            OVERRIDES,
+            OVERRIDE_REMOVE,
+            self.override_remove.iter().cloned().collect(),
+        );
+        let replace_local = self
+            .override_replace_local
+            .iter()
+            .map(|(nevra, sha256)| format!("{sha256}:{nevra}"))
+            .collect();
+        set_or_remove_list(&keyfile, OVERRIDES, OVERRIDE_REPLACE_LOCAL, replace_local);
         let skip = self.skip_scripts.iter().cloned().collect();
         set_or_remove_list(&keyfile, PKGLAYER, SKIP_SCRIPTS, skip);
         for (key, values) in [
@@ -194,7 +218,7 @@ impl Origin {
         ] {
             set_or_remove_list(&keyfile, MODULES, key, values.iter().cloned().collect());
         }
-        for group in [PACKAGES, MODULES, PKGLAYER] {
+        for group in [PACKAGES, MODULES, PKGLAYER, OVERRIDES] {
             if keyfile.keys(group).map(|k| k.is_empty()).unwrap_or(false) {
                 let _ = keyfile.remove_group(group);
             }
@@ -222,6 +246,20 @@ fn load_keyfile(text: &str) -> Result<KeyFile> {
             .context("not a valid key file")?;
     }
     Ok(keyfile)
+}
+
+/// The `SHA256:NEVRA` list at `group`/`key` (local packages), NEVRA -> sha256.
+fn local_list(keyfile: &KeyFile, group: &str, key: &str) -> Result<BTreeMap<Nevra, String>> {
+    let mut local = BTreeMap::new();
+    for entry in string_list(keyfile, group, key)? {
+        let (sha256, nevra) = entry
+            .split_once(':')
+            .filter(|(sha, _)| is_sha256_hex(sha))
+            .and_then(|(sha, nevra)| Some((sha, Nevra::parse(nevra)?)))
+            .ok_or_else(|| anyhow!("{key} entry {entry:?} is not SHA256:NEVRA"))?;
+        local.insert(nevra, sha256.to_string());
+    }
+    Ok(local)
 }
 
 fn string_key(keyfile: &KeyFile, group: &str, key: &str) -> Option<String> {
@@ -571,6 +609,76 @@ unlocked=development
         }
         let reparsed = Origin::parse(&origin.to_text()).unwrap();
         assert_eq!(reparsed.requested, origin.requested);
+    }
+
+    /// An origin as rpm-ostree writes it for `override remove` and `override replace` (lists in
+    /// its order, a remote replacement pkglayer does not model yet).
+    const RPM_OSTREE_OVERRIDES: &str = "\
+[origin]
+baserefspec=fedora:fedora/40/x86_64/silverblue
+
+[packages]
+requested=strace;
+
+[overrides]
+remove=firefox;firefox-langpacks;
+replace-local=0c7072500af2758e7dc7d7700fed82c3c5f4da7453b4d416e79f75384eee96b0:rpm-ostree-2021.1-2.fc33.x86_64;
+replace=repo=updates-testing,systemd;
+";
+
+    #[test]
+    fn overrides_read_back_as_rpm_ostree_wrote_them() {
+        let origin = Origin::parse(RPM_OSTREE_OVERRIDES).unwrap();
+        assert_eq!(
+            origin.override_remove,
+            BTreeSet::from(["firefox".to_string(), "firefox-langpacks".to_string()])
+        );
+        let replaced: Vec<String> = origin
+            .override_replace_local
+            .iter()
+            .map(|(nevra, sha)| format!("{sha}:{nevra}"))
+            .collect();
+        assert_eq!(
+            replaced,
+            [
+                "0c7072500af2758e7dc7d7700fed82c3c5f4da7453b4d416e79f75384eee96b0:rpm-ostree-2021.1-2.fc33.x86_64"
+            ]
+        );
+        assert!(origin.is_layered());
+        assert_eq!(origin.to_text(), RPM_OSTREE_OVERRIDES);
+
+        // Dropping the overrides and the request makes a plain origin again, but for the
+        // override kind pkglayer leaves to rpm-ostree, which still counts as layering.
+        let mut reset = origin.clone();
+        reset.override_remove.clear();
+        reset.override_replace_local.clear();
+        let text = reset.to_text();
+        assert!(!text.contains("remove="), "{text}");
+        assert!(text.contains("baserefspec="), "{text}");
+        assert!(
+            text.contains("replace=repo=updates-testing,systemd;"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn overrides_alone_make_a_layered_origin() {
+        let mut origin = Origin::new("vendor:os/stable");
+        origin.override_remove.insert("nano".into());
+        let text = origin.to_text();
+        assert_eq!(
+            text,
+            "[origin]\nbaserefspec=vendor:os/stable\n\n[overrides]\nremove=nano;\n"
+        );
+        let mut back = Origin::parse(&text).unwrap();
+        back.override_remove.clear();
+        let lines: Vec<_> = back
+            .to_text()
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect();
+        assert_eq!(lines, ["[origin]", "refspec=vendor:os/stable"]);
     }
 
     #[test]

@@ -64,6 +64,9 @@ pub enum Command {
     /// Enable module streams or install their profiles, as dnf's modules (kept in the origin).
     #[command(subcommand)]
     Module(ModuleCommand),
+    /// Remove or replace packages of the base, or go back to the base's own (kept in the origin).
+    #[command(subcommand)]
+    Override(OverrideCommand),
     /// Run the automatic update policy once (what pkglayer-automatic.timer starts).
     ///
     /// The policy is `AutomaticUpdatePolicy=` in the `[Daemon]` group of /etc/pkglayer/pkglayer.conf:
@@ -83,6 +86,54 @@ pub struct AutomaticArgs {
     pub cache_only: bool,
     #[command(flatten)]
     pub repos: RepoArgs,
+}
+
+/// `override` subcommands: each changes the origin's `[overrides]` and deploys the result.
+#[derive(Debug, Subcommand)]
+pub enum OverrideCommand {
+    /// Go without base packages: their files and their rpm database entries.
+    Remove(OverrideRemoveArgs),
+    /// Replace base packages by local RPM files (each replaces the base package of its name).
+    Replace(OverrideReplaceArgs),
+    /// Drop overrides: the base's own packages again.
+    Reset(OverrideResetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OverrideRemoveArgs {
+    /// Names of base packages.
+    #[arg(required = true, value_name = "PKG")]
+    pub packages: Vec<String>,
+    /// Also layer PKG, in the same transaction.
+    #[arg(long, value_name = "PKG")]
+    pub install: Vec<String>,
+    #[command(flatten)]
+    pub transaction: TransactionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct OverrideReplaceArgs {
+    /// Paths of local .rpm files.
+    #[arg(required = true, value_name = "RPM")]
+    pub packages: Vec<String>,
+    #[command(flatten)]
+    pub transaction: TransactionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct OverrideResetArgs {
+    /// Names of overridden base packages.
+    #[arg(
+        value_name = "PKG",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    pub packages: Vec<String>,
+    /// Drop every override.
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub transaction: TransactionArgs,
 }
 
 /// `module` subcommands: each changes the origin's `[modules]` and deploys the result.

@@ -18,7 +18,9 @@ use pkglayer_core::error::ErrorKind;
 use pkglayer_core::repo::{Freshness, RepoOptions};
 use pkglayer_core::{Sysroot, deploy, operation, query, status};
 
-use cli::{Cli, Command, DbCommand, ModuleCommand, RepoArgs, TransactionArgs, UpgradeArgs};
+use cli::{
+    Cli, Command, DbCommand, ModuleCommand, OverrideCommand, RepoArgs, TransactionArgs, UpgradeArgs,
+};
 
 fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
@@ -164,6 +166,9 @@ fn wants_reboot(command: &Command) -> bool {
             | ModuleCommand::Install(args)
             | ModuleCommand::Uninstall(args),
         ) => args.transaction.reboot,
+        Command::Override(OverrideCommand::Remove(args)) => args.transaction.reboot,
+        Command::Override(OverrideCommand::Replace(args)) => args.transaction.reboot,
+        Command::Override(OverrideCommand::Reset(args)) => args.transaction.reboot,
         Command::Rollback(args) => args.reboot,
         _ => false,
     }
@@ -314,6 +319,34 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         }
         Command::Upgrade(args) => return upgrade(&sysroot, args, cli.quiet),
         Command::Automatic(args) => return automatic(&sysroot, args, cli.quiet),
+        Command::Override(command) => {
+            let (action, transaction) = match command {
+                OverrideCommand::Remove(args) => (
+                    operation::OverrideAction::Remove {
+                        names: args.packages.clone(),
+                        install: args.install.clone(),
+                    },
+                    &args.transaction,
+                ),
+                OverrideCommand::Replace(args) => (
+                    operation::OverrideAction::ReplaceLocal {
+                        files: args.packages.clone(),
+                    },
+                    &args.transaction,
+                ),
+                OverrideCommand::Reset(args) => (
+                    operation::OverrideAction::Reset {
+                        names: args.packages.clone(),
+                        all: args.all,
+                    },
+                    &args.transaction,
+                ),
+            };
+            let options = transaction_options(transaction, false);
+            let progress = progress::for_terminal(cli.quiet, transaction.json);
+            let report = operation::override_base(&sysroot, &action, &options, progress.as_ref())?;
+            return render_transaction(&mut out, &report, transaction);
+        }
         Command::Module(command) => {
             let (action, args) = match command {
                 ModuleCommand::Enable(args) => (operation::ModuleAction::Enable, args),

@@ -60,7 +60,15 @@ impl RepoHost {
         let command = Pkglayer::new(&self.host.sysroot.path).args(args);
         if matches!(
             args.first(),
-            Some(&("install" | "uninstall" | "upgrade" | "refresh-md" | "search" | "module"))
+            Some(
+                &("install"
+                    | "uninstall"
+                    | "upgrade"
+                    | "refresh-md"
+                    | "search"
+                    | "module"
+                    | "override")
+            )
         ) {
             command.reposdir(&self.reposdir)
         } else {
