@@ -285,6 +285,121 @@ pub fn override_base(
     transact(sysroot, &start, change, &repos, options, progress)
 }
 
+/// `reset`: the vendor's tree again: without layered packages (`overlays`), without overrides
+/// (`overrides`); neither flag means both.
+pub fn reset(
+    sysroot: &Sysroot,
+    overlays: bool,
+    overrides: bool,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<Report> {
+    let start = Start::load(sysroot, options, "reset")?;
+    let (overlays, overrides) = if overlays || overrides {
+        (overlays, overrides)
+    } else {
+        (true, true)
+    };
+    let mut origin = start.origin.clone();
+    if overlays {
+        origin.requested.clear();
+        origin.requested_local.clear();
+        origin.modules = Default::default();
+    }
+    if overrides {
+        origin.override_remove.clear();
+        origin.override_replace_local.clear();
+    }
+    let change = Change {
+        origin,
+        base_commit: start.current.layer.base_commit.clone(),
+        local_files: Vec::new(),
+        may_be_inactive: start.origin.requested.clone(),
+    };
+    let repos = repo_options(options, Freshness::WhileFresh);
+    transact(sysroot, &start, change, &repos, options, progress)
+}
+
+/// What `deploy` and `rebase` found: the base they move to, and the layer on it.
+#[derive(Debug)]
+pub struct BaseMove {
+    /// The refspec followed before and after.
+    pub from_refspec: String,
+    /// See `from_refspec`.
+    pub to_refspec: String,
+    /// The base commit, and its version.
+    pub commit: String,
+    /// Its `version`, if any.
+    pub version: Option<String>,
+    /// The layer on it (with the same packages and overrides).
+    pub transaction: Report,
+}
+
+/// `deploy VERSION|COMMIT`: the base pinned to a commit of the refspec's history (by checksum or
+/// by its `version`), as rpm-ostree's `override-commit=`; layered packages and overrides kept.
+/// `upgrade` unpins.
+pub fn deploy(
+    sysroot: &Sysroot,
+    target: &str,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<BaseMove> {
+    let start = Start::load(sysroot, options, "deploy")?;
+    let commit = base::find_in_history(sysroot, &start.origin, target, options.cache_only)?;
+    let mut origin = start.origin.clone();
+    origin.override_commit = Some(commit.clone());
+    move_base(sysroot, &start, origin, commit, options, progress)
+}
+
+/// `rebase REFSPEC`: follow another ref (`REMOTE:REF`, or a `REF` of the same remote), on its
+/// newest commit; layered packages and overrides kept, a pinned commit dropped.
+pub fn rebase(
+    sysroot: &Sysroot,
+    refspec: &str,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<BaseMove> {
+    let start = Start::load(sysroot, options, "rebase")?;
+    let mut origin = start.origin.clone();
+    origin.refspec = match (refspec.contains(':'), start.origin.remote()) {
+        (false, Some(remote)) => format!("{remote}:{refspec}"),
+        _ => refspec.to_string(),
+    };
+    origin.override_commit = None;
+    let fetch = if options.cache_only {
+        BaseFetch::Local
+    } else {
+        BaseFetch::Pull
+    };
+    let commit = base::newest_base(sysroot, &origin, fetch)?;
+    move_base(sysroot, &start, origin, commit, options, progress)
+}
+
+fn move_base(
+    sysroot: &Sysroot,
+    start: &Start,
+    origin: Origin,
+    commit: String,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<BaseMove> {
+    let repos = repo_options(options, Freshness::Refresh);
+    let change = Change {
+        base_commit: commit.clone(),
+        local_files: Vec::new(),
+        may_be_inactive: start.origin.requested.clone(),
+        origin: origin.clone(),
+    };
+    let transaction = transact(sysroot, start, change, &repos, options, progress)?;
+    Ok(BaseMove {
+        from_refspec: start.origin.refspec.clone(),
+        to_refspec: origin.refspec,
+        version: base::version_of(&sysroot.repo(), &commit)?,
+        commit,
+        transaction,
+    })
+}
+
 /// What `module` does to the origin's module requests (rpm-ostree's `ex module`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ModuleAction {
@@ -373,7 +488,10 @@ pub fn upgrade(
     };
     let repo = sysroot.repo();
     let current = start.current.layer.base_commit.clone();
-    let newest = base::newest_base(sysroot, &start.origin, fetch)?;
+    // A base pinned by `deploy` is unpinned: upgrade follows the refspec again.
+    let mut unpinned = start.origin.clone();
+    unpinned.override_commit = None;
+    let newest = base::newest_base(sysroot, &unpinned, fetch)?;
     let base = BaseChange {
         refspec: start.origin.refspec.clone(),
         current_version: base::version_of(&repo, &current)?,
@@ -391,7 +509,7 @@ pub fn upgrade(
     // Like rpm-ostree, an upgrade asks every repo whether it changed (a repomd.xml each).
     let repos = repo_options(&options, Freshness::Refresh);
     let change = Change {
-        origin: start.origin.clone(),
+        origin: unpinned,
         base_commit: base.newest.clone(),
         local_files: Vec::new(),
         may_be_inactive: start.origin.requested.clone(),

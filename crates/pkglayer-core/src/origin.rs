@@ -43,6 +43,7 @@ const SKIP_SCRIPTS: &str = "skip-scripts";
 const OVERRIDE_REMOVE: &str = "remove";
 const OVERRIDE_REPLACE_LOCAL: &str = "replace-local";
 const UNCONFIGURED_STATE: &str = "unconfigured-state";
+const OVERRIDE_COMMIT: &str = "override-commit";
 
 /// The typed view of an origin file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +65,9 @@ pub struct Origin {
     /// Module streams enabled and profiles installed (`[modules] enable=`, `install=`, as rpm-ostree
     /// wrote them).
     pub modules: ModuleRequests,
+    /// `[origin] override-commit=`: the base is pinned to this commit of the refspec's history
+    /// (`deploy`); `upgrade` and `rebase` drop it.
+    pub override_commit: Option<String>,
     /// `[origin] unconfigured-state=`: why the host may not upgrade yet (rpm-ostree writes it until a
     /// host is registered, e.g. with a RHEL subscription). Kept as it is when written back.
     pub unconfigured_state: Option<String>,
@@ -82,6 +86,7 @@ impl Origin {
             override_remove: BTreeSet::new(),
             override_replace_local: BTreeMap::new(),
             modules: ModuleRequests::default(),
+            override_commit: None,
             unconfigured_state: None,
             source: String::new(),
         }
@@ -136,6 +141,8 @@ impl Origin {
                     .into_iter()
                     .collect(),
             },
+            override_commit: string_key(&keyfile, ORIGIN, OVERRIDE_COMMIT)
+                .filter(|commit| !commit.trim().is_empty()),
             unconfigured_state: string_key(&keyfile, ORIGIN, UNCONFIGURED_STATE)
                 .filter(|state| !state.trim().is_empty()),
             source: text.to_string(),
@@ -185,6 +192,12 @@ impl Origin {
         };
         let _ = keyfile.remove_key(ORIGIN, stale);
         keyfile.set_string(ORIGIN, key, &self.refspec);
+        match &self.override_commit {
+            Some(commit) => keyfile.set_string(ORIGIN, OVERRIDE_COMMIT, commit),
+            None => {
+                let _ = keyfile.remove_key(ORIGIN, OVERRIDE_COMMIT);
+            }
+        }
 
         set_or_remove_list(
             &keyfile,

@@ -67,6 +67,12 @@ pub enum Command {
     /// Remove or replace packages of the base, or go back to the base's own (kept in the origin).
     #[command(subcommand)]
     Override(OverrideCommand),
+    /// Go back to the vendor's tree: drop layered packages and overrides (or only one kind).
+    Reset(ResetArgs),
+    /// Pin the base to a VERSION or COMMIT of the followed branch's history (`upgrade` unpins).
+    Deploy(DeployArgs),
+    /// Follow another branch (`REF`, or `REMOTE:REF`), keeping layered packages and overrides.
+    Rebase(RebaseArgs),
     /// Run the automatic update policy once (what pkglayer-automatic.timer starts).
     ///
     /// The policy is `AutomaticUpdatePolicy=` in the `[Daemon]` group of /etc/pkglayer/pkglayer.conf:
@@ -86,6 +92,36 @@ pub struct AutomaticArgs {
     pub cache_only: bool,
     #[command(flatten)]
     pub repos: RepoArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    /// Drop only the layered packages (and module requests).
+    #[arg(long)]
+    pub overlays: bool,
+    /// Drop only the overrides of base packages.
+    #[arg(long)]
+    pub overrides: bool,
+    #[command(flatten)]
+    pub transaction: TransactionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// A version (the commit's `version`) or a full commit checksum.
+    #[arg(value_name = "VERSION|COMMIT")]
+    pub target: String,
+    #[command(flatten)]
+    pub transaction: TransactionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RebaseArgs {
+    /// The ref to follow: `REF` (on the same remote) or `REMOTE:REF`.
+    #[arg(value_name = "REFSPEC")]
+    pub refspec: String,
+    #[command(flatten)]
+    pub transaction: TransactionArgs,
 }
 
 /// `override` subcommands: each changes the origin's `[overrides]` and deploys the result.

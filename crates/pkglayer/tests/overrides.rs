@@ -388,6 +388,126 @@ fn the_kernel_is_never_removed_or_replaced() {
     assert_eq!(h.snapshot(), before, "nothing changed");
 }
 
+/// The value of `key=` in deployment `index`'s origin.
+fn origin_key(h: &RepoHost, index: usize, key: &str) -> Option<String> {
+    origin(h, index)
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{key}=")).map(str::to_string))
+}
+
+#[test]
+fn reset_goes_back_to_the_vendor_tree_one_kind_or_both() {
+    require_root!();
+    let h = host();
+    ok(&h.pkglayer(&["install", "tinyedit"]));
+    ok(&h.pkglayer(&["override", "remove", "nano"]));
+
+    ok(&h.pkglayer(&["reset", "--overrides"]));
+    assert!(rpm_q(&h, "nano").is_some());
+    assert!(rpm_q(&h, "tinyedit").is_some(), "layered packages stay");
+    assert!(!origin(&h, 0).contains("[overrides]"));
+
+    ok(&h.pkglayer(&["override", "remove", "nano"]));
+    ok(&h.pkglayer(&["reset", "--overlays"]));
+    assert_eq!(rpm_q(&h, "tinyedit"), None);
+    assert_eq!(rpm_q(&h, "nano"), None, "overrides stay");
+    assert!(origin(&h, 0).contains("remove=nano;"));
+
+    ok(&h.pkglayer(&["install", "tinyedit"]));
+    ok(&h.pkglayer(&["reset"]));
+    assert_eq!(
+        h.deployments()[0],
+        h.host.base_v1,
+        "the vendor's commit itself"
+    );
+    assert_eq!(
+        origin_key(&h, 0, "refspec").as_deref(),
+        Some(format!("vendor:{}", base_ref()).as_str())
+    );
+    assert!(!origin(&h, 0).contains("[packages]"));
+    assert!(!origin(&h, 0).contains("[overrides]"));
+}
+
+#[test]
+fn deploy_pins_a_version_or_commit_and_upgrade_unpins() {
+    require_root!();
+    let h = host();
+    let v2 = publish(&h, "2", extra_base("2"));
+    let v3 = publish(&h, "3", extra_base("3"));
+    ok(&h.pkglayer(&["install", "tinyedit"]));
+    ok(&h.pkglayer(&["override", "remove", "nano"]));
+
+    let out = ok(&h.pkglayer(&["deploy", "2"]));
+    assert!(out.contains(&format!("Base: {v2} (version 2)")), "{out}");
+    assert_eq!(
+        rpm_q(&h, "testos-release").unwrap(),
+        "testos-release-2-2.testos.noarch"
+    );
+    assert!(rpm_q(&h, "tinyedit").is_some(), "the layer is kept");
+    assert_eq!(rpm_q(&h, "nano"), None, "and the overrides");
+    assert_eq!(origin_key(&h, 0, "override-commit"), Some(v2.clone()));
+
+    // By checksum, back to the first base: older is fine for deploy.
+    ok(&h.pkglayer(&["deploy", &h.host.base_v1]));
+    assert_eq!(
+        rpm_q(&h, "testos-release").unwrap(),
+        "testos-release-1-1.testos.noarch"
+    );
+    assert_eq!(
+        origin_key(&h, 0, "override-commit"),
+        Some(h.host.base_v1.clone())
+    );
+
+    let err = failure(&h.pkglayer(&["deploy", "9"]));
+    assert!(err.contains("has no commit with version 9"), "{err}");
+    assert!(err.contains("3, 2, 1"), "lists the versions: {err}");
+
+    ok(&h.pkglayer(&["upgrade"]));
+    let status = status_json(&h);
+    assert_eq!(status["deployments"][0]["base-checksum"], v3.as_str());
+    assert_eq!(origin_key(&h, 0, "override-commit"), None, "unpinned");
+    assert_eq!(rpm_q(&h, "nano"), None);
+}
+
+#[test]
+fn rebase_follows_another_branch_with_the_layer_and_overrides() {
+    require_root!();
+    let h = host();
+    let next_ref = base_ref().replace("stable", "next");
+    let next = h
+        .host
+        .vendor
+        .publish(&next_ref, "5", &base("5", extra_base("5")))
+        .unwrap();
+    ok(&h.pkglayer(&["install", "tinyedit"]));
+    ok(&h.pkglayer(&["override", "remove", "nano"]));
+    let out = ok(&h.pkglayer(&["rebase", &next_ref]));
+    assert!(
+        out.contains(&format!(
+            "Rebasing: vendor:{} -> vendor:{next_ref}",
+            base_ref()
+        )),
+        "{out}"
+    );
+    assert_eq!(
+        origin_key(&h, 0, "baserefspec"),
+        Some(format!("vendor:{next_ref}"))
+    );
+    assert_eq!(
+        status_json(&h)["deployments"][0]["base-checksum"],
+        next.as_str()
+    );
+    assert_eq!(
+        rpm_q(&h, "testos-release").unwrap(),
+        "testos-release-5-5.testos.noarch"
+    );
+    assert!(rpm_q(&h, "tinyedit").is_some());
+    assert_eq!(rpm_q(&h, "nano"), None);
+
+    let err = failure(&h.pkglayer(&["rebase", "testos/nowhere"]));
+    assert!(err.contains("testos/nowhere"), "{err}");
+}
+
 fn sha256_of(path: &Path) -> String {
     let output = Command::new("sha256sum").arg(path).output().unwrap();
     String::from_utf8(output.stdout)

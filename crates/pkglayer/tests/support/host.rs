@@ -67,7 +67,10 @@ impl RepoHost {
                     | "refresh-md"
                     | "search"
                     | "module"
-                    | "override")
+                    | "override"
+                    | "reset"
+                    | "deploy"
+                    | "rebase")
             )
         ) {
             command.reposdir(&self.reposdir)
