@@ -239,6 +239,13 @@ pub enum OverrideAction {
         /// Paths of `*.rpm` files.
         files: Vec<String>,
     },
+    /// Replace base packages `names` by the newest builds repo `from` (`repo=ID`) offers.
+    ReplaceRemote {
+        /// `repo=ID`.
+        from: String,
+        /// Names of base packages.
+        names: Vec<String>,
+    },
     /// Drop the overrides of `names` (every override with `all`): the base's packages again.
     Reset {
         /// Names of overridden base packages.
@@ -271,6 +278,16 @@ pub fn override_base(
             files,
             &repos,
         )?,
+        OverrideAction::ReplaceRemote { from, names } => (
+            crate::overrides::with_remote_replacements(
+                sysroot,
+                layer,
+                start.origin.clone(),
+                from,
+                names,
+            )?,
+            Vec::new(),
+        ),
         OverrideAction::Reset { names, all } => (
             crate::overrides::without_overrides(start.origin.clone(), names, *all)?,
             Vec::new(),

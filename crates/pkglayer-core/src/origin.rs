@@ -42,6 +42,7 @@ const MODULES_INSTALL: &str = "install";
 const SKIP_SCRIPTS: &str = "skip-scripts";
 const OVERRIDE_REMOVE: &str = "remove";
 const OVERRIDE_REPLACE_LOCAL: &str = "replace-local";
+const OVERRIDE_REPLACE: &str = "replace";
 const UNCONFIGURED_STATE: &str = "unconfigured-state";
 const OVERRIDE_COMMIT: &str = "override-commit";
 
@@ -62,6 +63,9 @@ pub struct Origin {
     /// Local RPMs that replace the base packages of their name, NEVRA -> sha256 of the RPM file
     /// (`[overrides] replace-local=SHA256:NEVRA;`, kept in the package cache as local packages are).
     pub override_replace_local: BTreeMap<Nevra, String>,
+    /// Base packages that follow a repo's builds instead of the base's: (repo id, names), in the
+    /// order of `[overrides] replace=repo=ID,name,name;` (one entry a repo).
+    pub override_replace_remote: Vec<(String, Vec<String>)>,
     /// Module streams enabled and profiles installed (`[modules] enable=`, `install=`, as rpm-ostree
     /// wrote them).
     pub modules: ModuleRequests,
@@ -85,6 +89,7 @@ impl Origin {
             skip_scripts: BTreeSet::new(),
             override_remove: BTreeSet::new(),
             override_replace_local: BTreeMap::new(),
+            override_replace_remote: Vec::new(),
             modules: ModuleRequests::default(),
             override_commit: None,
             unconfigured_state: None,
@@ -133,6 +138,7 @@ impl Origin {
                 .into_iter()
                 .collect(),
             override_replace_local: local_list(&keyfile, OVERRIDES, OVERRIDE_REPLACE_LOCAL)?,
+            override_replace_remote: remote_list(&keyfile)?,
             modules: ModuleRequests {
                 enable: string_list(&keyfile, MODULES, MODULES_ENABLE)?
                     .into_iter()
@@ -162,10 +168,11 @@ impl Origin {
         let Ok(keyfile) = load_keyfile(&self.source) else {
             return false;
         };
-        // Override kinds this module does not model yet (`replace=`) count as they are.
+        // Override kinds this module does not model count as they are.
         let overrides = keyfile.keys(OVERRIDES).is_ok_and(|keys| {
-            keys.iter()
-                .any(|key| *key != OVERRIDE_REMOVE && *key != OVERRIDE_REPLACE_LOCAL)
+            keys.iter().any(|key| {
+                ![OVERRIDE_REMOVE, OVERRIDE_REPLACE_LOCAL, OVERRIDE_REPLACE].contains(&key.as_str())
+            })
         });
         let initramfs = keyfile
             .boolean(RPMOSTREE, "regenerate-initramfs")
@@ -175,7 +182,9 @@ impl Origin {
 
     /// Whether the origin removes or replaces base packages (the overrides pkglayer carries out).
     pub fn has_overrides(&self) -> bool {
-        !self.override_remove.is_empty() || !self.override_replace_local.is_empty()
+        !self.override_remove.is_empty()
+            || !self.override_replace_local.is_empty()
+            || !self.override_replace_remote.is_empty()
     }
 
     /// The origin as key-file text, with every group and key this module does not model preserved.
@@ -223,6 +232,16 @@ impl Origin {
             .map(|(nevra, sha256)| format!("{sha256}:{nevra}"))
             .collect();
         set_or_remove_list(&keyfile, OVERRIDES, OVERRIDE_REPLACE_LOCAL, replace_local);
+        let replace = self
+            .override_replace_remote
+            .iter()
+            .filter(|(_, names)| !names.is_empty())
+            .map(|(repo, names)| {
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                format!("repo={repo},{}", names.join(","))
+            })
+            .collect();
+        set_or_remove_list(&keyfile, OVERRIDES, OVERRIDE_REPLACE, replace);
         let skip = self.skip_scripts.iter().cloned().collect();
         set_or_remove_list(&keyfile, PKGLAYER, SKIP_SCRIPTS, skip);
         for (key, values) in [
@@ -259,6 +278,25 @@ fn load_keyfile(text: &str) -> Result<KeyFile> {
             .context("not a valid key file")?;
     }
     Ok(keyfile)
+}
+
+/// `[overrides] replace=repo=ID,name,…;`: repo id -> names. Another source than `repo=` is an
+/// error (rpm-ostree knows no other either).
+fn remote_list(keyfile: &KeyFile) -> Result<Vec<(String, Vec<String>)>> {
+    let mut remote: Vec<(String, Vec<String>)> = Vec::new();
+    for entry in string_list(keyfile, OVERRIDES, OVERRIDE_REPLACE)? {
+        let mut parts = entry.split(',');
+        let repo = parts
+            .next()
+            .and_then(|source| source.strip_prefix("repo="))
+            .filter(|repo| !repo.is_empty())
+            .ok_or_else(|| anyhow!("replace entry {entry:?} is not repo=ID,PKG,…"))?;
+        remote.push((
+            repo.to_string(),
+            parts.filter(|p| !p.is_empty()).map(String::from).collect(),
+        ));
+    }
+    Ok(remote)
 }
 
 /// The `SHA256:NEVRA` list at `group`/`key` (local packages), NEVRA -> sha256.
@@ -660,8 +698,11 @@ replace=repo=updates-testing,systemd;
         assert!(origin.is_layered());
         assert_eq!(origin.to_text(), RPM_OSTREE_OVERRIDES);
 
-        // Dropping the overrides and the request makes a plain origin again, but for the
-        // override kind pkglayer leaves to rpm-ostree, which still counts as layering.
+        assert_eq!(
+            origin.override_replace_remote,
+            [("updates-testing".to_string(), vec!["systemd".to_string()])]
+        );
+        // Dropping the removal and the local replacement leaves the remote one: still layered.
         let mut reset = origin.clone();
         reset.override_remove.clear();
         reset.override_replace_local.clear();
@@ -672,6 +713,22 @@ replace=repo=updates-testing,systemd;
             text.contains("replace=repo=updates-testing,systemd;"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn remote_replacements_keep_rpm_ostree_order() {
+        let text = "[origin]\nbaserefspec=fedora:fedora/34/x86_64/silverblue\n\n[overrides]\n\
+                    replace=repo=foobar,systemd;repo=bazboo,kernel,kernel-core,kernel-modules;\n";
+        let origin = Origin::parse(text).unwrap();
+        assert_eq!(origin.override_replace_remote.len(), 2);
+        assert_eq!(
+            origin.override_replace_remote[1].1,
+            ["kernel", "kernel-core", "kernel-modules"]
+        );
+        assert_eq!(origin.to_text(), text);
+        let err = Origin::parse("[origin]\nrefspec=a:b\n[overrides]\nreplace=file=x,systemd;\n")
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("is not repo=ID,PKG"), "{err:#}");
     }
 
     #[test]

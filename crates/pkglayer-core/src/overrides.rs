@@ -136,12 +136,76 @@ pub fn with_local_replacements(
     Ok((origin, local))
 }
 
+/// `origin` with the base packages `names` following the newest builds of repo `repo` (rpm-ostree's
+/// `override replace --from repo=ID`). `from` is `repo=ID`.
+pub fn with_remote_replacements(
+    sysroot: &Sysroot,
+    layer: &DeploymentLayer,
+    mut origin: Origin,
+    from: &str,
+    names: &[String],
+) -> Result<Origin> {
+    let repo = from
+        .strip_prefix("repo=")
+        .filter(|id| !id.is_empty() && !id.contains(','))
+        .ok_or_else(|| {
+            UserError::new(format!("--from {from}: not a source pkglayer knows"))
+                .hint("give the repo to take the packages from as --from repo=ID")
+        })?;
+    let base = crate::rpmdb::packages_in_commit(&sysroot.repo(), &layer.base_commit)?;
+    for name in names {
+        if name.ends_with(".rpm") {
+            return Err(
+                UserError::new(format!("{name}: --from takes names of base packages"))
+                    .hint("replace a base package by a local file without --from")
+                    .into(),
+            );
+        }
+        if !base.iter().any(|p| p.name == *name) {
+            return Err(UserError::new(format!("{name} is not a package of the base"))
+                .hint("override replace takes names of base packages (`pkglayer db list` lists them)")
+                .into());
+        }
+        if origin.override_remove.contains(name)
+            || origin
+                .override_replace_local
+                .keys()
+                .any(|n| n.name == *name)
+            || origin
+                .override_replace_remote
+                .iter()
+                .any(|(_, names)| names.contains(name))
+        {
+            return Err(UserError::new(format!("{name} is overridden already"))
+                .hint(format!("reset it first (`pkglayer override reset {name}`)"))
+                .into());
+        }
+    }
+    refuse_kernel(
+        &kernel_packages(sysroot, &layer.base_commit)?,
+        names.iter().map(String::as_str),
+        "replacing",
+    )?;
+    match origin
+        .override_replace_remote
+        .iter_mut()
+        .find(|(id, _)| id == repo)
+    {
+        Some((_, listed)) => listed.extend(names.iter().cloned()),
+        None => origin
+            .override_replace_remote
+            .push((repo.to_string(), names.to_vec())),
+    }
+    Ok(origin)
+}
+
 /// `origin` without the overrides of `names` (base package names, or a replacement's NEVRA), or
 /// without any with `all`.
 pub fn without_overrides(mut origin: Origin, names: &[String], all: bool) -> Result<Origin> {
     if all {
         origin.override_remove.clear();
         origin.override_replace_local.clear();
+        origin.override_replace_remote.clear();
         return Ok(origin);
     }
     for name in names {
@@ -151,13 +215,27 @@ pub fn without_overrides(mut origin: Origin, names: &[String], all: bool) -> Res
             .filter(|n| n.name == *name || n.to_string() == *name)
             .cloned()
             .collect();
-        let removed = origin.override_remove.remove(name);
+        let mut removed = origin.override_remove.remove(name);
+        for (_, names) in origin.override_replace_remote.iter_mut() {
+            let before = names.len();
+            names.retain(|n| n != name);
+            removed |= names.len() != before;
+        }
+        origin
+            .override_replace_remote
+            .retain(|(_, names)| !names.is_empty());
         for nevra in &replaced {
             origin.override_replace_local.remove(nevra);
         }
         if !removed && replaced.is_empty() {
             let mut overridden: Vec<String> = origin.override_remove.iter().cloned().collect();
             overridden.extend(origin.override_replace_local.keys().map(|n| n.name.clone()));
+            overridden.extend(
+                origin
+                    .override_replace_remote
+                    .iter()
+                    .flat_map(|(_, names)| names.iter().cloned()),
+            );
             return Err(UserError::new(format!("{name} has no override"))
                 .hint(if overridden.is_empty() {
                     "no base package is removed or replaced".to_string()

@@ -119,6 +119,10 @@ pub struct DeploymentStatus {
     pub requested_base_local_replacements: Vec<String>,
     /// Base packages replaced in the deployment: `[base NEVRA, replacement NEVRA]` pairs.
     pub base_local_replacements: Vec<[String; 2]>,
+    /// Base packages the origin has follow a repo's builds: `repo=ID,name,…` as in the origin.
+    pub requested_base_remote_replacements: Vec<String>,
+    /// Base packages replaced by a repo's build: `[base NEVRA, replacement NEVRA]` pairs.
+    pub base_remote_replacements: Vec<[String; 2]>,
     /// Overrides that do not apply to the deployment's base (pkglayer's key).
     pub inactive_overrides: Vec<String>,
     /// Module streams the origin enables (`[modules] enable=`).
@@ -214,6 +218,18 @@ pub fn status(sysroot: &Sysroot) -> Result<Status> {
                 base_local_replacements: layer
                     .base_replacements
                     .iter()
+                    .filter(|(_, new)| origin.override_replace_local.contains_key(new))
+                    .map(|(old, new)| [old.to_string(), new.to_string()])
+                    .collect(),
+                requested_base_remote_replacements: origin
+                    .override_replace_remote
+                    .iter()
+                    .map(|(repo, names)| format!("repo={repo},{}", names.join(",")))
+                    .collect(),
+                base_remote_replacements: layer
+                    .base_replacements
+                    .iter()
+                    .filter(|(_, new)| !origin.override_replace_local.contains_key(new))
                     .map(|(old, new)| [old.to_string(), new.to_string()])
                     .collect(),
                 inactive_overrides: layer.inactive_overrides.clone(),

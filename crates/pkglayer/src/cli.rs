@@ -129,7 +129,8 @@ pub struct RebaseArgs {
 pub enum OverrideCommand {
     /// Go without base packages: their files and their rpm database entries.
     Remove(OverrideRemoveArgs),
-    /// Replace base packages by local RPM files (each replaces the base package of its name).
+    /// Replace base packages by local RPM files (each replaces the base package of its name), or
+    /// by a repo's builds (`--from repo=ID PKG…`).
     Replace(OverrideReplaceArgs),
     /// Drop overrides: the base's own packages again.
     Reset(OverrideResetArgs),
@@ -149,9 +150,13 @@ pub struct OverrideRemoveArgs {
 
 #[derive(Debug, Args)]
 pub struct OverrideReplaceArgs {
-    /// Paths of local .rpm files.
-    #[arg(required = true, value_name = "RPM")]
+    /// Paths of local .rpm files; with --from, names of base packages.
+    #[arg(required = true, value_name = "RPM|PKG")]
     pub packages: Vec<String>,
+    /// Take the base packages named from a repo instead (`repo=ID`): its newest builds, now and
+    /// at each upgrade.
+    #[arg(long, value_name = "repo=ID")]
+    pub from: Option<String>,
     #[command(flatten)]
     pub transaction: TransactionArgs,
 }

@@ -380,8 +380,14 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                     &args.transaction,
                 ),
                 OverrideCommand::Replace(args) => (
-                    operation::OverrideAction::ReplaceLocal {
-                        files: args.packages.clone(),
+                    match &args.from {
+                        Some(from) => operation::OverrideAction::ReplaceRemote {
+                            from: from.clone(),
+                            names: args.packages.clone(),
+                        },
+                        None => operation::OverrideAction::ReplaceLocal {
+                            files: args.packages.clone(),
+                        },
                     },
                     &args.transaction,
                 ),

@@ -151,7 +151,11 @@ fn deployment_block(out: &mut impl Write, d: &DeploymentStatus, verbose: bool) -
             .collect();
         field(out, "RemovedBasePackages", &names.join(" "))?;
     }
-    for [old, new] in &d.base_local_replacements {
+    for [old, new] in d
+        .base_local_replacements
+        .iter()
+        .chain(&d.base_remote_replacements)
+    {
         let (Some(old), Some(new)) = (
             pkglayer_core::rpm::Nevra::parse(old),
             pkglayer_core::rpm::Nevra::parse(new),
@@ -467,7 +471,7 @@ pub fn install_plan_json(plan: &InstallPlan) -> serde_json::Value {
         "added": plan.added.iter().map(|p| p.nevra.to_string()).collect::<Vec<_>>(),
         "removed": plan.removed.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
         "base-removals": plan.removed_base.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
-        "base-local-replacements": plan.replaced_base.iter()
+        "base-replacements": plan.replaced_base.iter()
             .map(|(old, new)| [old.to_string(), new.to_string()])
             .collect::<Vec<_>>(),
         "restored-base": plan.restored_base.iter().map(|n| n.to_string()).collect::<Vec<_>>(),

@@ -7,7 +7,7 @@ use std::process::Command;
 
 mod support;
 
-use pkglayer_testkit::{TestPackage, base_packages, base_ref, require_root};
+use pkglayer_testkit::{TestPackage, base_packages, base_ref, create_repo, require_root};
 use serde_json::Value;
 use support::host::RepoHost;
 use support::{failure, ok};
@@ -256,11 +256,16 @@ fn a_removal_survives_upgrades_and_turns_inactive_when_the_vendor_drops_the_pack
 #[test]
 fn an_origin_rpm_ostree_wrote_with_overrides_is_carried_out_and_kept() {
     require_root!();
-    let h = host();
+    let h = RepoHost::new(&base("1", extra_base("1")), |_| {
+        vec![
+            TestPackage::new("tinyedit", "2.0-1").executable("/usr/bin/tinyedit", "#!/bin/sh\n"),
+            TestPackage::new("libapp", "1.2-1").file("/usr/lib64/libapp.so", "libapp 1.2\n"),
+        ]
+    });
     let dir = &h.host.sysroot.deployment_dirs().unwrap()[0];
     let path = format!("{}.origin", dir.display());
     let text = format!(
-        "[origin]\nbaserefspec={}\n\n[overrides]\nremove=nano;\nreplace=repo=updates-testing,systemd;\n",
+        "[origin]\nbaserefspec={}\n\n[overrides]\nremove=nano;\nreplace=repo=test,libapp;\n",
         h.host
             .sysroot
             .origin(0)
@@ -272,6 +277,12 @@ fn an_origin_rpm_ostree_wrote_with_overrides_is_carried_out_and_kept() {
     std::fs::write(&path, &text).unwrap();
     ok(&h.pkglayer(&["install", "tinyedit"]));
     assert_eq!(rpm_q(&h, "nano"), None, "the removal is carried out");
+    let arch = pkglayer_testkit::host_arch();
+    assert_eq!(
+        rpm_q(&h, "libapp"),
+        Some(format!("libapp-1.2-1.{arch}")),
+        "and the replacement"
+    );
     assert!(rpm_q(&h, "tinyedit").is_some());
     // rpm-ostree's groups and keys as they were; the new request in its own group.
     assert_eq!(
@@ -284,13 +295,13 @@ fn an_origin_rpm_ostree_wrote_with_overrides_is_carried_out_and_kept() {
         serde_json::json!(["nano"])
     );
 
-    // Resetting the removal leaves the override kind pkglayer does not carry out.
+    // Resetting the removal leaves the replacement.
     ok(&h.pkglayer(&["override", "reset", "nano"]));
     assert!(rpm_q(&h, "nano").is_some());
     let written = origin(&h, 0);
     assert!(!written.contains("remove="), "{written}");
     assert!(
-        written.contains("[overrides]\nreplace=repo=updates-testing,systemd;\n"),
+        written.contains("[overrides]\nreplace=repo=test,libapp;\n"),
         "{written}"
     );
     assert!(written.contains("baserefspec="), "{written}");
@@ -506,6 +517,71 @@ fn rebase_follows_another_branch_with_the_layer_and_overrides() {
 
     let err = failure(&h.pkglayer(&["rebase", "testos/nowhere"]));
     assert!(err.contains("testos/nowhere"), "{err}");
+}
+
+#[test]
+fn override_replace_from_a_repo_follows_its_builds_until_the_base_has_them() {
+    require_root!();
+    let arch = pkglayer_testkit::host_arch();
+    let libapp = |version: &str| {
+        TestPackage::new("libapp", version)
+            .file("/usr/lib64/libapp.so", format!("libapp {version}\n"))
+    };
+    let h = RepoHost::new(&base("1", extra_base("1")), |_| vec![libapp("1.2-1")]);
+    let out = ok(&h.pkglayer(&["override", "replace", "--from", "repo=test", "libapp"]));
+    assert!(out.contains("Replacing base packages:"), "{out}");
+    assert_eq!(rpm_q(&h, "libapp"), Some(format!("libapp-1.2-1.{arch}")));
+    assert_eq!(
+        std::fs::read_to_string(h.newest().join("usr/lib64/libapp.so")).unwrap(),
+        "libapp 1.2-1\n"
+    );
+    verifies(&h, "libapp");
+    assert!(origin(&h, 0).contains("[overrides]\nreplace=repo=test,libapp;\n"));
+    let status = ok(&h.pkglayer(&["status"]));
+    assert!(
+        status.contains("ReplacedBasePackages: libapp 1.0-1 -> 1.2-1\n"),
+        "{status}"
+    );
+    let d = &status_json(&h)["deployments"][0];
+    assert_eq!(
+        d["requested-base-remote-replacements"],
+        serde_json::json!(["repo=test,libapp"])
+    );
+    assert_eq!(
+        d["base-remote-replacements"],
+        serde_json::json!([[
+            format!("libapp-1.0-1.{arch}"),
+            format!("libapp-1.2-1.{arch}")
+        ]])
+    );
+
+    // Not in the repo, or not in the base: refused by name.
+    let err = failure(&h.pkglayer(&["override", "replace", "--from", "repo=test", "nano"]));
+    assert!(err.contains("repo test has no package nano"), "{err}");
+    let err = failure(&h.pkglayer(&["override", "replace", "--from", "repo=test", "emacs"]));
+    assert!(err.contains("emacs is not a package of the base"), "{err}");
+
+    // The repo's newer build comes with the next upgrade.
+    create_repo(&h.host.dir().join("www/repo"), &[libapp("1.3-1")], "gz").unwrap();
+    ok(&h.pkglayer(&["upgrade"]));
+    assert_eq!(rpm_q(&h, "libapp"), Some(format!("libapp-1.3-1.{arch}")));
+
+    // Once the vendor ships that very build, the replacement is inactive.
+    let mut v2 = extra_base("2");
+    v2.retain(|p| !p.nevra().starts_with("libapp-"));
+    v2.push(libapp("1.3-1"));
+    publish(&h, "2", v2);
+    ok(&h.pkglayer(&["upgrade"]));
+    assert_eq!(rpm_q(&h, "libapp"), Some(format!("libapp-1.3-1.{arch}")));
+    let d = &status_json(&h)["deployments"][0];
+    assert_eq!(
+        d["inactive-overrides"],
+        serde_json::json!([format!("libapp-1.3-1.{arch}")])
+    );
+    assert_eq!(d["base-remote-replacements"], serde_json::json!([]));
+
+    ok(&h.pkglayer(&["override", "reset", "libapp"]));
+    assert!(!origin(&h, 0).contains("[overrides]"));
 }
 
 fn sha256_of(path: &Path) -> String {

@@ -105,7 +105,11 @@ pub(super) fn resolve(
             modules.filter(&mut resolver);
         }
         let replacements: Vec<&Path> = replacement_heads.iter().map(PathBuf::as_path).collect();
-        resolver.override_base(&origin.override_remove, &replacements)?;
+        resolver.override_base(
+            &origin.override_remove,
+            &replacements,
+            &origin.override_replace_remote,
+        )?;
         resolver
             .resolve_requests(&requests, false)
             .map_err(|err| explain_overrides(err, origin))
@@ -138,9 +142,11 @@ pub(super) fn resolve(
     plan.packages = resolution.packages;
     plan.requested_packages = resolution.requested;
     for erased in resolution.erased {
-        match plan.packages.iter().find(|p| {
-            p.nevra.name == erased.name && origin.override_replace_local.contains_key(&p.nevra)
-        }) {
+        match plan
+            .packages
+            .iter()
+            .find(|p| p.nevra.name == erased.name && plan.requested_packages.contains(&p.nevra))
+        {
             Some(new) => plan.replaced_base.push((erased, new.nevra.clone())),
             None => plan.removed_base.push(erased),
         }

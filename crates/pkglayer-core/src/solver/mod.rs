@@ -353,6 +353,8 @@ pub struct Resolver {
     replacements: Vec<libsolv_sys::Id>,
     /// Names of base packages to remove.
     remove: std::collections::BTreeSet<String>,
+    /// Base packages that follow a repo's newest build instead: (repo id, name).
+    remote_replacements: Vec<(String, String)>,
 }
 
 impl Resolver {
@@ -365,6 +367,7 @@ impl Resolver {
             local: Vec::new(),
             replacements: Vec::new(),
             remove: Default::default(),
+            remote_replacements: Vec::new(),
         }
     }
 
@@ -372,13 +375,20 @@ impl Resolver {
     /// `replacements` (their heads are enough) take the place of the base packages of their names.
     /// Base packages that need a removed one are not removed with it: that is a problem of the
     /// solve, as is a package a replacement no longer satisfies.
+    /// `remote` names base packages (with the repo, by id) whose newest build in that repo takes
+    /// their place.
     pub fn override_base(
         &mut self,
         remove: &std::collections::BTreeSet<String>,
         replacements: &[&Path],
+        remote: &[(String, Vec<String>)],
     ) -> Result<()> {
         self.prepared = false;
         self.remove = remove.clone();
+        self.remote_replacements = remote
+            .iter()
+            .flat_map(|(repo, names)| names.iter().map(|name| (repo.clone(), name.clone())))
+            .collect();
         if !replacements.is_empty() {
             let ids = self.pool.add_rpm_files(LOCAL_REPO, replacements)?;
             self.replacements.extend(ids);
@@ -606,16 +616,18 @@ impl Resolver {
             .map(|(request, selection, _)| (selection, request.spec.as_str()))
             .collect();
         // Overrides: the base packages named for removal, and those of the replacements' names.
-        let base: Vec<(libsolv_sys::Id, SolvableInfo)> =
-            if self.remove.is_empty() && self.replacements.is_empty() {
-                Vec::new()
-            } else {
-                self.pool
-                    .installed_ids()
-                    .into_iter()
-                    .map(|id| (id, self.pool.info(id)))
-                    .collect()
-            };
+        let base: Vec<(libsolv_sys::Id, SolvableInfo)> = if self.remove.is_empty()
+            && self.replacements.is_empty()
+            && self.remote_replacements.is_empty()
+        {
+            Vec::new()
+        } else {
+            self.pool
+                .installed_ids()
+                .into_iter()
+                .map(|id| (id, self.pool.info(id)))
+                .collect()
+        };
         let erase: Vec<libsolv_sys::Id> = base
             .iter()
             .filter(|(_, info)| self.remove.contains(&info.name))
@@ -630,7 +642,31 @@ impl Resolver {
         let mut install = self.local.clone();
         let mut unlocked = Vec::new();
         let mut inactive_replacements = Vec::new();
-        for &id in &self.replacements {
+        let mut replacing = self.replacements.clone();
+        for (repo, name) in &self.remote_replacements {
+            let candidates: Vec<libsolv_sys::Id> = self
+                .pool
+                .repo_solvables(repo)
+                .into_iter()
+                .filter(|(id, info)| info.name == *name && !self.pool.is_hidden(*id))
+                .filter(|(_, info)| {
+                    info.arch == "noarch"
+                        || base
+                            .iter()
+                            .any(|(_, b)| b.name == *name && b.arch == info.arch)
+                })
+                .map(|(id, _)| id)
+                .collect();
+            let Some(&newest) = self.pool.latest(&candidates).first() else {
+                return Err(UserError::new(format!("repo {repo} has no package {name}"))
+                    .hint(format!(
+                        "check that repo {repo} is enabled and offers {name} for this machine; `pkglayer override reset {name}` drops the replacement"
+                    ))
+                    .into());
+            };
+            replacing.push(newest);
+        }
+        for &id in &replacing {
             let info = self.pool.info(id);
             let same_name: Vec<&(libsolv_sys::Id, SolvableInfo)> =
                 base.iter().filter(|(_, b)| b.name == info.name).collect();
@@ -675,7 +711,7 @@ impl Resolver {
             .copied()
             .filter(|id| {
                 self.local.contains(id)
-                    || self.replacements.contains(id)
+                    || replacing.contains(id)
                     || active
                         .iter()
                         .any(|(_, selection, _)| selection.solvables.contains(id))
