@@ -115,6 +115,8 @@ fn override_remove_drops_files_and_rpmdb_entries_but_not_what_others_own() {
     verifies(&h, "nano-docs");
     verifies(&h, "app");
 
+    let diff = ok(&h.pkglayer(&["db", "diff", "1", "0"]));
+    assert!(diff.contains(&format!("- {nano}\n")), "{diff}");
     let text = origin(&h, 0);
     assert!(text.contains("baserefspec="), "{text}");
     assert!(text.contains("[overrides]\nremove=nano;\n"), "{text}");
