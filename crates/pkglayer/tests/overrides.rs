@@ -356,10 +356,21 @@ fn override_replace_takes_a_local_rpm_in_place_of_the_base_package() {
         ]])
     );
 
-    // The file is not needed any more: the next operation takes it from the package cache.
+    // The file is not needed any more: the next operation takes it from the package cache, and
+    // the replacement carries over to the vendor's next base.
     std::fs::remove_file(&file).unwrap();
     ok(&h.pkglayer(&["install", "tinyedit"]));
     assert_eq!(rpm_q(&h, "libapp"), Some(format!("libapp-1.1-1.{arch}")));
+    publish(&h, "2", extra_base("2"));
+    ok(&h.pkglayer(&["upgrade"]));
+    assert_eq!(
+        rpm_q(&h, "testos-release").unwrap(),
+        "testos-release-2-2.testos.noarch"
+    );
+    assert_eq!(rpm_q(&h, "libapp"), Some(format!("libapp-1.1-1.{arch}")));
+    verifies(&h, "libapp");
+    let err = failure(&h.pkglayer(&["uninstall", "nano"]));
+    assert!(err.contains("`pkglayer override remove nano`"), "{err}");
 
     // A package the base lacks is no replacement.
     let other = local_rpm(
