@@ -565,7 +565,7 @@ fn transact(
         local_files,
         may_be_inactive,
     } = change;
-    let plan = plan::plan(
+    let mut plan = plan::plan(
         sysroot,
         &origin,
         &start.current,
@@ -577,6 +577,14 @@ fn transact(
     )?;
     // The plan replaces obsoleted requests by what obsoletes them.
     origin.requested = plan.requested.clone();
+    // The same tree on another ref (rebase) or newly pinned (deploy) is still a new deployment:
+    // its origin differs.
+    if origin.refspec != start.origin.refspec
+        || (origin.override_commit.is_some()
+            && origin.override_commit != start.origin.override_commit)
+    {
+        plan.unchanged = false;
+    }
     if options.dry_run {
         return Ok(Report {
             plan,

@@ -461,6 +461,14 @@ fn deploy_pins_a_version_or_commit_and_upgrade_unpins() {
     ok(&h.pkglayer(&["install", "tinyedit"]));
     ok(&h.pkglayer(&["override", "remove", "nano"]));
 
+    // Pinning the base deployed now changes no file, yet it is a deployment: its origin differs.
+    let out = ok(&h.pkglayer(&["deploy", "1"]));
+    assert!(out.contains("Deployed "), "{out}");
+    assert_eq!(
+        origin_key(&h, 0, "override-commit"),
+        Some(h.host.base_v1.clone())
+    );
+
     let out = ok(&h.pkglayer(&["deploy", "2"]));
     assert!(out.contains(&format!("Base: {v2} (version 2)")), "{out}");
     assert_eq!(
