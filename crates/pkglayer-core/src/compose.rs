@@ -138,6 +138,22 @@ fn remove_base_packages(
         .args(&nevras)
         .run_capture()
         .context("Listing the files of the base packages to remove")?;
+    // Whatever asked for it (an origin rpm-ostree wrote, too): a kernel and its initramfs must
+    // agree, and pkglayer does not regenerate the initramfs.
+    if let Some(path) = listing
+        .lines()
+        .filter_map(|line| line.split_once('\t').map(|(_, path)| path))
+        .find(|path| path.starts_with(crate::overrides::KERNEL_DIR))
+    {
+        let names: Vec<&str> = gone.iter().map(|n| n.name.as_str()).collect();
+        return Err(UserError::new(format!(
+            "removing or replacing base packages {} would change the kernel or its modules ({path}), \
+             and the initramfs must match the kernel",
+            names.join(", ")
+        ))
+        .hint("pkglayer does not regenerate the initramfs; `pkglayer override reset` the kernel packages")
+        .into());
+    }
     crate::rpm::tools::rpm_in_root(db_root, dbpath)
         .args(["-e", "--justdb", "--nodeps", "--noscripts", "--notriggers"])
         .args(&nevras)

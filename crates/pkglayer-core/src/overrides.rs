@@ -19,7 +19,7 @@ use crate::rpm::Nevra;
 use crate::sysroot::Sysroot;
 
 /// Where a kernel and its initramfs live: a package with files there cannot be overridden yet.
-const KERNEL_DIR: &str = "/usr/lib/modules/";
+pub(crate) const KERNEL_DIR: &str = "/usr/lib/modules/";
 
 /// `origin` with the base packages `names` removed. Each must be a package of the base that is
 /// neither removed already nor the kernel.
@@ -269,6 +269,23 @@ fn refuse_kernel<'a>(
     ))
     .hint("pkglayer does not regenerate the initramfs; a new kernel comes with the vendor's next base (`pkglayer upgrade`)")
     .into())
+}
+
+/// Refuses a plan that removes or replaces base packages `gone` when one is the kernel or its
+/// modules, whatever asked for it (an origin another tool wrote, too): before anything is fetched.
+pub(crate) fn refuse_kernel_changes(
+    sysroot: &Sysroot,
+    base_commit: &str,
+    gone: &[&Nevra],
+) -> Result<()> {
+    if gone.is_empty() {
+        return Ok(());
+    }
+    refuse_kernel(
+        &kernel_packages(sysroot, base_commit)?,
+        gone.iter().map(|n| n.name.as_str()),
+        "removing or replacing",
+    )
 }
 
 /// Names of the base packages with files under `/usr/lib/modules/` (the kernel, its modules).

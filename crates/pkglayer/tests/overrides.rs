@@ -162,6 +162,32 @@ fn a_removal_other_packages_need_is_refused_naming_them() {
 }
 
 #[test]
+fn a_removal_a_layered_package_needs_is_refused_naming_it() {
+    require_root!();
+    let h = RepoHost::new(&base("1", extra_base("1")), |_| {
+        vec![
+            TestPackage::new("nano-plugin", "1-1")
+                .requires("nano")
+                .file("/usr/share/nano/plugin.nanorc", "x\n"),
+        ]
+    });
+    ok(&h.pkglayer(&["install", "nano-plugin"]));
+    let before = h.snapshot();
+    let err = failure(&h.pkglayer(&["override", "remove", "nano"]));
+    assert!(
+        err.contains("nano-plugin-1-1"),
+        "names what needs it: {err}"
+    );
+    assert_eq!(h.snapshot(), before, "nothing changed");
+    // Dry, it says what would go and changes nothing.
+    ok(&h.pkglayer(&["uninstall", "nano-plugin"]));
+    let before = h.snapshot();
+    let out = ok(&h.pkglayer(&["override", "remove", "nano", "--dry-run"]));
+    assert!(out.contains("Removing base packages:"), "{out}");
+    assert_eq!(h.snapshot(), before, "a dry run changes nothing");
+}
+
+#[test]
 fn override_remove_with_install_is_one_transaction_and_reset_brings_the_base_back() {
     require_root!();
     let h = host();
@@ -409,6 +435,25 @@ fn the_kernel_is_never_removed_or_replaced() {
         err.contains("replacing kernel-core is not supported"),
         "{err}"
     );
+    let err = failure(&h.pkglayer(&["override", "replace", "--from", "repo=test", "kernel-core"]));
+    assert!(
+        err.contains("replacing kernel-core is not supported"),
+        "{err}"
+    );
+    assert_eq!(h.snapshot(), before, "nothing changed");
+
+    // An origin another tool wrote is refused alike, before anything is deployed.
+    let dir = &h.host.sysroot.deployment_dirs().unwrap()[0];
+    let path = format!("{}.origin", dir.display());
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("{text}\n[overrides]\nremove=kernel-core;\n")).unwrap();
+    let before = h.snapshot();
+    let err = failure(&h.pkglayer(&["install", "tinyedit"]));
+    assert!(
+        err.contains("removing or replacing kernel-core is not supported"),
+        "{err}"
+    );
+    assert!(err.contains("initramfs must match the kernel"), "{err}");
     assert_eq!(h.snapshot(), before, "nothing changed");
 }
 

@@ -140,6 +140,12 @@ pub fn plan(
             &mut plan,
             progress,
         )?;
+        let gone: Vec<&Nevra> = plan
+            .removed_base
+            .iter()
+            .chain(plan.replaced_base.iter().map(|(old, _)| old))
+            .collect();
+        crate::overrides::refuse_kernel_changes(sysroot, base_commit, &gone)?;
         let mut to_download = Vec::new();
         for package in &plan.packages {
             if needs_download(&repo, package)? {
