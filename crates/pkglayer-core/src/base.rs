@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use fn_error_context::context;
-use ostree::gio;
+use ostree::{gio, glib};
 
 use crate::commit_metadata::{CommitInfo, DeploymentLayer};
 use crate::error::UserError;
@@ -99,4 +99,88 @@ pub fn refuse_older(repo: &ostree::Repo, current: &str, newest: &str, refspec: &
 /// The `version` metadata of a commit, if it has one.
 pub fn version_of(repo: &ostree::Repo, commit: &str) -> Result<Option<String>> {
     Ok(CommitInfo::load(repo, commit)?.version())
+}
+
+/// The commit of `origin`'s refspec history that `target` names: a full checksum, or a `version`
+/// (newest first). The history's commit objects are pulled from the remote (unless `cache_only`),
+/// then the commit found, whole.
+#[context("Finding {target} in the history of {}", origin.refspec)]
+pub fn find_in_history(
+    sysroot: &Sysroot,
+    origin: &Origin,
+    target: &str,
+    cache_only: bool,
+) -> Result<String> {
+    let repo = sysroot.repo();
+    let remote = origin.remote();
+    let refname = origin
+        .refspec
+        .split_once(':')
+        .map_or(origin.refspec.as_str(), |(_, refname)| refname);
+    let is_checksum = target.len() == 64 && target.bytes().all(|b| b.is_ascii_hexdigit());
+    let pull = |what: &str, flags: ostree::RepoPullFlags, depth: i32| -> Result<()> {
+        let Some(remote) = remote.filter(|_| !cache_only) else {
+            return Ok(());
+        };
+        let options = glib::VariantDict::new(None);
+        options.insert("refs", vec![what.to_string()]);
+        options.insert("flags", flags.bits() as i32);
+        options.insert("depth", depth);
+        repo.pull_with_options(remote, &options.end(), None, gio::Cancellable::NONE)
+            .map_err(|err| {
+                UserError::new(format!(
+                    "cannot pull {what} from remote {remote}: {}",
+                    err.message()
+                ))
+                .hint("check the network and `ostree remote show-url`")
+                .into()
+            })
+    };
+    let commit = if is_checksum {
+        target.to_string()
+    } else {
+        pull(refname, ostree::RepoPullFlags::COMMIT_ONLY, -1)?;
+        let mut next = newest_base_here(&repo, origin)?;
+        let mut found = None;
+        let mut versions = Vec::new();
+        while let Some(commit) = next {
+            let Ok((variant, _)) = repo.load_commit(&commit) else {
+                break;
+            };
+            let version = CommitInfo::load(&repo, &commit)?.version();
+            if version.as_deref() == Some(target) {
+                found = Some(commit);
+                break;
+            }
+            versions.extend(version);
+            next = ostree::commit_get_parent(&variant).map(|p| p.to_string());
+        }
+        found.ok_or_else(|| {
+            UserError::new(format!(
+                "{} has no commit with version {target}",
+                origin.refspec
+            ))
+            .hint(if versions.is_empty() {
+                "give a commit checksum instead".to_string()
+            } else {
+                format!(
+                    "versions in its history, newest first: {}",
+                    versions.join(", ")
+                )
+            })
+        })?
+    };
+    pull(&commit, ostree::RepoPullFlags::NONE, 0)?;
+    let (_, state) = repo.load_commit(&commit).map_err(|_| {
+        UserError::new(format!("commit {target} is not in the repo"))
+            .hint("give a commit of the refspec's history (`ostree log` lists them)")
+    })?;
+    if state.contains(ostree::RepoCommitState::PARTIAL) {
+        return Err(
+            UserError::new(format!("commit {target} is only partly in the repo"))
+                .hint("run it again without --cache-only to pull it")
+                .into(),
+        );
+    }
+    Ok(commit)
 }

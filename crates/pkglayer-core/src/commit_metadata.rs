@@ -18,6 +18,12 @@ const PACKAGES: &str = "pkglayer.packages";
 const REQUESTED: &str = "pkglayer.requested";
 const STATE_DIGEST: &str = "pkglayer.state-digest";
 const INACTIVE_REQUESTS: &str = "pkglayer.inactive-requests";
+/// `as`: NEVRAs of the base packages the layer removes (`override remove`).
+const BASE_REMOVALS: &str = "pkglayer.base-removals";
+/// `a(ss)`: (base NEVRA, NEVRA of its replacement) for each replaced base package.
+const BASE_REPLACEMENTS: &str = "pkglayer.base-replacements";
+/// `as`: overrides that did not apply to the base (names, NEVRAs).
+const INACTIVE_OVERRIDES: &str = "pkglayer.inactive-overrides";
 /// The vendor's version of a commit (ostree's own key); a layered commit repeats its base's.
 const VERSION: &str = "version";
 /// ostree's and bootc's mark of a commit meant to be booted; every layered commit has it.
@@ -140,6 +146,12 @@ pub struct DeploymentLayer {
     pub inactive_requests: Vec<String>,
     /// What the layered tree is a function of (see `plan`); `None` for a plain commit.
     pub state_digest: Option<String>,
+    /// Base packages the layer removes.
+    pub base_removals: Vec<Nevra>,
+    /// Base packages replaced: (base, replacement).
+    pub base_replacements: Vec<(Nevra, Nevra)>,
+    /// Overrides that do not apply to the base.
+    pub inactive_overrides: Vec<String>,
 }
 
 impl DeploymentLayer {
@@ -161,6 +173,19 @@ impl DeploymentLayer {
                 .collect(),
             inactive_requests: info.get(INACTIVE_REQUESTS).unwrap_or_default(),
             state_digest: info.get(STATE_DIGEST),
+            base_removals: info
+                .get::<Vec<String>>(BASE_REMOVALS)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|nevra| Nevra::parse(nevra))
+                .collect(),
+            base_replacements: info
+                .get::<Vec<(String, String)>>(BASE_REPLACEMENTS)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|(old, new)| Some((Nevra::parse(old)?, Nevra::parse(new)?)))
+                .collect(),
+            inactive_overrides: info.get(INACTIVE_OVERRIDES).unwrap_or_default(),
         }
     }
 }
@@ -177,6 +202,9 @@ pub(crate) struct LayerRecord<'a> {
     pub inactive_requests: &'a [String],
     pub packages: Vec<&'a Nevra>,
     pub state_digest: &'a str,
+    pub base_removals: &'a [Nevra],
+    pub base_replacements: &'a [(Nevra, Nevra)],
+    pub inactive_overrides: &'a [String],
 }
 
 impl LayerRecord<'_> {
@@ -196,6 +224,21 @@ impl LayerRecord<'_> {
         let nevras: Vec<String> = self.packages.iter().map(|n| n.to_string()).collect();
         metadata.insert(PACKAGES, nevras);
         metadata.insert(STATE_DIGEST, self.state_digest);
+        if !self.base_removals.is_empty() {
+            let nevras: Vec<String> = self.base_removals.iter().map(|n| n.to_string()).collect();
+            metadata.insert(BASE_REMOVALS, nevras);
+        }
+        if !self.base_replacements.is_empty() {
+            let pairs: Vec<(String, String)> = self
+                .base_replacements
+                .iter()
+                .map(|(old, new)| (old.to_string(), new.to_string()))
+                .collect();
+            metadata.insert(BASE_REPLACEMENTS, pairs);
+        }
+        if !self.inactive_overrides.is_empty() {
+            metadata.insert(INACTIVE_OVERRIDES, self.inactive_overrides.to_vec());
+        }
         metadata.end()
     }
 }
@@ -288,6 +331,9 @@ mod tests {
     fn a_layer_record_reads_back_as_the_deployment_layer() {
         let strace = Nevra::parse("strace-6.1-1.x86_64").unwrap();
         let vim = Nevra::parse("vim-minimal-2:9.0-1.x86_64").unwrap();
+        let nano = Nevra::parse("nano-7.2-1.x86_64").unwrap();
+        let libfoo_old = Nevra::parse("libfoo-1.0-1.x86_64").unwrap();
+        let libfoo_new = Nevra::parse("libfoo-1.1-1.x86_64").unwrap();
         let record = LayerRecord {
             base_commit: BASE,
             version: Some("40.20240101".into()),
@@ -296,6 +342,9 @@ mod tests {
             inactive_requests: &["setup".into()],
             packages: vec![&strace, &vim],
             state_digest: "abc",
+            base_removals: std::slice::from_ref(&nano),
+            base_replacements: &[(libfoo_old.clone(), libfoo_new.clone())],
+            inactive_overrides: &["firefox".into()],
         };
         let info = CommitInfo::from_metadata(&record.to_variant(), 1_700_000_000);
         assert_eq!(info.timestamp(), 1_700_000_000);
@@ -310,6 +359,9 @@ mod tests {
         assert_eq!(layer.packages, [strace, vim]);
         assert_eq!(layer.inactive_requests, ["setup"]);
         assert_eq!(layer.state_digest.as_deref(), Some("abc"));
+        assert_eq!(layer.base_removals, [nano]);
+        assert_eq!(layer.base_replacements, [(libfoo_old, libfoo_new)]);
+        assert_eq!(layer.inactive_overrides, ["firefox"]);
     }
 
     #[test]
@@ -323,6 +375,7 @@ mod tests {
         assert!(layer.packages.is_empty());
         assert!(layer.inactive_requests.is_empty());
         assert_eq!(layer.state_digest, None);
+        assert!(layer.base_removals.is_empty() && layer.base_replacements.is_empty());
     }
 
     #[test]

@@ -35,6 +35,12 @@ pub struct Layer<'a> {
     pub skip_scripts: &'a BTreeSet<String>,
     /// The machine's user and group ID allocations ([`crate::users`]).
     pub id_allocations: &'a Path,
+    /// Base packages the layer goes without (`override remove`).
+    pub removed_base: &'a [Nevra],
+    /// Base packages replaced by layered ones: (base, replacement).
+    pub replaced_base: &'a [(Nevra, Nevra)],
+    /// Overrides that do not apply to the base.
+    pub inactive_overrides: &'a [String],
     /// Trees checked out on this machine (deployments) the scripts' sandbox can stack on; of those
     /// the tree differs from equally, the first is taken.
     pub checkouts: &'a [scripts::Checkout],
@@ -50,14 +56,22 @@ pub fn compose(repo: &ostree::Repo, layer: &Layer, progress: &dyn Progress) -> R
     repo.prepare_transaction(gio::Cancellable::NONE)?;
     let result = (|| -> Result<String> {
         let tree = ostree::MutableTree::from_commit(repo, layer.base_commit)?;
+        let db_root = scratch.path().join("root");
+        let dbpath = crate::rpmdb::checkout_rpmdb(repo, layer.base_commit, &db_root)?;
+        let gone: Vec<&Nevra> = layer
+            .removed_base
+            .iter()
+            .chain(layer.replaced_base.iter().map(|(old, _)| old))
+            .collect();
+        if !gone.is_empty() {
+            remove_base_packages(&tree, &db_root, &dbpath, &gone)?;
+        }
         let mut owners: HashMap<String, Nevra> = HashMap::new();
         for package in layer.packages {
             let (root, _) = repo.read_commit(&package.commit, gio::Cancellable::NONE)?;
             merge_tree(&root, &tree, "", &package.nevra, &mut owners)?;
         }
         crate::failpoint::hit("mid-compose");
-        let db_root = scratch.path().join("root");
-        let dbpath = crate::rpmdb::checkout_rpmdb(repo, layer.base_commit, &db_root)?;
         // Each package's RPM head: its scripts and file list, and what `rpm --justdb` records.
         let heads = layer
             .packages
@@ -87,6 +101,9 @@ pub fn compose(repo: &ostree::Repo, layer: &Layer, progress: &dyn Progress) -> R
             inactive_requests: layer.inactive_requests,
             packages: layer.packages.iter().map(|p| &p.nevra).collect(),
             state_digest: layer.state_digest,
+            base_removals: layer.removed_base,
+            base_replacements: layer.replaced_base,
+            inactive_overrides: layer.inactive_overrides,
         };
         let commit = repo.write_commit(
             Some(layer.base_commit),
@@ -104,6 +121,70 @@ pub fn compose(repo: &ostree::Repo, layer: &Layer, progress: &dyn Progress) -> R
         let _ = repo.abort_transaction(gio::Cancellable::NONE);
     }
     result
+}
+
+/// Takes the base packages `gone` out of the tree and of the rpm database at `db_root`/`dbpath`
+/// (`rpm -e --justdb`): their files go, but for directories and paths another package of the
+/// base still owns (a layered package's files are merged afterwards).
+fn remove_base_packages(
+    tree: &ostree::MutableTree,
+    db_root: &Path,
+    dbpath: &str,
+    gone: &[&Nevra],
+) -> Result<()> {
+    let nevras: Vec<String> = gone.iter().map(|n| n.to_string()).collect();
+    let listing = crate::rpm::tools::rpm_in_root(db_root, dbpath)
+        .args(["-q", "--qf", "[%{FILEMODES}\t%{FILENAMES}\n]"])
+        .args(&nevras)
+        .run_capture()
+        .context("Listing the files of the base packages to remove")?;
+    // Whatever asked for it (an origin rpm-ostree wrote, too): a kernel and its initramfs must
+    // agree, and pkglayer does not regenerate the initramfs.
+    if let Some(path) = listing
+        .lines()
+        .filter_map(|line| line.split_once('\t').map(|(_, path)| path))
+        .find(|path| path.starts_with(crate::overrides::KERNEL_DIR))
+    {
+        let names: Vec<&str> = gone.iter().map(|n| n.name.as_str()).collect();
+        return Err(UserError::new(format!(
+            "removing or replacing base packages {} would change the kernel or its modules ({path}), \
+             and the initramfs must match the kernel",
+            names.join(", ")
+        ))
+        .hint("pkglayer does not regenerate the initramfs; `pkglayer override reset` the kernel packages")
+        .into());
+    }
+    crate::rpm::tools::rpm_in_root(db_root, dbpath)
+        .args(["-e", "--justdb", "--nodeps", "--noscripts", "--notriggers"])
+        .args(&nevras)
+        .run_capture()
+        .context("Removing base packages from the rpm database")?;
+    let still_owned: BTreeSet<String> = scripts::triggers::installed_owners(db_root, dbpath)?
+        .into_iter()
+        .map(|(path, _)| path)
+        .collect();
+    for line in listing.lines() {
+        let Some((mode, path)) = line.split_once('\t') else {
+            continue;
+        };
+        let is_dir = mode
+            .parse::<u32>()
+            .is_ok_and(|m| m & libc::S_IFMT == libc::S_IFDIR);
+        if is_dir || still_owned.contains(path) {
+            continue;
+        }
+        let Some(crate::rpm::placement::Placement::Tree(relative)) =
+            crate::rpm::placement::place(path)
+        else {
+            continue;
+        };
+        let (parent, name) = crate::tree::split_parent(&relative);
+        if let Some(dir) = crate::tree::mtree_dir(tree, parent)? {
+            dir.remove(name, true)
+                .with_context(|| format!("Removing {path} of a removed base package"))?;
+        }
+    }
+    Ok(())
 }
 
 /// Merges the package tree `source` into `target`. Identical files are fine; a different file at the

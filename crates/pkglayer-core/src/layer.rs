@@ -73,7 +73,7 @@ pub(crate) fn apply(
     }
 
     let requested: Vec<String> = origin.requested.iter().cloned().collect();
-    let commit = if plan.packages.is_empty() && requested.is_empty() {
+    let commit = if plan.packages.is_empty() && requested.is_empty() && !origin.has_overrides() {
         plan.base_commit.clone()
     } else {
         compose::compose(
@@ -85,6 +85,9 @@ pub(crate) fn apply(
                 inactive_requests: &plan.inactive_requests,
                 state_digest: &plan.state_digest,
                 skip_scripts: &origin.skip_scripts,
+                removed_base: &plan.removed_base,
+                replaced_base: &plan.replaced_base,
+                inactive_overrides: &plan.inactive_overrides,
                 id_allocations: &sysroot.state().id_allocations(),
                 checkouts: &checkouts(sysroot, &plan.base_commit),
             },
@@ -172,6 +175,7 @@ fn local_package(
     let sha256 = origin
         .requested_local
         .get(nevra)
+        .or_else(|| origin.override_replace_local.get(nevra))
         .with_context(|| format!("local package {nevra} is not requested"))?;
     if let Some(cached) = package_cache::lookup_local(repo, &package.nevra, sha256)? {
         return Ok(cached);

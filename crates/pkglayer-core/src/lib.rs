@@ -101,6 +101,7 @@ pub mod layout;
 pub mod modularity;
 pub mod operation;
 pub mod origin;
+pub mod overrides;
 pub(crate) mod package_cache;
 pub mod plan;
 pub mod progress;

@@ -224,6 +224,199 @@ pub fn uninstall(
     transact(sysroot, &start, change, &repos, options, progress)
 }
 
+/// What `override` does to the base (rpm-ostree's `override remove|replace|reset`).
+#[derive(Debug, Clone)]
+pub enum OverrideAction {
+    /// Go without the base packages `names`, and layer `install` in the same transaction.
+    Remove {
+        /// Names of base packages.
+        names: Vec<String>,
+        /// Packages to install, as `install` takes them.
+        install: Vec<String>,
+    },
+    /// Replace base packages by the local RPM files `files` (each the package of its name).
+    ReplaceLocal {
+        /// Paths of `*.rpm` files.
+        files: Vec<String>,
+    },
+    /// Replace base packages `names` by the newest builds repo `from` (`repo=ID`) offers.
+    ReplaceRemote {
+        /// `repo=ID`.
+        from: String,
+        /// Names of base packages.
+        names: Vec<String>,
+    },
+    /// Drop the overrides of `names` (every override with `all`): the base's packages again.
+    Reset {
+        /// Names of overridden base packages.
+        names: Vec<String>,
+        /// Every override.
+        all: bool,
+    },
+}
+
+/// `override`: the origin's `[overrides]` changed by `action`, layered on the current base.
+pub fn override_base(
+    sysroot: &Sysroot,
+    action: &OverrideAction,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<Report> {
+    let start = Start::load(sysroot, options, "override")?;
+    let repos = repo_options(options, Freshness::WhileFresh);
+    let layer = &start.current.layer;
+    let (origin, local_files) = match action {
+        OverrideAction::Remove { names, install } => {
+            let origin =
+                crate::overrides::with_removals(sysroot, layer, start.origin.clone(), names)?;
+            request::with_packages(sysroot, layer, origin, install, false, &repos)?
+        }
+        OverrideAction::ReplaceLocal { files } => crate::overrides::with_local_replacements(
+            sysroot,
+            layer,
+            start.origin.clone(),
+            files,
+            &repos,
+        )?,
+        OverrideAction::ReplaceRemote { from, names } => (
+            crate::overrides::with_remote_replacements(
+                sysroot,
+                layer,
+                start.origin.clone(),
+                from,
+                names,
+            )?,
+            Vec::new(),
+        ),
+        OverrideAction::Reset { names, all } => (
+            crate::overrides::without_overrides(start.origin.clone(), names, *all)?,
+            Vec::new(),
+        ),
+    };
+    let change = Change {
+        origin,
+        base_commit: layer.base_commit.clone(),
+        local_files,
+        may_be_inactive: start.origin.requested.clone(),
+    };
+    transact(sysroot, &start, change, &repos, options, progress)
+}
+
+/// `reset`: the vendor's tree again: without layered packages (`overlays`), without overrides
+/// (`overrides`); neither flag means both.
+pub fn reset(
+    sysroot: &Sysroot,
+    overlays: bool,
+    overrides: bool,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<Report> {
+    let start = Start::load(sysroot, options, "reset")?;
+    let (overlays, overrides) = if overlays || overrides {
+        (overlays, overrides)
+    } else {
+        (true, true)
+    };
+    let mut origin = start.origin.clone();
+    if overlays {
+        origin.requested.clear();
+        origin.requested_local.clear();
+        origin.modules = Default::default();
+    }
+    if overrides {
+        origin.override_remove.clear();
+        origin.override_replace_local.clear();
+    }
+    let change = Change {
+        origin,
+        base_commit: start.current.layer.base_commit.clone(),
+        local_files: Vec::new(),
+        may_be_inactive: start.origin.requested.clone(),
+    };
+    let repos = repo_options(options, Freshness::WhileFresh);
+    transact(sysroot, &start, change, &repos, options, progress)
+}
+
+/// What `deploy` and `rebase` found: the base they move to, and the layer on it.
+#[derive(Debug)]
+pub struct BaseMove {
+    /// The refspec followed before and after.
+    pub from_refspec: String,
+    /// See `from_refspec`.
+    pub to_refspec: String,
+    /// The base commit, and its version.
+    pub commit: String,
+    /// Its `version`, if any.
+    pub version: Option<String>,
+    /// The layer on it (with the same packages and overrides).
+    pub transaction: Report,
+}
+
+/// `deploy VERSION|COMMIT`: the base pinned to a commit of the refspec's history (by checksum or
+/// by its `version`), as rpm-ostree's `override-commit=`; layered packages and overrides kept.
+/// `upgrade` unpins.
+pub fn deploy(
+    sysroot: &Sysroot,
+    target: &str,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<BaseMove> {
+    let start = Start::load(sysroot, options, "deploy")?;
+    let commit = base::find_in_history(sysroot, &start.origin, target, options.cache_only)?;
+    let mut origin = start.origin.clone();
+    origin.override_commit = Some(commit.clone());
+    move_base(sysroot, &start, origin, commit, options, progress)
+}
+
+/// `rebase REFSPEC`: follow another ref (`REMOTE:REF`, or a `REF` of the same remote), on its
+/// newest commit; layered packages and overrides kept, a pinned commit dropped.
+pub fn rebase(
+    sysroot: &Sysroot,
+    refspec: &str,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<BaseMove> {
+    let start = Start::load(sysroot, options, "rebase")?;
+    let mut origin = start.origin.clone();
+    origin.refspec = match (refspec.contains(':'), start.origin.remote()) {
+        (false, Some(remote)) => format!("{remote}:{refspec}"),
+        _ => refspec.to_string(),
+    };
+    origin.override_commit = None;
+    let fetch = if options.cache_only {
+        BaseFetch::Local
+    } else {
+        BaseFetch::Pull
+    };
+    let commit = base::newest_base(sysroot, &origin, fetch)?;
+    move_base(sysroot, &start, origin, commit, options, progress)
+}
+
+fn move_base(
+    sysroot: &Sysroot,
+    start: &Start,
+    origin: Origin,
+    commit: String,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<BaseMove> {
+    let repos = repo_options(options, Freshness::Refresh);
+    let change = Change {
+        base_commit: commit.clone(),
+        local_files: Vec::new(),
+        may_be_inactive: start.origin.requested.clone(),
+        origin: origin.clone(),
+    };
+    let transaction = transact(sysroot, start, change, &repos, options, progress)?;
+    Ok(BaseMove {
+        from_refspec: start.origin.refspec.clone(),
+        to_refspec: origin.refspec,
+        version: base::version_of(&sysroot.repo(), &commit)?,
+        commit,
+        transaction,
+    })
+}
+
 /// What `module` does to the origin's module requests (rpm-ostree's `ex module`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ModuleAction {
@@ -312,7 +505,10 @@ pub fn upgrade(
     };
     let repo = sysroot.repo();
     let current = start.current.layer.base_commit.clone();
-    let newest = base::newest_base(sysroot, &start.origin, fetch)?;
+    // A base pinned by `deploy` is unpinned: upgrade follows the refspec again.
+    let mut unpinned = start.origin.clone();
+    unpinned.override_commit = None;
+    let newest = base::newest_base(sysroot, &unpinned, fetch)?;
     let base = BaseChange {
         refspec: start.origin.refspec.clone(),
         current_version: base::version_of(&repo, &current)?,
@@ -330,7 +526,7 @@ pub fn upgrade(
     // Like rpm-ostree, an upgrade asks every repo whether it changed (a repomd.xml each).
     let repos = repo_options(&options, Freshness::Refresh);
     let change = Change {
-        origin: start.origin.clone(),
+        origin: unpinned,
         base_commit: base.newest.clone(),
         local_files: Vec::new(),
         may_be_inactive: start.origin.requested.clone(),
@@ -369,7 +565,7 @@ fn transact(
         local_files,
         may_be_inactive,
     } = change;
-    let plan = plan::plan(
+    let mut plan = plan::plan(
         sysroot,
         &origin,
         &start.current,
@@ -381,6 +577,14 @@ fn transact(
     )?;
     // The plan replaces obsoleted requests by what obsoletes them.
     origin.requested = plan.requested.clone();
+    // The same tree on another ref (rebase) or newly pinned (deploy) is still a new deployment:
+    // its origin differs.
+    if origin.refspec != start.origin.refspec
+        || (origin.override_commit.is_some()
+            && origin.override_commit != start.origin.override_commit)
+    {
+        plan.unchanged = false;
+    }
     if options.dry_run {
         return Ok(Report {
             plan,
@@ -420,12 +624,29 @@ fn deployed_changes(
         None => (start.built_on.clone(), false, start.current.layer.clone()),
     };
     let new: Vec<Nevra> = plan.packages.iter().map(|p| p.nevra.clone()).collect();
-    let diff = if layer.base_commit == plan.base_commit {
+    let overrides = !layer.base_removals.is_empty()
+        || !layer.base_replacements.is_empty()
+        || !plan.removed_base.is_empty()
+        || !plan.replaced_base.is_empty();
+    let diff = if layer.base_commit == plan.base_commit && !overrides {
         crate::rpmdb::diff(&layer.packages, &new)
     } else {
+        // Each side: its base without the base packages it removes or replaces, plus its layer.
+        let old_gone: Vec<&Nevra> = layer
+            .base_removals
+            .iter()
+            .chain(layer.base_replacements.iter().map(|(old, _)| old))
+            .collect();
         let mut old = crate::rpmdb::packages_in_commit(&repo, &layer.base_commit)?;
+        old.retain(|n| !old_gone.contains(&n));
         old.extend(layer.packages.iter().cloned());
+        let new_gone: Vec<&Nevra> = plan
+            .removed_base
+            .iter()
+            .chain(plan.replaced_base.iter().map(|(old, _)| old))
+            .collect();
         let mut all = crate::rpmdb::packages_in_commit(&repo, &plan.base_commit)?;
+        all.retain(|n| !new_gone.contains(&n));
         all.extend(new);
         crate::rpmdb::diff(&old, &all)
     };

@@ -40,7 +40,11 @@ const MODULES: &str = "modules";
 const MODULES_ENABLE: &str = "enable";
 const MODULES_INSTALL: &str = "install";
 const SKIP_SCRIPTS: &str = "skip-scripts";
+const OVERRIDE_REMOVE: &str = "remove";
+const OVERRIDE_REPLACE_LOCAL: &str = "replace-local";
+const OVERRIDE_REPLACE: &str = "replace";
 const UNCONFIGURED_STATE: &str = "unconfigured-state";
+const OVERRIDE_COMMIT: &str = "override-commit";
 
 /// The typed view of an origin file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,9 +58,20 @@ pub struct Origin {
     pub requested_local: BTreeMap<Nevra, String>,
     /// Names of packages whose scripts and file triggers never run (pkglayer's own group).
     pub skip_scripts: BTreeSet<String>,
+    /// Base packages the deployment goes without, by name (`[overrides] remove=`).
+    pub override_remove: BTreeSet<String>,
+    /// Local RPMs that replace the base packages of their name, NEVRA -> sha256 of the RPM file
+    /// (`[overrides] replace-local=SHA256:NEVRA;`, kept in the package cache as local packages are).
+    pub override_replace_local: BTreeMap<Nevra, String>,
+    /// Base packages that follow a repo's builds instead of the base's: (repo id, names), in the
+    /// order of `[overrides] replace=repo=ID,name,name;` (one entry a repo).
+    pub override_replace_remote: Vec<(String, Vec<String>)>,
     /// Module streams enabled and profiles installed (`[modules] enable=`, `install=`, as rpm-ostree
     /// wrote them).
     pub modules: ModuleRequests,
+    /// `[origin] override-commit=`: the base is pinned to this commit of the refspec's history
+    /// (`deploy`); `upgrade` and `rebase` drop it.
+    pub override_commit: Option<String>,
     /// `[origin] unconfigured-state=`: why the host may not upgrade yet (rpm-ostree writes it until a
     /// host is registered, e.g. with a RHEL subscription). Kept as it is when written back.
     pub unconfigured_state: Option<String>,
@@ -72,7 +87,11 @@ impl Origin {
             requested: BTreeSet::new(),
             requested_local: BTreeMap::new(),
             skip_scripts: BTreeSet::new(),
+            override_remove: BTreeSet::new(),
+            override_replace_local: BTreeMap::new(),
+            override_replace_remote: Vec::new(),
             modules: ModuleRequests::default(),
+            override_commit: None,
             unconfigured_state: None,
             source: String::new(),
         }
@@ -106,15 +125,7 @@ impl Origin {
         let requested = string_list(&keyfile, PACKAGES, REQUESTED)?
             .into_iter()
             .collect();
-        let mut requested_local = BTreeMap::new();
-        for entry in string_list(&keyfile, PACKAGES, REQUESTED_LOCAL)? {
-            let (sha256, nevra) = entry
-                .split_once(':')
-                .filter(|(sha, _)| is_sha256_hex(sha))
-                .and_then(|(sha, nevra)| Some((sha, Nevra::parse(nevra)?)))
-                .ok_or_else(|| anyhow!("requested-local entry {entry:?} is not SHA256:NEVRA"))?;
-            requested_local.insert(nevra, sha256.to_string());
-        }
+        let requested_local = local_list(&keyfile, PACKAGES, REQUESTED_LOCAL)?;
 
         Ok(Origin {
             refspec,
@@ -123,6 +134,11 @@ impl Origin {
             skip_scripts: string_list(&keyfile, PKGLAYER, SKIP_SCRIPTS)?
                 .into_iter()
                 .collect(),
+            override_remove: string_list(&keyfile, OVERRIDES, OVERRIDE_REMOVE)?
+                .into_iter()
+                .collect(),
+            override_replace_local: local_list(&keyfile, OVERRIDES, OVERRIDE_REPLACE_LOCAL)?,
+            override_replace_remote: remote_list(&keyfile)?,
             modules: ModuleRequests {
                 enable: string_list(&keyfile, MODULES, MODULES_ENABLE)?
                     .into_iter()
@@ -131,6 +147,8 @@ impl Origin {
                     .into_iter()
                     .collect(),
             },
+            override_commit: string_key(&keyfile, ORIGIN, OVERRIDE_COMMIT)
+                .filter(|commit| !commit.trim().is_empty()),
             unconfigured_state: string_key(&keyfile, ORIGIN, UNCONFIGURED_STATE)
                 .filter(|state| !state.trim().is_empty()),
             source: text.to_string(),
@@ -143,27 +161,37 @@ impl Origin {
         if !self.requested.is_empty()
             || !self.requested_local.is_empty()
             || !self.modules.is_empty()
+            || self.has_overrides()
         {
             return true;
         }
         let Ok(keyfile) = load_keyfile(&self.source) else {
             return false;
         };
-        let overrides = keyfile
-            .keys(OVERRIDES)
-            .map(|keys| !keys.is_empty())
-            .unwrap_or(false);
+        // Override kinds this module does not model count as they are.
+        let overrides = keyfile.keys(OVERRIDES).is_ok_and(|keys| {
+            keys.iter().any(|key| {
+                ![OVERRIDE_REMOVE, OVERRIDE_REPLACE_LOCAL, OVERRIDE_REPLACE].contains(&key.as_str())
+            })
+        });
         let initramfs = keyfile
             .boolean(RPMOSTREE, "regenerate-initramfs")
             .unwrap_or(false);
         overrides || initramfs
     }
 
+    /// Whether the origin removes or replaces base packages (the overrides pkglayer carries out).
+    pub fn has_overrides(&self) -> bool {
+        !self.override_remove.is_empty()
+            || !self.override_replace_local.is_empty()
+            || !self.override_replace_remote.is_empty()
+    }
+
     /// The origin as key-file text, with every group and key this module does not model preserved.
     pub fn to_text(&self) -> String {
         // The source parsed once already, so loading it again cannot fail; a fresh origin has none.
         let keyfile = load_keyfile(&self.source).unwrap_or_else(|_| KeyFile::new());
-        for group in [ORIGIN, PACKAGES, MODULES, PKGLAYER] {
+        for group in [ORIGIN, PACKAGES, MODULES, PKGLAYER, OVERRIDES] {
             dedupe_group(&keyfile, group);
         }
         let (key, stale) = if self.is_layered() {
@@ -173,6 +201,12 @@ impl Origin {
         };
         let _ = keyfile.remove_key(ORIGIN, stale);
         keyfile.set_string(ORIGIN, key, &self.refspec);
+        match &self.override_commit {
+            Some(commit) => keyfile.set_string(ORIGIN, OVERRIDE_COMMIT, commit),
+            None => {
+                let _ = keyfile.remove_key(ORIGIN, OVERRIDE_COMMIT);
+            }
+        }
 
         set_or_remove_list(
             &keyfile,
@@ -186,6 +220,28 @@ impl Origin {
             .map(|(nevra, sha256)| format!("{sha256}:{nevra}"))
             .collect();
         set_or_remove_list(&keyfile, PACKAGES, REQUESTED_LOCAL, local);
+        set_or_remove_list(
+            &keyfile,
+            OVERRIDES,
+            OVERRIDE_REMOVE,
+            self.override_remove.iter().cloned().collect(),
+        );
+        let replace_local = self
+            .override_replace_local
+            .iter()
+            .map(|(nevra, sha256)| format!("{sha256}:{nevra}"))
+            .collect();
+        set_or_remove_list(&keyfile, OVERRIDES, OVERRIDE_REPLACE_LOCAL, replace_local);
+        let replace = self
+            .override_replace_remote
+            .iter()
+            .filter(|(_, names)| !names.is_empty())
+            .map(|(repo, names)| {
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                format!("repo={repo},{}", names.join(","))
+            })
+            .collect();
+        set_or_remove_list(&keyfile, OVERRIDES, OVERRIDE_REPLACE, replace);
         let skip = self.skip_scripts.iter().cloned().collect();
         set_or_remove_list(&keyfile, PKGLAYER, SKIP_SCRIPTS, skip);
         for (key, values) in [
@@ -194,7 +250,7 @@ impl Origin {
         ] {
             set_or_remove_list(&keyfile, MODULES, key, values.iter().cloned().collect());
         }
-        for group in [PACKAGES, MODULES, PKGLAYER] {
+        for group in [PACKAGES, MODULES, PKGLAYER, OVERRIDES] {
             if keyfile.keys(group).map(|k| k.is_empty()).unwrap_or(false) {
                 let _ = keyfile.remove_group(group);
             }
@@ -222,6 +278,39 @@ fn load_keyfile(text: &str) -> Result<KeyFile> {
             .context("not a valid key file")?;
     }
     Ok(keyfile)
+}
+
+/// `[overrides] replace=repo=ID,name,…;`: repo id -> names. Another source than `repo=` is an
+/// error (rpm-ostree knows no other either).
+fn remote_list(keyfile: &KeyFile) -> Result<Vec<(String, Vec<String>)>> {
+    let mut remote: Vec<(String, Vec<String>)> = Vec::new();
+    for entry in string_list(keyfile, OVERRIDES, OVERRIDE_REPLACE)? {
+        let mut parts = entry.split(',');
+        let repo = parts
+            .next()
+            .and_then(|source| source.strip_prefix("repo="))
+            .filter(|repo| !repo.is_empty())
+            .ok_or_else(|| anyhow!("replace entry {entry:?} is not repo=ID,PKG,…"))?;
+        remote.push((
+            repo.to_string(),
+            parts.filter(|p| !p.is_empty()).map(String::from).collect(),
+        ));
+    }
+    Ok(remote)
+}
+
+/// The `SHA256:NEVRA` list at `group`/`key` (local packages), NEVRA -> sha256.
+fn local_list(keyfile: &KeyFile, group: &str, key: &str) -> Result<BTreeMap<Nevra, String>> {
+    let mut local = BTreeMap::new();
+    for entry in string_list(keyfile, group, key)? {
+        let (sha256, nevra) = entry
+            .split_once(':')
+            .filter(|(sha, _)| is_sha256_hex(sha))
+            .and_then(|(sha, nevra)| Some((sha, Nevra::parse(nevra)?)))
+            .ok_or_else(|| anyhow!("{key} entry {entry:?} is not SHA256:NEVRA"))?;
+        local.insert(nevra, sha256.to_string());
+    }
+    Ok(local)
 }
 
 fn string_key(keyfile: &KeyFile, group: &str, key: &str) -> Option<String> {
@@ -571,6 +660,95 @@ unlocked=development
         }
         let reparsed = Origin::parse(&origin.to_text()).unwrap();
         assert_eq!(reparsed.requested, origin.requested);
+    }
+
+    /// An origin as rpm-ostree writes it for `override remove` and `override replace` (lists in
+    /// its order, a remote replacement pkglayer does not model yet).
+    const RPM_OSTREE_OVERRIDES: &str = "\
+[origin]
+baserefspec=fedora:fedora/40/x86_64/silverblue
+
+[packages]
+requested=strace;
+
+[overrides]
+remove=firefox;firefox-langpacks;
+replace-local=0c7072500af2758e7dc7d7700fed82c3c5f4da7453b4d416e79f75384eee96b0:rpm-ostree-2021.1-2.fc33.x86_64;
+replace=repo=updates-testing,systemd;
+";
+
+    #[test]
+    fn overrides_read_back_as_rpm_ostree_wrote_them() {
+        let origin = Origin::parse(RPM_OSTREE_OVERRIDES).unwrap();
+        assert_eq!(
+            origin.override_remove,
+            BTreeSet::from(["firefox".to_string(), "firefox-langpacks".to_string()])
+        );
+        let replaced: Vec<String> = origin
+            .override_replace_local
+            .iter()
+            .map(|(nevra, sha)| format!("{sha}:{nevra}"))
+            .collect();
+        assert_eq!(
+            replaced,
+            [
+                "0c7072500af2758e7dc7d7700fed82c3c5f4da7453b4d416e79f75384eee96b0:rpm-ostree-2021.1-2.fc33.x86_64"
+            ]
+        );
+        assert!(origin.is_layered());
+        assert_eq!(origin.to_text(), RPM_OSTREE_OVERRIDES);
+
+        assert_eq!(
+            origin.override_replace_remote,
+            [("updates-testing".to_string(), vec!["systemd".to_string()])]
+        );
+        // Dropping the removal and the local replacement leaves the remote one: still layered.
+        let mut reset = origin.clone();
+        reset.override_remove.clear();
+        reset.override_replace_local.clear();
+        let text = reset.to_text();
+        assert!(!text.contains("remove="), "{text}");
+        assert!(text.contains("baserefspec="), "{text}");
+        assert!(
+            text.contains("replace=repo=updates-testing,systemd;"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn remote_replacements_keep_rpm_ostree_order() {
+        let text = "[origin]\nbaserefspec=fedora:fedora/34/x86_64/silverblue\n\n[overrides]\n\
+                    replace=repo=foobar,systemd;repo=bazboo,kernel,kernel-core,kernel-modules;\n";
+        let origin = Origin::parse(text).unwrap();
+        assert_eq!(origin.override_replace_remote.len(), 2);
+        assert_eq!(
+            origin.override_replace_remote[1].1,
+            ["kernel", "kernel-core", "kernel-modules"]
+        );
+        assert_eq!(origin.to_text(), text);
+        let err = Origin::parse("[origin]\nrefspec=a:b\n[overrides]\nreplace=file=x,systemd;\n")
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("is not repo=ID,PKG"), "{err:#}");
+    }
+
+    #[test]
+    fn overrides_alone_make_a_layered_origin() {
+        let mut origin = Origin::new("vendor:os/stable");
+        origin.override_remove.insert("nano".into());
+        let text = origin.to_text();
+        assert_eq!(
+            text,
+            "[origin]\nbaserefspec=vendor:os/stable\n\n[overrides]\nremove=nano;\n"
+        );
+        let mut back = Origin::parse(&text).unwrap();
+        back.override_remove.clear();
+        let lines: Vec<_> = back
+            .to_text()
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect();
+        assert_eq!(lines, ["[origin]", "refspec=vendor:os/stable"]);
     }
 
     #[test]

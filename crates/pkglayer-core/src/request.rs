@@ -196,7 +196,9 @@ fn not_requested(
         Some(nevra) => UserError::new(format!(
             "{name} is part of the base image ({nevra}), not layered"
         ))
-        .hint("uninstall removes only layered packages; the base comes from the OS vendor"),
+        .hint(format!(
+            "uninstall removes only layered packages; `pkglayer override remove {name}` removes a base package"
+        )),
         None => {
             let requested: Vec<String> = origin
                 .requested

@@ -99,6 +99,7 @@ pub(crate) fn release(sysroot: &Sysroot, _lock: &SysrootLock, scope: Scope) -> R
                 origin
                     .requested_local
                     .values()
+                    .chain(origin.override_replace_local.values())
                     .map(|sha| refs::local_package(sha)),
             );
         }

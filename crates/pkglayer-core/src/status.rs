@@ -111,6 +111,20 @@ pub struct DeploymentStatus {
     pub packages: Vec<String>,
     /// Every layered package, dependencies included, as NEVRAs.
     pub layered_nevras: Vec<String>,
+    /// Base packages the origin removes, by name (`[overrides] remove=`).
+    pub requested_base_removals: Vec<String>,
+    /// Base packages the deployment goes without, as NEVRAs.
+    pub base_removals: Vec<String>,
+    /// Local RPMs the origin replaces base packages with, by NEVRA (`[overrides] replace-local=`).
+    pub requested_base_local_replacements: Vec<String>,
+    /// Base packages replaced in the deployment: `[base NEVRA, replacement NEVRA]` pairs.
+    pub base_local_replacements: Vec<[String; 2]>,
+    /// Base packages the origin has follow a repo's builds: `repo=ID,name,…` as in the origin.
+    pub requested_base_remote_replacements: Vec<String>,
+    /// Base packages replaced by a repo's build: `[base NEVRA, replacement NEVRA]` pairs.
+    pub base_remote_replacements: Vec<[String; 2]>,
+    /// Overrides that do not apply to the deployment's base (pkglayer's key).
+    pub inactive_overrides: Vec<String>,
     /// Module streams the origin enables (`[modules] enable=`).
     pub requested_modules_enabled: Vec<String>,
     /// Module profiles the origin installs (`[modules] install=`).
@@ -194,6 +208,31 @@ pub fn status(sysroot: &Sysroot) -> Result<Status> {
                     .collect(),
                 inactive_requests: layer.inactive_requests,
                 layered_nevras: layer.packages.iter().map(|n| n.to_string()).collect(),
+                requested_base_removals: origin.override_remove.iter().cloned().collect(),
+                base_removals: layer.base_removals.iter().map(|n| n.to_string()).collect(),
+                requested_base_local_replacements: origin
+                    .override_replace_local
+                    .keys()
+                    .map(ToString::to_string)
+                    .collect(),
+                base_local_replacements: layer
+                    .base_replacements
+                    .iter()
+                    .filter(|(_, new)| origin.override_replace_local.contains_key(new))
+                    .map(|(old, new)| [old.to_string(), new.to_string()])
+                    .collect(),
+                requested_base_remote_replacements: origin
+                    .override_replace_remote
+                    .iter()
+                    .map(|(repo, names)| format!("repo={repo},{}", names.join(",")))
+                    .collect(),
+                base_remote_replacements: layer
+                    .base_replacements
+                    .iter()
+                    .filter(|(_, new)| !origin.override_replace_local.contains_key(new))
+                    .map(|(old, new)| [old.to_string(), new.to_string()])
+                    .collect(),
+                inactive_overrides: layer.inactive_overrides.clone(),
                 requested_modules_enabled: origin.modules.enable.iter().cloned().collect(),
                 requested_modules: origin.modules.install.iter().cloned().collect(),
                 version: info.version(),

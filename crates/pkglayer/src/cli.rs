@@ -64,6 +64,15 @@ pub enum Command {
     /// Enable module streams or install their profiles, as dnf's modules (kept in the origin).
     #[command(subcommand)]
     Module(ModuleCommand),
+    /// Remove or replace packages of the base, or go back to the base's own (kept in the origin).
+    #[command(subcommand)]
+    Override(OverrideCommand),
+    /// Go back to the vendor's tree: drop layered packages and overrides (or only one kind).
+    Reset(ResetArgs),
+    /// Pin the base to a VERSION or COMMIT of the followed branch's history (`upgrade` unpins).
+    Deploy(DeployArgs),
+    /// Follow another branch (`REF`, or `REMOTE:REF`), keeping layered packages and overrides.
+    Rebase(RebaseArgs),
     /// Run the automatic update policy once (what pkglayer-automatic.timer starts).
     ///
     /// The policy is `AutomaticUpdatePolicy=` in the `[Daemon]` group of /etc/pkglayer/pkglayer.conf:
@@ -83,6 +92,89 @@ pub struct AutomaticArgs {
     pub cache_only: bool,
     #[command(flatten)]
     pub repos: RepoArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    /// Drop only the layered packages (and module requests).
+    #[arg(long)]
+    pub overlays: bool,
+    /// Drop only the overrides of base packages.
+    #[arg(long)]
+    pub overrides: bool,
+    #[command(flatten)]
+    pub transaction: TransactionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// A version (the commit's `version`) or a full commit checksum.
+    #[arg(value_name = "VERSION|COMMIT")]
+    pub target: String,
+    #[command(flatten)]
+    pub transaction: TransactionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RebaseArgs {
+    /// The ref to follow: `REF` (on the same remote) or `REMOTE:REF`.
+    #[arg(value_name = "REFSPEC")]
+    pub refspec: String,
+    #[command(flatten)]
+    pub transaction: TransactionArgs,
+}
+
+/// `override` subcommands: each changes the origin's `[overrides]` and deploys the result.
+#[derive(Debug, Subcommand)]
+pub enum OverrideCommand {
+    /// Go without base packages: their files and their rpm database entries.
+    Remove(OverrideRemoveArgs),
+    /// Replace base packages by local RPM files (each replaces the base package of its name), or
+    /// by a repo's builds (`--from repo=ID PKG…`).
+    Replace(OverrideReplaceArgs),
+    /// Drop overrides: the base's own packages again.
+    Reset(OverrideResetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OverrideRemoveArgs {
+    /// Names of base packages.
+    #[arg(required = true, value_name = "PKG")]
+    pub packages: Vec<String>,
+    /// Also layer PKG, in the same transaction.
+    #[arg(long, value_name = "PKG")]
+    pub install: Vec<String>,
+    #[command(flatten)]
+    pub transaction: TransactionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct OverrideReplaceArgs {
+    /// Paths of local .rpm files; with --from, names of base packages.
+    #[arg(required = true, value_name = "RPM|PKG")]
+    pub packages: Vec<String>,
+    /// Take the base packages named from a repo instead (`repo=ID`): its newest builds, now and
+    /// at each upgrade.
+    #[arg(long, value_name = "repo=ID")]
+    pub from: Option<String>,
+    #[command(flatten)]
+    pub transaction: TransactionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct OverrideResetArgs {
+    /// Names of overridden base packages.
+    #[arg(
+        value_name = "PKG",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    pub packages: Vec<String>,
+    /// Drop every override.
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub transaction: TransactionArgs,
 }
 
 /// `module` subcommands: each changes the origin's `[modules]` and deploys the result.

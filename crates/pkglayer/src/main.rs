@@ -18,7 +18,9 @@ use pkglayer_core::error::ErrorKind;
 use pkglayer_core::repo::{Freshness, RepoOptions};
 use pkglayer_core::{Sysroot, deploy, operation, query, status};
 
-use cli::{Cli, Command, DbCommand, ModuleCommand, RepoArgs, TransactionArgs, UpgradeArgs};
+use cli::{
+    Cli, Command, DbCommand, ModuleCommand, OverrideCommand, RepoArgs, TransactionArgs, UpgradeArgs,
+};
 
 fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
@@ -164,6 +166,12 @@ fn wants_reboot(command: &Command) -> bool {
             | ModuleCommand::Install(args)
             | ModuleCommand::Uninstall(args),
         ) => args.transaction.reboot,
+        Command::Reset(args) => args.transaction.reboot,
+        Command::Deploy(args) => args.transaction.reboot,
+        Command::Rebase(args) => args.transaction.reboot,
+        Command::Override(OverrideCommand::Remove(args)) => args.transaction.reboot,
+        Command::Override(OverrideCommand::Replace(args)) => args.transaction.reboot,
+        Command::Override(OverrideCommand::Reset(args)) => args.transaction.reboot,
         Command::Rollback(args) => args.reboot,
         _ => false,
     }
@@ -188,6 +196,30 @@ fn reboot(out: &mut impl Write) -> Result<()> {
 }
 
 /// `upgrade`: the newest base and layered packages; `--check` exits 77 when there is nothing newer.
+/// The base `deploy` or `rebase` moved to, then the transaction on it.
+fn render_base_move(
+    out: &mut impl Write,
+    moved: &operation::BaseMove,
+    args: &TransactionArgs,
+) -> Result<ExitCode> {
+    if !args.json {
+        let version = moved
+            .version
+            .as_ref()
+            .map(|v| format!(" (version {v})"))
+            .unwrap_or_default();
+        if moved.from_refspec != moved.to_refspec {
+            writeln!(
+                out,
+                "Rebasing: {} -> {}",
+                moved.from_refspec, moved.to_refspec
+            )?;
+        }
+        writeln!(out, "Base: {}{version}", moved.commit)?;
+    }
+    render_transaction(out, &moved.transaction, args)
+}
+
 fn upgrade(sysroot: &Sysroot, args: &UpgradeArgs, quiet: bool) -> Result<ExitCode> {
     let options = transaction_options(&args.transaction, args.download_only);
     let progress = progress::for_terminal(quiet, args.transaction.json);
@@ -314,6 +346,64 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         }
         Command::Upgrade(args) => return upgrade(&sysroot, args, cli.quiet),
         Command::Automatic(args) => return automatic(&sysroot, args, cli.quiet),
+        Command::Reset(args) => {
+            let options = transaction_options(&args.transaction, false);
+            let progress = progress::for_terminal(cli.quiet, args.transaction.json);
+            let report = operation::reset(
+                &sysroot,
+                args.overlays,
+                args.overrides,
+                &options,
+                progress.as_ref(),
+            )?;
+            return render_transaction(&mut out, &report, &args.transaction);
+        }
+        Command::Deploy(args) => {
+            let options = transaction_options(&args.transaction, false);
+            let progress = progress::for_terminal(cli.quiet, args.transaction.json);
+            let moved = operation::deploy(&sysroot, &args.target, &options, progress.as_ref())?;
+            return render_base_move(&mut out, &moved, &args.transaction);
+        }
+        Command::Rebase(args) => {
+            let options = transaction_options(&args.transaction, false);
+            let progress = progress::for_terminal(cli.quiet, args.transaction.json);
+            let moved = operation::rebase(&sysroot, &args.refspec, &options, progress.as_ref())?;
+            return render_base_move(&mut out, &moved, &args.transaction);
+        }
+        Command::Override(command) => {
+            let (action, transaction) = match command {
+                OverrideCommand::Remove(args) => (
+                    operation::OverrideAction::Remove {
+                        names: args.packages.clone(),
+                        install: args.install.clone(),
+                    },
+                    &args.transaction,
+                ),
+                OverrideCommand::Replace(args) => (
+                    match &args.from {
+                        Some(from) => operation::OverrideAction::ReplaceRemote {
+                            from: from.clone(),
+                            names: args.packages.clone(),
+                        },
+                        None => operation::OverrideAction::ReplaceLocal {
+                            files: args.packages.clone(),
+                        },
+                    },
+                    &args.transaction,
+                ),
+                OverrideCommand::Reset(args) => (
+                    operation::OverrideAction::Reset {
+                        names: args.packages.clone(),
+                        all: args.all,
+                    },
+                    &args.transaction,
+                ),
+            };
+            let options = transaction_options(transaction, false);
+            let progress = progress::for_terminal(cli.quiet, transaction.json);
+            let report = operation::override_base(&sysroot, &action, &options, progress.as_ref())?;
+            return render_transaction(&mut out, &report, transaction);
+        }
         Command::Module(command) => {
             let (action, args) = match command {
                 ModuleCommand::Enable(args) => (operation::ModuleAction::Enable, args),

@@ -142,6 +142,35 @@ fn deployment_block(out: &mut impl Write, d: &DeploymentStatus, verbose: bool) -
     if !d.requested_local_packages.is_empty() {
         field(out, "LocalPackages", &d.requested_local_packages.join(" "))?;
     }
+    if !d.base_removals.is_empty() {
+        let names: Vec<String> = d
+            .base_removals
+            .iter()
+            .filter_map(|n| pkglayer_core::rpm::Nevra::parse(n))
+            .map(|n| n.name)
+            .collect();
+        field(out, "RemovedBasePackages", &names.join(" "))?;
+    }
+    for [old, new] in d
+        .base_local_replacements
+        .iter()
+        .chain(&d.base_remote_replacements)
+    {
+        let (Some(old), Some(new)) = (
+            pkglayer_core::rpm::Nevra::parse(old),
+            pkglayer_core::rpm::Nevra::parse(new),
+        ) else {
+            continue;
+        };
+        field(
+            out,
+            "ReplacedBasePackages",
+            &format!("{} {} -> {}", old.name, old.evr(), new.evr()),
+        )?;
+    }
+    if !d.inactive_overrides.is_empty() {
+        field(out, "InactiveOverrides", &d.inactive_overrides.join(" "))?;
+    }
     if !d.requested_modules.is_empty() {
         field(out, "LayeredModules", &d.requested_modules.join(" "))?;
     }
@@ -222,7 +251,19 @@ pub fn install_plan(out: &mut impl Write, plan: &InstallPlan) -> io::Result<()> 
             plan.inactive_requests.join(", ")
         )?;
     }
-    if plan.added.is_empty() && plan.removed.is_empty() {
+    if !plan.inactive_overrides.is_empty() {
+        writeln!(
+            out,
+            "Inactive overrides (they do not apply to this base): {}",
+            plan.inactive_overrides.join(", ")
+        )?;
+    }
+    let changes = plan.changes();
+    if plan.added.is_empty()
+        && plan.removed.is_empty()
+        && changes.removing_base.is_empty()
+        && changes.restoring_base.is_empty()
+    {
         return Ok(());
     }
     transaction_table(out, plan)?;
@@ -244,7 +285,16 @@ fn transaction_table(out: &mut impl Write, plan: &InstallPlan) -> io::Result<()>
     let changed = |(old, new): &(&Nevra, &PlannedPackage)| {
         row(new, format!("{} -> {}", old.evr(), new.nevra.evr()))
     };
-    let sections: [(&str, Vec<[String; 5]>); 5] = [
+    let base_row = |n: &&Nevra| {
+        [
+            n.name.clone(),
+            n.evr(),
+            n.arch.clone(),
+            "base".to_string(),
+            String::new(),
+        ]
+    };
+    let sections: [(&str, Vec<[String; 5]>); 8] = [
         (
             "Installing",
             changes
@@ -281,6 +331,18 @@ fn transaction_table(out: &mut impl Write, plan: &InstallPlan) -> io::Result<()>
                     ]
                 })
                 .collect(),
+        ),
+        (
+            "Removing base packages",
+            changes.removing_base.iter().map(base_row).collect(),
+        ),
+        (
+            "Replacing base packages",
+            changes.replacing_base.iter().map(changed).collect(),
+        ),
+        (
+            "Restoring base packages",
+            changes.restoring_base.iter().map(base_row).collect(),
         ),
     ];
     let header = ["Package", "Version", "Arch", "Repo", "Size"].map(String::from);
@@ -325,6 +387,9 @@ fn transaction_summary(out: &mut impl Write, plan: &InstallPlan) -> io::Result<(
         ("upgrade", changes.upgrading.len()),
         ("downgrade", changes.downgrading.len()),
         ("remove", changes.removing.len()),
+        ("remove base", changes.removing_base.len()),
+        ("replace base", changes.replacing_base.len()),
+        ("restore base", changes.restoring_base.len()),
     ];
     let summary: Vec<String> = counts
         .iter()
@@ -405,6 +470,12 @@ pub fn install_plan_json(plan: &InstallPlan) -> serde_json::Value {
         "packages": plan.packages.iter().map(package).collect::<Vec<_>>(),
         "added": plan.added.iter().map(|p| p.nevra.to_string()).collect::<Vec<_>>(),
         "removed": plan.removed.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+        "base-removals": plan.removed_base.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+        "base-replacements": plan.replaced_base.iter()
+            .map(|(old, new)| [old.to_string(), new.to_string()])
+            .collect::<Vec<_>>(),
+        "restored-base": plan.restored_base.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+        "inactive-overrides": plan.inactive_overrides,
         "download-size": plan.added.iter().map(|p| p.download_size).sum::<u64>(),
         "install-size": plan.added.iter().map(|p| p.install_size).sum::<u64>(),
         "setid-files": plan.setid_files.iter().map(|f| serde_json::json!({

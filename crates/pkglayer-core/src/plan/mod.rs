@@ -46,6 +46,19 @@ pub struct InstallPlan {
     pub added: Vec<PlannedPackage>,
     /// Layered packages of the current deployment that the new layer drops.
     pub removed: Vec<Nevra>,
+    /// Base packages the new deployment goes without (`override remove`), sorted.
+    pub removed_base: Vec<Nevra>,
+    /// Base packages a local replacement takes the place of (`override replace`): (base, new).
+    pub replaced_base: Vec<(Nevra, Nevra)>,
+    /// Overrides that do not apply to this base: removals of packages it lacks, replacements
+    /// whose exact build it has (names and NEVRAs).
+    pub inactive_overrides: Vec<String>,
+    /// Base packages the current deployment removes or replaces and the new one has again
+    /// (`override reset`), by the NEVRA they had in the current deployment's base.
+    pub restored_base: Vec<Nevra>,
+    /// Names of base packages the current deployment already removes or replaces: the
+    /// transaction shows only what changes.
+    pub overridden_before: BTreeSet<String>,
     /// The repos resolution read, with the state of their metadata.
     pub repos: Vec<RepoMetadata>,
     /// Repos skipped under `skip_if_unavailable=1`.
@@ -98,6 +111,11 @@ pub fn plan(
         to_download: BTreeSet::new(),
         added: Vec::new(),
         removed: Vec::new(),
+        removed_base: Vec::new(),
+        replaced_base: Vec::new(),
+        inactive_overrides: Vec::new(),
+        restored_base: Vec::new(),
+        overridden_before: BTreeSet::new(),
         repos: Vec::new(),
         skipped_repos: Vec::new(),
         filelists_fetched: Vec::new(),
@@ -111,6 +129,7 @@ pub fn plan(
     if !plan.requested.is_empty()
         || !origin.requested_local.is_empty()
         || !origin.modules.is_empty()
+        || origin.has_overrides()
     {
         resolve::resolve(
             sysroot,
@@ -121,6 +140,12 @@ pub fn plan(
             &mut plan,
             progress,
         )?;
+        let gone: Vec<&Nevra> = plan
+            .removed_base
+            .iter()
+            .chain(plan.replaced_base.iter().map(|(old, _)| old))
+            .collect();
+        crate::overrides::refuse_kernel_changes(sysroot, base_commit, &gone)?;
         let mut to_download = Vec::new();
         for package in &plan.packages {
             if needs_download(&repo, package)? {
@@ -148,8 +173,28 @@ pub fn plan(
         .filter(|nevra| !new_set.contains(nevra))
         .cloned()
         .collect();
+    let before = current
+        .layer
+        .base_removals
+        .iter()
+        .chain(current.layer.base_replacements.iter().map(|(old, _)| old));
+    let now: BTreeSet<&str> = plan
+        .removed_base
+        .iter()
+        .chain(plan.replaced_base.iter().map(|(old, _)| old))
+        .map(|n| n.name.as_str())
+        .collect();
+    plan.restored_base = before
+        .clone()
+        .filter(|old| !now.contains(old.name.as_str()))
+        .cloned()
+        .collect();
+    plan.overridden_before = before.map(|old| old.name.clone()).collect();
     plan.setid_files = setid::setid_files(&repo, &plan)?;
     plan.state_digest = state_digest(base_commit, &plan.requested, origin, &plan.packages);
+    if origin.has_overrides() {
+        plan.state_digest = with_overrides(&plan.state_digest, &plan);
+    }
     plan.unchanged = plan.state_digest == current.state_digest;
     Ok(plan)
 }
@@ -167,6 +212,12 @@ pub struct Changes<'a> {
     pub downgrading: Vec<(&'a Nevra, &'a PlannedPackage)>,
     /// Layered packages that go.
     pub removing: Vec<&'a Nevra>,
+    /// Base packages the new deployment goes without (`override remove`).
+    pub removing_base: Vec<&'a Nevra>,
+    /// Base packages a layered one replaces (`override replace`): (base, new).
+    pub replacing_base: Vec<(&'a Nevra, &'a PlannedPackage)>,
+    /// Base packages that are back (`override reset`).
+    pub restoring_base: Vec<&'a Nevra>,
 }
 
 impl InstallPlan {
@@ -175,7 +226,21 @@ impl InstallPlan {
     pub fn changes(&self) -> Changes<'_> {
         let mut changes = Changes::default();
         let mut removed: Vec<&Nevra> = self.removed.iter().collect();
+        changes.removing_base = self
+            .removed_base
+            .iter()
+            .filter(|n| !self.overridden_before.contains(&n.name))
+            .collect();
+        changes.restoring_base = self.restored_base.iter().collect();
         for package in &self.added {
+            if let Some((old, _)) = self
+                .replaced_base
+                .iter()
+                .find(|(_, new)| *new == package.nevra)
+            {
+                changes.replacing_base.push((old, package));
+                continue;
+            }
             let new = &package.nevra;
             let old = removed
                 .iter()
@@ -262,6 +327,26 @@ fn state_digest(
     for nevra in nevras {
         hasher.update(b"\npackage ");
         hasher.update(nevra.as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// The state digest `digest` of a layer that also removes or replaces base packages: the sha512
+/// of it and of the overrides as they apply (layers without overrides keep the digest they had).
+fn with_overrides(digest: &str, plan: &InstallPlan) -> String {
+    let mut hasher = sha2::Sha512::new();
+    hasher.update(digest.as_bytes());
+    for nevra in &plan.removed_base {
+        hasher.update(b"\nremove-base ");
+        hasher.update(nevra.to_string().as_bytes());
+    }
+    for (old, new) in &plan.replaced_base {
+        hasher.update(b"\nreplace-base ");
+        hasher.update(format!("{old} {new}").as_bytes());
+    }
+    for inactive in &plan.inactive_overrides {
+        hasher.update(b"\ninactive-override ");
+        hasher.update(inactive.as_bytes());
     }
     hex::encode(hasher.finalize())
 }

@@ -33,18 +33,32 @@ pub(super) fn resolve(
     // head kept in the package cache.
     let scratch = crate::scratch::create(repo, "plan")?;
     let mut local_heads = Vec::new();
-    for (nevra, sha256) in &origin.requested_local {
-        if let Some(file) = plan.local_files.iter().find(|f| f.sha256 == *sha256) {
-            local_heads.push(file.path.clone());
-            continue;
+    let mut replacement_heads = Vec::new();
+    for (locals, heads, hint) in [
+        (
+            &origin.requested_local,
+            &mut local_heads,
+            "install it again from its .rpm file, or uninstall it",
+        ),
+        (
+            &origin.override_replace_local,
+            &mut replacement_heads,
+            "replace it again from its .rpm file (`pkglayer override replace FILE`), or `pkglayer override reset` it",
+        ),
+    ] {
+        for (nevra, sha256) in locals {
+            if let Some(file) = plan.local_files.iter().find(|f| f.sha256 == *sha256) {
+                heads.push(file.path.clone());
+                continue;
+            }
+            let cached = package_cache::lookup_local(repo, nevra, sha256)?.ok_or_else(|| {
+                UserError::new(format!("local package {nevra} is not in the package cache"))
+                    .hint(hint)
+            })?;
+            let head = scratch.path().join(format!("{nevra}.rpm"));
+            std::fs::write(&head, package_cache::head(repo, &cached.commit)?)?;
+            heads.push(head);
         }
-        let cached = package_cache::lookup_local(repo, nevra, sha256)?.ok_or_else(|| {
-            UserError::new(format!("local package {nevra} is not in the package cache"))
-                .hint("install it again from its .rpm file, or uninstall it")
-        })?;
-        let head = scratch.path().join(format!("{nevra}.rpm"));
-        std::fs::write(&head, package_cache::head(repo, &cached.commit)?)?;
-        local_heads.push(head);
     }
 
     // Local packages alone need no repo (their dependencies may all be in the base).
@@ -92,7 +106,15 @@ pub(super) fn resolve(
             modules.filter(&mut resolver);
             tracing::debug!("module filtering took {:?}", started.elapsed());
         }
-        resolver.resolve_requests(&requests, false)
+        let replacements: Vec<&Path> = replacement_heads.iter().map(PathBuf::as_path).collect();
+        resolver.override_base(
+            &origin.override_remove,
+            &replacements,
+            &origin.override_replace_remote,
+        )?;
+        resolver
+            .resolve_requests(&requests, false)
+            .map_err(|err| explain_overrides(err, origin))
     };
     // Like dnf5, start from primary metadata alone: it lists the files other packages usually depend
     // on (/usr/bin, /etc, ...), and filelists cost more to fetch and load than everything else
@@ -121,6 +143,23 @@ pub(super) fn resolve(
     })?;
     plan.packages = resolution.packages;
     plan.requested_packages = resolution.requested;
+    for erased in resolution.erased {
+        match plan
+            .packages
+            .iter()
+            .find(|p| p.nevra.name == erased.name && plan.requested_packages.contains(&p.nevra))
+        {
+            Some(new) => plan.replaced_base.push((erased, new.nevra.clone())),
+            None => plan.removed_base.push(erased),
+        }
+    }
+    plan.inactive_overrides = resolution.inactive_removals;
+    plan.inactive_overrides.extend(
+        resolution
+            .inactive_replacements
+            .iter()
+            .map(ToString::to_string),
+    );
     // A local RPM's size is its file's (the header's sizes describe the payload, not the file).
     for package in plan.packages.iter_mut().filter(|p| p.repo == LOCAL_REPO) {
         if let Some(file) = plan.local_files.iter().find(|f| f.nevra == package.nevra) {
@@ -152,6 +191,27 @@ pub(super) fn resolve(
         plan.module_problems = modules.activation.problems;
     }
     Ok(())
+}
+
+/// A resolution that failed while overrides remove or replace base packages: what the user can
+/// do about the overrides, with the problems that name the packages involved.
+fn explain_overrides(err: anyhow::Error, origin: &Origin) -> anyhow::Error {
+    if !origin.has_overrides() {
+        return err;
+    }
+    let Some(SolveError::Unsatisfiable { problems }) = err.downcast_ref::<SolveError>() else {
+        return err;
+    };
+    let mut overridden: Vec<String> = origin.override_remove.iter().cloned().collect();
+    overridden.extend(origin.override_replace_local.keys().map(|n| n.name.clone()));
+    let problems: Vec<String> = problems.iter().map(|p| p.describe()).collect();
+    UserError::new(format!(
+        "the base packages removed or replaced ({}) are needed by other packages:\n  {}",
+        overridden.join(", "),
+        problems.join("\n  ")
+    ))
+    .hint("remove the packages that need them in the same command (`pkglayer override remove PKG…`), or leave the base packages they need in place")
+    .into()
 }
 
 /// What modularity makes of the repos for a resolution.

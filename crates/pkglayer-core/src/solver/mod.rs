@@ -110,6 +110,13 @@ pub struct Resolution {
     /// The packages that meet a request (a local RPM, or one a request selected); the others are
     /// dependencies.
     pub requested: std::collections::BTreeSet<Nevra>,
+    /// Base packages the transaction removes: those `remove` names, and those a replacement
+    /// takes the place of, sorted.
+    pub erased: Vec<Nevra>,
+    /// Removals ([`Resolver::override_base`]) that name no base package: inactive, in name order.
+    pub inactive_removals: Vec<String>,
+    /// Replacements whose exact build the base has already: inactive, layering nothing.
+    pub inactive_replacements: Vec<Nevra>,
 }
 
 /// A request the base already satisfies.
@@ -342,6 +349,12 @@ pub struct Resolver {
     prepared: bool,
     /// Local RPMs to install, by solvable id.
     local: Vec<libsolv_sys::Id>,
+    /// Local RPMs that replace the base packages of their name, by solvable id.
+    replacements: Vec<libsolv_sys::Id>,
+    /// Names of base packages to remove.
+    remove: std::collections::BTreeSet<String>,
+    /// Base packages that follow a repo's newest build instead: (repo id, name).
+    remote_replacements: Vec<(String, String)>,
 }
 
 impl Resolver {
@@ -352,7 +365,35 @@ impl Resolver {
             pool: Pool::new(arch),
             prepared: false,
             local: Vec::new(),
+            replacements: Vec::new(),
+            remove: Default::default(),
+            remote_replacements: Vec::new(),
         }
+    }
+
+    /// Base package overrides: the base packages named in `remove` go, and the local RPMs at
+    /// `replacements` (their heads are enough) take the place of the base packages of their names.
+    /// Base packages that need a removed one are not removed with it: that is a problem of the
+    /// solve, as is a package a replacement no longer satisfies.
+    /// `remote` names base packages (with the repo, by id) whose newest build in that repo takes
+    /// their place.
+    pub fn override_base(
+        &mut self,
+        remove: &std::collections::BTreeSet<String>,
+        replacements: &[&Path],
+        remote: &[(String, Vec<String>)],
+    ) -> Result<()> {
+        self.prepared = false;
+        self.remove = remove.clone();
+        self.remote_replacements = remote
+            .iter()
+            .flat_map(|(repo, names)| names.iter().map(|name| (repo.clone(), name.clone())))
+            .collect();
+        if !replacements.is_empty() {
+            let ids = self.pool.add_rpm_files(LOCAL_REPO, replacements)?;
+            self.replacements.extend(ids);
+        }
+        Ok(())
     }
 
     /// The base tree's packages, from the rpm database under `root` (a tree, or a copy of its rpmdb
@@ -574,15 +615,86 @@ impl Resolver {
             .iter()
             .map(|(request, selection, _)| (selection, request.spec.as_str()))
             .collect();
-        let installed = match self
-            .pool
-            .solve_install(&selections, &self.local, ignore_weak)
+        // Overrides: the base packages named for removal, and those of the replacements' names.
+        let base: Vec<(libsolv_sys::Id, SolvableInfo)> = if self.remove.is_empty()
+            && self.replacements.is_empty()
+            && self.remote_replacements.is_empty()
         {
-            SolveResult::Problems(problems) => {
-                return Err(SolveError::Unsatisfiable { problems }.into());
-            }
-            SolveResult::Install(installed) => installed,
+            Vec::new()
+        } else {
+            self.pool
+                .installed_ids()
+                .into_iter()
+                .map(|id| (id, self.pool.info(id)))
+                .collect()
         };
+        let erase: Vec<libsolv_sys::Id> = base
+            .iter()
+            .filter(|(_, info)| self.remove.contains(&info.name))
+            .map(|(id, _)| *id)
+            .collect();
+        let inactive_removals = self
+            .remove
+            .iter()
+            .filter(|name| !base.iter().any(|(_, info)| info.name == **name))
+            .cloned()
+            .collect();
+        let mut install = self.local.clone();
+        let mut unlocked = Vec::new();
+        let mut inactive_replacements = Vec::new();
+        let mut replacing = self.replacements.clone();
+        for (repo, name) in &self.remote_replacements {
+            let candidates: Vec<libsolv_sys::Id> = self
+                .pool
+                .repo_solvables(repo)
+                .into_iter()
+                .filter(|(id, info)| info.name == *name && !self.pool.is_hidden(*id))
+                .filter(|(_, info)| {
+                    info.arch == "noarch"
+                        || base
+                            .iter()
+                            .any(|(_, b)| b.name == *name && b.arch == info.arch)
+                })
+                .map(|(id, _)| id)
+                .collect();
+            let Some(&newest) = self.pool.latest(&candidates).first() else {
+                return Err(UserError::new(format!("repo {repo} has no package {name}"))
+                    .hint(format!(
+                        "check that repo {repo} is enabled and offers {name} for this machine; `pkglayer override reset {name}` drops the replacement"
+                    ))
+                    .into());
+            };
+            replacing.push(newest);
+        }
+        for &id in &replacing {
+            let info = self.pool.info(id);
+            let same_name: Vec<&(libsolv_sys::Id, SolvableInfo)> =
+                base.iter().filter(|(_, b)| b.name == info.name).collect();
+            if same_name
+                .iter()
+                .any(|(_, b)| b.evr == info.evr && b.arch == info.arch)
+            {
+                inactive_replacements.push(to_nevra(&info));
+                continue;
+            }
+            unlocked.extend(same_name.iter().map(|(base_id, _)| *base_id));
+            install.push(id);
+        }
+        let (installed, erased) =
+            match self
+                .pool
+                .solve_install(&selections, &install, &erase, &unlocked, ignore_weak)
+            {
+                SolveResult::Problems(problems) => {
+                    return Err(SolveError::Unsatisfiable { problems }.into());
+                }
+                SolveResult::Install { install, erase } => (install, erase),
+            };
+        let mut erased: Vec<Nevra> = erased
+            .iter()
+            .map(|&id| to_nevra(&self.pool.info(id)))
+            .collect();
+        erased.sort();
 
         let obsoleted = active
             .iter()
@@ -599,6 +711,7 @@ impl Resolver {
             .copied()
             .filter(|id| {
                 self.local.contains(id)
+                    || replacing.contains(id)
                     || active
                         .iter()
                         .any(|(_, selection, _)| selection.solvables.contains(id))
@@ -615,6 +728,9 @@ impl Resolver {
             inactive,
             obsoleted,
             requested,
+            erased,
+            inactive_removals,
+            inactive_replacements,
         })
     }
 

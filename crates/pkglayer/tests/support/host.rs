@@ -60,7 +60,18 @@ impl RepoHost {
         let command = Pkglayer::new(&self.host.sysroot.path).args(args);
         if matches!(
             args.first(),
-            Some(&("install" | "uninstall" | "upgrade" | "refresh-md" | "search" | "module"))
+            Some(
+                &("install"
+                    | "uninstall"
+                    | "upgrade"
+                    | "refresh-md"
+                    | "search"
+                    | "module"
+                    | "override"
+                    | "reset"
+                    | "deploy"
+                    | "rebase")
+            )
         ) {
             command.reposdir(&self.reposdir)
         } else {

@@ -117,6 +117,13 @@ impl Pool {
         }
     }
 
+    /// The packages of the installed (base) repo.
+    pub fn installed_ids(&self) -> Vec<ffi::Id> {
+        // SAFETY: ids 2.. index the pool's `nsolvables` solvables; `is_installed` checks the repo.
+        let count = unsafe { (*self.ptr()).nsolvables };
+        (2..count).filter(|&id| self.is_installed(id)).collect()
+    }
+
     /// Whether `id` is hidden from the solver ([`Pool::hide`]).
     pub fn is_hidden(&self, id: ffi::Id) -> bool {
         self.hidden.contains(&id)

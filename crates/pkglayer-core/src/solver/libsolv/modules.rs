@@ -107,7 +107,7 @@ impl Pool {
     /// The names of the solvables a solve of `job` installs, or its problems.
     fn run_module_solve(&mut self, job: &mut Queue) -> Result<Vec<String>, Vec<String>> {
         // SAFETY: the solver is created from and freed with this pool; strings are copied out before
-        // it is freed; `installs` is asked only after a solve without problems.
+        // it is freed; the steps are asked only after a solve without problems.
         unsafe {
             let solver = ffi::solver_create(self.ptr());
             ffi::solver_set_flag(solver, ffi::SOLVER_FLAG_IGNORE_RECOMMENDED as i32, 1);
@@ -119,7 +119,8 @@ impl Pool {
             } else {
                 let pool = self.ptr();
                 Ok(self
-                    .installs(solver)
+                    .transaction_steps(solver)
+                    .0
                     .into_iter()
                     .map(|id| {
                         cstr_to_string(ffi::pool_id2str(

@@ -4,9 +4,13 @@ use libsolv_sys as ffi;
 
 use super::{Pool, Queue, Selection, cstr_to_string};
 
-/// A solver answer: the packages to install (solvable ids, base packages left out), or problems.
+/// A solver answer: the packages to install (solvable ids, base packages left out) and the base
+/// packages that go, or problems.
 pub enum SolveResult {
-    Install(Vec<ffi::Id>),
+    Install {
+        install: Vec<ffi::Id>,
+        erase: Vec<ffi::Id>,
+    },
     Problems(Vec<Problem>),
 }
 
@@ -51,11 +55,15 @@ type Labels = std::collections::HashMap<(ffi::Id, ffi::Id), usize>;
 
 impl Pool {
     /// Solves: install one package of every selection (each labelled with its request, for
-    /// problems to name) and every solvable in `solvables`, with every installed package locked.
+    /// problems to name) and every solvable in `solvables`, erase the installed packages in `erase`,
+    /// with every other installed package locked but those in `unlocked` (which a package of
+    /// their name may replace).
     pub fn solve_install(
         &mut self,
         selections: &[(&Selection, &str)],
         solvables: &[ffi::Id],
+        erase: &[ffi::Id],
+        unlocked: &[ffi::Id],
         ignore_weak: bool,
     ) -> SolveResult {
         let mut job = Queue::new();
@@ -73,12 +81,23 @@ impl Pool {
                 job.push(pair[1]);
             }
         }
+        for &id in erase {
+            job.push((ffi::SOLVER_ERASE | ffi::SOLVER_SOLVABLE) as i32);
+            job.push(id);
+        }
         // SAFETY: the pool is valid; `installed` may be NULL when no rpmdb was added.
         let installed = unsafe { (*self.ptr()).installed };
-        if !installed.is_null() {
+        if !installed.is_null() && erase.is_empty() && unlocked.is_empty() {
             job.push((ffi::SOLVER_LOCK | ffi::SOLVER_SOLVABLE_REPO) as i32);
             // SAFETY: installed is a valid repo of this pool.
             job.push(unsafe { (*installed).repoid });
+        } else if !installed.is_null() {
+            for id in self.installed_ids() {
+                if !erase.contains(&id) && !unlocked.contains(&id) {
+                    job.push((ffi::SOLVER_LOCK | ffi::SOLVER_SOLVABLE) as i32);
+                    job.push(id);
+                }
+            }
         }
 
         // SAFETY: the solver is created from and freed with this pool; problem strings are copied out
@@ -87,6 +106,11 @@ impl Pool {
             let solver = ffi::solver_create(self.ptr());
             if ignore_weak {
                 ffi::solver_set_flag(solver, ffi::SOLVER_FLAG_IGNORE_RECOMMENDED as i32, 1);
+            }
+            if !unlocked.is_empty() {
+                // A replacement may be an older build, or another vendor's.
+                ffi::solver_set_flag(solver, ffi::SOLVER_FLAG_ALLOW_DOWNGRADE as i32, 1);
+                ffi::solver_set_flag(solver, ffi::SOLVER_FLAG_ALLOW_VENDORCHANGE as i32, 1);
             }
             let problem_count = ffi::solver_solve(solver, &mut job.0);
             let result = if problem_count > 0 {
@@ -102,18 +126,23 @@ impl Pool {
                     .collect();
                 SolveResult::Problems(problems)
             } else {
-                SolveResult::Install(self.installs(solver))
+                let (install, erase) = self.transaction_steps(solver);
+                SolveResult::Install { install, erase }
             };
             ffi::solver_free(solver);
             result
         }
     }
 
-    /// The solvables the last (successful) solve of `solver` installs, installed ones left out.
+    /// What the last (successful) solve of `solver` changes: the solvables it installs, and the
+    /// installed ones it erases.
     ///
     /// # Safety
     /// `solver` is a live solver of this pool whose last solve found no problem.
-    pub(super) unsafe fn installs(&self, solver: *mut ffi::Solver) -> Vec<ffi::Id> {
+    pub(super) unsafe fn transaction_steps(
+        &self,
+        solver: *mut ffi::Solver,
+    ) -> (Vec<ffi::Id>, Vec<ffi::Id>) {
         // SAFETY: per the contract; the transaction is freed once, after its steps are copied.
         unsafe {
             let transaction = ffi::solver_create_transaction(solver);
@@ -124,13 +153,9 @@ impl Pool {
             } else {
                 std::slice::from_raw_parts(steps.elements, steps.count as usize)
             };
-            let install = ids
-                .iter()
-                .copied()
-                .filter(|&id| !self.is_installed(id))
-                .collect();
+            let (erase, install) = ids.iter().copied().partition(|&id| self.is_installed(id));
             ffi::transaction_free(transaction);
-            install
+            (install, erase)
         }
     }
 
