@@ -261,6 +261,11 @@ impl CachedPackageInfo {
         self.0.get(RPM_SHA256)
     }
 
+    /// The repo id the package came from (`@commandline` for a local RPM).
+    pub(crate) fn repo(&self) -> Option<String> {
+        self.0.get(REPO)
+    }
+
     /// The RPM's head (lead, signature, header).
     pub(crate) fn head(&self) -> Option<Vec<u8>> {
         self.0.get(RPM_HEAD)

@@ -98,6 +98,7 @@ pub mod error;
 pub mod failpoint;
 pub mod layer;
 pub mod layout;
+pub mod lockfile;
 pub mod modularity;
 pub mod operation;
 pub mod origin;

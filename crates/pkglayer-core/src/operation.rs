@@ -42,6 +42,8 @@ pub struct Options {
     pub cache_only: bool,
     /// Fetch and import what the transaction needs; deploy nothing.
     pub download_only: bool,
+    /// Layer exactly this lockfile's packages (`--lockfile`), or fail naming what cannot be had.
+    pub lockfile: Option<crate::lockfile::Lockfile>,
 }
 
 /// What `install` adds to the request.
@@ -174,6 +176,18 @@ pub fn install(
 ) -> Result<Report> {
     let start = Start::load(sysroot, options, "install")?;
     let repos = repo_options(options, Freshness::WhileFresh);
+    if let Some(lock) = &options.lockfile {
+        if lock.base.commit != start.current.layer.base_commit {
+            return Err(UserError::new(format!(
+                "the lockfile's base is {}, this deployment's is {}",
+                lock.base.commit, start.current.layer.base_commit
+            ))
+            .hint("`pkglayer upgrade --lockfile FILE` moves to the lockfile's base and layer")
+            .into());
+        }
+        let change = Change::locked(&start, lock, lock.base.commit.clone());
+        return transact(sysroot, &start, change, &repos, options, progress);
+    }
     let (mut origin, local_files) = request::with_packages(
         sysroot,
         &start.current.layer,
@@ -312,7 +326,13 @@ pub fn upgrade(
     };
     let repo = sysroot.repo();
     let current = start.current.layer.base_commit.clone();
-    let newest = base::newest_base(sysroot, &start.origin, fetch)?;
+    let newest = match &options.lockfile {
+        Some(lock) => {
+            base::pull_commit(sysroot, &start.origin, &lock.base.commit, fetch)?;
+            lock.base.commit.clone()
+        }
+        None => base::newest_base(sysroot, &start.origin, fetch)?,
+    };
     let base = BaseChange {
         refspec: start.origin.refspec.clone(),
         current_version: base::version_of(&repo, &current)?,
@@ -320,7 +340,10 @@ pub fn upgrade(
         current,
         newest,
     };
-    base::refuse_older(&repo, &base.current, &base.newest, &base.refspec)?;
+    // A lockfile names its base: going there is what was asked, even to an older one.
+    if options.lockfile.is_none() {
+        base::refuse_older(&repo, &base.current, &base.newest, &base.refspec)?;
+    }
     if fetch == BaseFetch::CommitOnly && base.is_update() {
         return Ok(UpgradeReport {
             base,
@@ -329,11 +352,14 @@ pub fn upgrade(
     }
     // Like rpm-ostree, an upgrade asks every repo whether it changed (a repomd.xml each).
     let repos = repo_options(&options, Freshness::Refresh);
-    let change = Change {
-        origin: start.origin.clone(),
-        base_commit: base.newest.clone(),
-        local_files: Vec::new(),
-        may_be_inactive: start.origin.requested.clone(),
+    let change = match &options.lockfile {
+        Some(lock) => Change::locked(&start, lock, base.newest.clone()),
+        None => Change {
+            origin: start.origin.clone(),
+            base_commit: base.newest.clone(),
+            local_files: Vec::new(),
+            may_be_inactive: start.origin.requested.clone(),
+        },
     };
     let transaction = transact(sysroot, &start, change, &repos, &options, progress)?;
     Ok(UpgradeReport {
@@ -352,6 +378,19 @@ struct Change {
     /// Requests the base may satisfy: those made before (a new base may absorb them), and new
     /// ones with `--allow-inactive`.
     may_be_inactive: BTreeSet<String>,
+}
+
+impl Change {
+    /// The lockfile's layer on `base_commit`: its request replaces the origin's.
+    fn locked(start: &Start, lock: &crate::lockfile::Lockfile, base_commit: String) -> Self {
+        let origin = lock.apply_to(start.origin.clone());
+        Change {
+            may_be_inactive: origin.requested.clone(),
+            origin,
+            base_commit,
+            local_files: Vec::new(),
+        }
+    }
 }
 
 /// Plans the change and, unless a dry run, applies it.
@@ -377,6 +416,7 @@ fn transact(
         repos,
         &local_files,
         &may_be_inactive,
+        options.lockfile.as_ref(),
         progress,
     )?;
     // The plan replaces obsoleted requests by what obsoletes them.

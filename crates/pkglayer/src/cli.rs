@@ -50,6 +50,8 @@ pub enum Command {
     Uninstall(UninstallArgs),
     /// Move to the vendor's newest base and the newest layered packages, in one new deployment.
     Upgrade(UpgradeArgs),
+    /// Write the current deployment's layer exactly (base commit, packages with sha256 and repo).
+    Lock(LockArgs),
     /// Fetch repo metadata now.
     RefreshMd(RefreshMdArgs),
     /// Find packages of the enabled repos by words of their name or summary.
@@ -136,8 +138,16 @@ pub struct StatusArgs {
 #[derive(Debug, Args)]
 pub struct InstallArgs {
     /// Packages: names, provides (`text-editor`), file paths (`/usr/bin/strace`), `name-version`.
-    #[arg(required = true, value_name = "PKG")]
+    #[arg(
+        required_unless_present = "lockfile",
+        conflicts_with = "lockfile",
+        value_name = "PKG"
+    )]
     pub packages: Vec<String>,
+    /// Layer exactly the packages of FILE (`pkglayer lock`), on its base (this deployment's), or
+    /// fail naming those the repos do not have.
+    #[arg(long, value_name = "FILE")]
+    pub lockfile: Option<PathBuf>,
     /// Fetch and import the packages, deploy nothing.
     #[arg(long, conflicts_with = "dry_run")]
     pub download_only: bool,
@@ -178,8 +188,19 @@ pub struct UpgradeArgs {
     /// Fetch the base and the packages, deploy nothing.
     #[arg(long)]
     pub download_only: bool,
+    /// Move to the base and exactly the packages of FILE (`pkglayer lock`), or fail naming those
+    /// the repos do not have.
+    #[arg(long, value_name = "FILE")]
+    pub lockfile: Option<PathBuf>,
     #[command(flatten)]
     pub transaction: TransactionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// Write the lockfile to FILE instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

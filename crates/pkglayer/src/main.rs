@@ -12,9 +12,10 @@ mod style;
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Parser;
 use pkglayer_core::error::ErrorKind;
+use pkglayer_core::lockfile::Lockfile;
 use pkglayer_core::repo::{Freshness, RepoOptions};
 use pkglayer_core::{Sysroot, deploy, operation, query, status};
 
@@ -109,7 +110,13 @@ fn transaction_options(args: &TransactionArgs, download_only: bool) -> operation
         dry_run: args.dry_run,
         cache_only: args.cache_only,
         download_only,
+        lockfile: None,
     }
+}
+
+/// The lockfile `--lockfile` names, read and checked.
+fn read_lockfile(path: Option<&std::path::Path>) -> Result<Option<Lockfile>> {
+    path.map(Lockfile::read).transpose()
 }
 
 /// Prints a transaction's plan and outcome (or with `--json`, one JSON document); returns the exit
@@ -189,7 +196,8 @@ fn reboot(out: &mut impl Write) -> Result<()> {
 
 /// `upgrade`: the newest base and layered packages; `--check` exits 77 when there is nothing newer.
 fn upgrade(sysroot: &Sysroot, args: &UpgradeArgs, quiet: bool) -> Result<ExitCode> {
-    let options = transaction_options(&args.transaction, args.download_only);
+    let mut options = transaction_options(&args.transaction, args.download_only);
+    options.lockfile = read_lockfile(args.lockfile.as_deref())?;
     let progress = progress::for_terminal(quiet, args.transaction.json);
     let report = operation::upgrade(sysroot, args.check, &options, progress.as_ref())?;
     let mut out = std::io::stdout().lock();
@@ -295,7 +303,8 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 allow_inactive: args.allow_inactive,
                 skip_scripts: args.skip_scripts.clone(),
             };
-            let options = transaction_options(&args.transaction, args.download_only);
+            let mut options = transaction_options(&args.transaction, args.download_only);
+            options.lockfile = read_lockfile(args.lockfile.as_deref())?;
             let progress = progress::for_terminal(cli.quiet, args.transaction.json);
             let report = operation::install(&sysroot, &request, &options, progress.as_ref())?;
             return render_transaction(&mut out, &report, &args.transaction);
@@ -313,6 +322,14 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             return render_transaction(&mut out, &report, &args.transaction);
         }
         Command::Upgrade(args) => return upgrade(&sysroot, args, cli.quiet),
+        Command::Lock(args) => {
+            let text = Lockfile::of_current(&sysroot)?.to_json();
+            match &args.output {
+                Some(path) => std::fs::write(path, text)
+                    .with_context(|| format!("Writing {}", path.display()))?,
+                None => out.write_all(text.as_bytes())?,
+            }
+        }
         Command::Automatic(args) => return automatic(&sysroot, args, cli.quiet),
         Command::Module(command) => {
             let (action, args) = match command {

@@ -111,3 +111,123 @@ fn source_date_epoch_sets_the_time_of_the_layered_commit() {
     let err = failure(&bad);
     assert!(err.contains("SOURCE_DATE_EPOCH=yesterday"), "{err}");
 }
+
+/// `pkglayer lock` on `h`, written to a file beside the sysroot; the file's path and its JSON.
+fn lock(h: &Host) -> (PathBuf, serde_json::Value) {
+    let path = h.host.dir().join("layer.lock.json");
+    ok(&h.pkglayer(&["lock", "--output", path.to_str().unwrap()]));
+    let json = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    (path, json)
+}
+
+#[test]
+fn a_lockfile_layers_the_same_packages_and_commit_on_another_host() {
+    require_root!();
+    let h = Host::serving(packages());
+    let other = Other::of(&h);
+    ok(&h.pkglayer(&["install", "strace"]));
+    let (path, json) = lock(&h);
+    assert_eq!(json["lockfile-version"], 1);
+    assert_eq!(json["base"]["commit"], h.host.base_v1.as_str());
+    assert_eq!(json["requested"], serde_json::json!(["strace"]));
+    let locked = json["packages"].as_array().unwrap();
+    assert_eq!(locked.len(), 3, "{json}");
+    for package in locked {
+        assert_eq!(package["repo"], "test", "{package}");
+        assert_eq!(package["sha256"].as_str().unwrap().len(), 64, "{package}");
+    }
+    // stdout gives the same document.
+    let printed: serde_json::Value = serde_json::from_str(&ok(&h.pkglayer(&["lock"]))).unwrap();
+    assert_eq!(printed, json);
+
+    // Meanwhile the repo gains a newer libfoo: plain resolution would take it, the lockfile not.
+    let mut newer = packages_with_newer_libfoo();
+    newer.extend(packages());
+    republish(&h, &newer);
+    ok(&other.pkglayer(&["install", "--lockfile", path.to_str().unwrap()]));
+    assert_eq!(
+        other.deployments()[0],
+        h.deployments()[0],
+        "the same commit"
+    );
+    assert_eq!(
+        rpm_qa(&other.sysroot, &other.newest()),
+        rpm_qa(&h.host.sysroot, &h.newest())
+    );
+    let origin = other.sysroot.origin(0).unwrap();
+    assert!(origin.contains("requested=strace;"), "{origin}");
+}
+
+/// The test repo of `h` made again with `packages` alone.
+fn republish(h: &Host, packages: &[TestPackage]) {
+    let dir = h.host.dir().join("www/repo");
+    std::fs::remove_dir_all(&dir).unwrap();
+    pkglayer_testkit::create_repo(&dir, packages, "gz").unwrap();
+}
+
+/// A libfoo newer than the fixtures' 2.3.
+fn packages_with_newer_libfoo() -> Vec<TestPackage> {
+    vec![TestPackage::new("libfoo", "2.4-1").file("/usr/lib64/libfoo.so.2", "libfoo 2.4\n")]
+}
+
+#[test]
+fn a_lockfile_naming_what_the_repos_no_longer_have_is_refused() {
+    require_root!();
+    let h = Host::serving(packages());
+    let other = Other::of(&h);
+    ok(&h.pkglayer(&["install", "strace"]));
+    let (path, _) = lock(&h);
+    let before = other.deployments();
+
+    // strace gone from the repo.
+    let without: Vec<TestPackage> = packages()
+        .into_iter()
+        .filter(|p| !p.nevra().starts_with("strace-"))
+        .collect();
+    republish(&h, &without);
+    let err = failure(&other.pkglayer(&["install", "--lockfile", path.to_str().unwrap()]));
+    assert!(err.contains("no longer have"), "{err}");
+    assert!(err.contains("strace-"), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+    assert_eq!(other.deployments(), before, "nothing deployed");
+
+    // strace rebuilt under the same NEVRA: another sha256.
+    let mut rebuilt: Vec<TestPackage> = without;
+    let strace = packages()
+        .into_iter()
+        .find(|p| p.nevra().starts_with("strace-"))
+        .unwrap();
+    rebuilt.push(strace.description("rebuilt"));
+    republish(&h, &rebuilt);
+    ok(&other.pkglayer(&["refresh-md", "--force"]));
+    let err = failure(&other.pkglayer(&["install", "--lockfile", path.to_str().unwrap()]));
+    assert!(err.contains("another build"), "{err}");
+    assert_eq!(other.deployments(), before, "nothing deployed");
+
+    // A file that is no lockfile.
+    let bogus = h.host.dir().join("bogus.json");
+    std::fs::write(&bogus, "{\"lockfile-version\": 7}").unwrap();
+    let err = failure(&other.pkglayer(&["install", "--lockfile", bogus.to_str().unwrap()]));
+    assert!(err.contains("format version 7"), "{err}");
+}
+
+#[test]
+fn upgrade_with_a_lockfile_moves_to_its_base_and_layer() {
+    require_root!();
+    let h = Host::serving(packages());
+    let other = Other::of(&h);
+    let v2 = h.host.upgrade_base("2").unwrap();
+    ok(&h.pkglayer(&["install", "strace"]));
+    let (path, json) = lock(&h);
+    assert_eq!(json["base"]["commit"], v2.as_str());
+    assert_eq!(json["base"]["version"], "2");
+
+    let err = failure(&other.pkglayer(&["install", "--lockfile", path.to_str().unwrap()]));
+    assert!(err.contains("upgrade --lockfile"), "{err}");
+    ok(&other.pkglayer(&["upgrade", "--lockfile", path.to_str().unwrap()]));
+    assert_eq!(
+        other.deployments()[0],
+        h.deployments()[0],
+        "the same commit"
+    );
+}

@@ -16,6 +16,7 @@ use fn_error_context::context;
 use sha2::Digest;
 
 use crate::commit_metadata::DeploymentLayer;
+use crate::lockfile::Lockfile;
 use crate::origin::Origin;
 use crate::progress::Progress;
 use crate::repo::{Freshness, RepoMetadata, RepoOptions, SkippedRepo};
@@ -73,7 +74,8 @@ pub struct InstallPlan {
 /// `local_files` are local RPMs named by this operation, not yet in the package cache; requests in
 /// `may_be_inactive` may be satisfied by the base (they are kept and layer nothing), others may not.
 /// A package to download whose file list has a path no OSTree tree can hold is refused here,
-/// before any download (`refuse_unplaceable_files`).
+/// before any download (`refuse_unplaceable_files`). With a `lockfile`, resolution takes exactly
+/// its packages, or fails naming those the repos do not give.
 #[context("Planning the transaction")]
 #[allow(clippy::too_many_arguments)]
 pub fn plan(
@@ -84,6 +86,7 @@ pub fn plan(
     options: &RepoOptions,
     local_files: &[LocalFile],
     may_be_inactive: &BTreeSet<String>,
+    lockfile: Option<&Lockfile>,
     progress: &dyn Progress,
 ) -> Result<InstallPlan> {
     let repo = sysroot.repo();
@@ -118,6 +121,7 @@ pub fn plan(
             origin,
             options,
             may_be_inactive,
+            lockfile,
             &mut plan,
             progress,
         )?;

@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use super::InstallPlan;
 use crate::error::UserError;
 use crate::layout::CacheFolder;
+use crate::lockfile::Lockfile;
 use crate::modularity::{Activation, HostModules, Modularity, ModuleMetadata};
 use crate::origin::Origin;
 use crate::package_cache;
@@ -19,13 +20,17 @@ use crate::solver::{
 };
 use crate::sysroot::Sysroot;
 
-/// Resolves the request of `origin` into `plan.packages`, with the repos it used.
+/// Resolves the request of `origin` into `plan.packages`, with the repos it used. With a
+/// `lockfile`, the requests are its packages' exact NEVRAs (weak dependencies ignored, module
+/// filtering off: the lockfile already says which builds), and the result must be exactly them.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn resolve(
     sysroot: &Sysroot,
     repo: &ostree::Repo,
     origin: &Origin,
     options: &RepoOptions,
     may_be_inactive: &BTreeSet<String>,
+    lockfile: Option<&Lockfile>,
     plan: &mut InstallPlan,
     progress: &dyn Progress,
 ) -> Result<()> {
@@ -58,17 +63,27 @@ pub(super) fn resolve(
             !plan.requested.is_empty(),
         )?
     };
-    let modules = {
-        let _phase = PhaseGuard::start(progress, Phase::Solve);
-        activate_modules(sysroot, repo, &plan.base_commit, &sync.repos, origin)?
+    let modules = match lockfile {
+        Some(_) => None,
+        None => {
+            let _phase = PhaseGuard::start(progress, Phase::Solve);
+            activate_modules(sysroot, repo, &plan.base_commit, &sync.repos, origin)?
+        }
     };
     // resolve() checks each request on its own before solving, so an error names the one at fault.
     // A module profile's packages are requested too; the base may have them already.
-    let mut requests: Vec<Request> = plan
-        .requested
-        .iter()
-        .map(|spec| Request::new(spec.clone(), may_be_inactive.contains(spec)))
-        .collect();
+    let mut requests: Vec<Request> = match lockfile {
+        Some(lock) => lock
+            .repo_requests()
+            .into_iter()
+            .map(|nevra| Request::new(nevra, false))
+            .collect(),
+        None => plan
+            .requested
+            .iter()
+            .map(|spec| Request::new(spec.clone(), may_be_inactive.contains(spec)))
+            .collect(),
+    };
     if let Some(modules) = &modules {
         requests.extend(
             modules
@@ -90,7 +105,7 @@ pub(super) fn resolve(
         if let Some(modules) = &modules {
             modules.filter(&mut resolver);
         }
-        resolver.resolve_requests(&requests, false)
+        resolver.resolve_requests(&requests, lockfile.is_some())
     };
     // Like dnf5, start from primary metadata alone: it lists the files other packages usually depend
     // on (/usr/bin, /etc, ...), and filelists cost more to fetch and load than everything else
@@ -116,7 +131,14 @@ pub(super) fn resolve(
     .map_err(|err| match &modules {
         Some(modules) => modules.explain(err),
         None => err,
+    })
+    .map_err(|err| match lockfile {
+        Some(_) => locked_not_found(err),
+        None => err,
     })?;
+    if let Some(lock) = lockfile {
+        lock.check(&resolution.packages)?;
+    }
     plan.packages = resolution.packages;
     plan.requested_packages = resolution.requested;
     // A local RPM's size is its file's (the header's sizes describe the payload, not the file).
@@ -150,6 +172,22 @@ pub(super) fn resolve(
         plan.module_problems = modules.activation.problems;
     }
     Ok(())
+}
+
+/// A lockfile's packages the repos do not have, named as such.
+fn locked_not_found(err: anyhow::Error) -> anyhow::Error {
+    match err.downcast_ref::<SolveError>() {
+        Some(SolveError::NotFound { requests }) => {
+            let names: Vec<&str> = requests.iter().map(|r| r.spec.as_str()).collect();
+            UserError::new(format!(
+                "the enabled repos no longer have these packages of the lockfile: {}",
+                names.join(", ")
+            ))
+            .hint("enable a repo that still has them (--enablerepo, --reposdir), or write a new lockfile with `pkglayer lock` on a host layered from today's repos")
+            .into()
+        }
+        _ => err,
+    }
 }
 
 /// What modularity makes of the repos for a resolution.
