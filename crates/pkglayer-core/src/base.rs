@@ -22,7 +22,9 @@ pub enum BaseFetch {
 
 /// The base commit under the latest deployment.
 pub fn current_base(sysroot: &Sysroot) -> Result<String> {
-    Ok(DeploymentLayer::read(&sysroot.repo(), &sysroot.latest().csum())?.base_commit)
+    let latest = sysroot.latest();
+    let origin = sysroot.origin(&latest)?;
+    Ok(DeploymentLayer::of_deployment(&sysroot.repo(), &latest.csum(), &origin)?.base_commit)
 }
 
 /// The newest commit of the origin's refspec, pulled from its remote as `fetch` says.

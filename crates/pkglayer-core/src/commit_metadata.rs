@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use ostree::glib;
 use ostree::glib::variant::{FromVariant, ToVariant};
 
+use crate::origin::Origin;
 use crate::rpm::Nevra;
 
 /// Keys of a layered commit.
@@ -146,6 +147,32 @@ impl DeploymentLayer {
     /// Reads the layer of `commit`.
     pub fn read(repo: &ostree::Repo, commit: &str) -> Result<Self> {
         Ok(Self::of(commit, &CommitInfo::load(repo, commit)?))
+    }
+
+    /// The layer of a deployment of `commit` whose origin is `origin`. A commit composed elsewhere
+    /// (`pkglayer compose`, a fleet image) and deployed as it is — its origin layers nothing — is
+    /// the host's base: the host layered nothing on it.
+    pub fn of_deployment(repo: &ostree::Repo, commit: &str, origin: &Origin) -> Result<Self> {
+        if origin.is_layered() {
+            return Self::read(repo, commit);
+        }
+        Ok(DeploymentLayer {
+            base_commit: commit.to_string(),
+            packages: Vec::new(),
+            inactive_requests: Vec::new(),
+            state_digest: None,
+        })
+    }
+
+    /// The packages a composed image (`pkglayer compose`) layered on its vendor base, when `base`
+    /// (a host's base) is one; empty for a vendor's own commit.
+    pub fn image_packages(repo: &ostree::Repo, base: &str) -> Result<Vec<Nevra>> {
+        let layer = Self::read(repo, base)?;
+        Ok(if layer.base_commit == base {
+            Vec::new()
+        } else {
+            layer.packages
+        })
     }
 
     /// The layer recorded in `info`, the metadata of `commit`.

@@ -96,6 +96,7 @@ pub(crate) mod compose;
 pub mod deploy;
 pub mod error;
 pub mod failpoint;
+pub mod fleet;
 pub mod layer;
 pub mod layout;
 pub mod lockfile;
@@ -118,6 +119,7 @@ pub mod status;
 pub mod sysroot;
 pub(crate) mod tree;
 pub(crate) mod users;
+pub mod workspace;
 
 pub use error::UserError;
 pub use origin::Origin;

@@ -85,7 +85,7 @@ impl Lockfile {
         let repo = sysroot.repo();
         let deployment = sysroot.current();
         let origin = sysroot.origin(&deployment)?;
-        let layer = DeploymentLayer::read(&repo, &deployment.csum())?;
+        let layer = DeploymentLayer::of_deployment(&repo, &deployment.csum(), &origin)?;
         let base = CommitInfo::load(&repo, &layer.base_commit)?;
         let mut packages = Vec::new();
         for nevra in &layer.packages {

@@ -152,9 +152,10 @@ impl<'a> Start<'a> {
             Some(lock)
         };
         let latest = sysroot.latest();
+        let origin = sysroot.origin(&latest)?;
         Ok(Start {
-            origin: sysroot.origin(&latest)?,
-            current: Current::of_commit(&sysroot.repo(), &latest.csum())?,
+            current: Current::of_deployment(&sysroot.repo(), &latest.csum(), &origin)?,
+            origin,
             built_on: crate::deploy::deployment_id(&latest),
             lock,
         })
@@ -409,7 +410,7 @@ fn transact(
         may_be_inactive,
     } = change;
     let plan = plan::plan(
-        sysroot,
+        &sysroot.workspace(),
         &origin,
         &start.current,
         &base_commit,
@@ -454,7 +455,11 @@ fn deployed_changes(
     let repo = sysroot.repo();
     let (against, booted, layer) = match sysroot.booted() {
         Some(booted) => {
-            let layer = crate::commit_metadata::DeploymentLayer::read(&repo, &booted.csum())?;
+            let layer = crate::commit_metadata::DeploymentLayer::of_deployment(
+                &repo,
+                &booted.csum(),
+                &sysroot.origin(&booted)?,
+            )?;
             (crate::deploy::deployment_id(&booted), true, layer)
         }
         None => (start.built_on.clone(), false, start.current.layer.clone()),

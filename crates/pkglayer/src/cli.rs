@@ -52,6 +52,9 @@ pub enum Command {
     Upgrade(UpgradeArgs),
     /// Write the current deployment's layer exactly (base commit, packages with sha256 and repo).
     Lock(LockArgs),
+    /// On a build machine: layer packages on a base of an archive repo and commit the result there
+    /// under a ref, for hosts to pull (summary updated, static delta from the base). No sysroot.
+    Compose(ComposeArgs),
     /// Fetch repo metadata now.
     RefreshMd(RefreshMdArgs),
     /// Find packages of the enabled repos by words of their name or summary.
@@ -194,6 +197,43 @@ pub struct UpgradeArgs {
     pub lockfile: Option<PathBuf>,
     #[command(flatten)]
     pub transaction: TransactionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ComposeArgs {
+    /// The archive-mode OSTree repo that holds the base and receives the layered commit.
+    #[arg(long, value_name = "REPO")]
+    pub repo: PathBuf,
+    /// The base: a ref or commit of REPO.
+    #[arg(long, value_name = "REF")]
+    pub base: String,
+    /// The ref to write the layered commit to.
+    #[arg(long = "ref", value_name = "REF")]
+    pub refname: String,
+    /// The request as an origin file: `[packages] requested=`, `[modules] enable=`/`install=`,
+    /// `[pkglayer] skip-scripts=`.
+    #[arg(long, value_name = "FILE")]
+    pub request: Option<PathBuf>,
+    /// Layer exactly the packages of FILE (`pkglayer lock`); its base must be the base.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["request", "packages"])]
+    pub lockfile: Option<PathBuf>,
+    /// Packages to request (names, provides, paths), besides those of --request.
+    #[arg(value_name = "PKG")]
+    pub packages: Vec<String>,
+    /// The build machine's work folder: package cache, repo metadata, downloads (kept between runs).
+    #[arg(long, value_name = "DIR")]
+    pub workdir: PathBuf,
+    /// Do not generate the static delta from the base.
+    #[arg(long)]
+    pub no_static_delta: bool,
+    /// Use cached repo metadata and packages only.
+    #[arg(long, short = 'C')]
+    pub cache_only: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub repos: RepoArgs,
 }
 
 #[derive(Debug, Args)]

@@ -24,6 +24,8 @@ fn packages() -> Vec<TestPackage> {
             ),
     );
     packages
+        .push(TestPackage::new("hostonly", "1.0-1").file("/usr/share/hostonly/readme", "mine\n"));
+    packages
 }
 
 /// A second sysroot on the same vendor base as `h`, with `h`'s repos.
@@ -229,5 +231,119 @@ fn upgrade_with_a_lockfile_moves_to_its_base_and_layer() {
         other.deployments()[0],
         h.deployments()[0],
         "the same commit"
+    );
+}
+
+/// The fleet's ref in the vendor's repo.
+fn fleet_ref() -> String {
+    base_ref().replace("/stable", "/fleet")
+}
+
+/// `pkglayer compose` on the build machine: `args` after the common ones, into the vendor's repo.
+fn compose(h: &Host, args: &[&str]) -> Output {
+    let workdir = h.host.dir().join("build");
+    Pkglayer::new(&h.host.sysroot.path)
+        .args([
+            "compose",
+            "--repo",
+            h.host.vendor.repo().to_str().unwrap(),
+            "--base",
+            &base_ref(),
+            "--ref",
+            &fleet_ref(),
+            "--workdir",
+            workdir.to_str().unwrap(),
+        ])
+        .args(args)
+        .reposdir(&h.reposdir)
+        .output()
+}
+
+fn vendor_ostree(h: &Host, args: &[&str]) -> String {
+    let repo = format!("--repo={}", h.host.vendor.repo().display());
+    pkglayer_testkit::run(std::process::Command::new("ostree").arg(repo).args(args)).unwrap()
+}
+
+#[test]
+fn a_composed_layer_is_the_commit_a_host_would_make_and_hosts_upgrade_to_it() {
+    require_root!();
+    let h = Host::serving(packages());
+    let out = ok(&compose(&h, &["strace"]));
+    assert!(out.contains("Summary updated."), "{out}");
+    let fleet = vendor_ostree(&h, &["rev-parse", &fleet_ref()])
+        .trim()
+        .to_string();
+    assert!(out.contains(&format!("Committed {fleet}")), "{out}");
+    let deltas = vendor_ostree(&h, &["static-delta", "list"]);
+    assert!(
+        deltas.contains(&format!("{}-{fleet}", h.host.base_v1)),
+        "{deltas}"
+    );
+    assert!(h.host.vendor.repo().join("summary").exists());
+    let refs = vendor_ostree(&h, &["refs"]);
+    assert!(
+        !refs.contains("pkglayer/"),
+        "no package cache refs in the repo: {refs}"
+    );
+    // Nothing changed: nothing written.
+    let again = ok(&compose(&h, &["strace"]));
+    assert!(again.contains("No change"), "{again}");
+
+    // The build machine made the commit this host makes by itself.
+    ok(&h.pkglayer(&["install", "strace"]));
+    assert_eq!(
+        h.deployments()[0],
+        fleet,
+        "compose and on-host layering agree"
+    );
+
+    // A host following the fleet ref.
+    let dir = h.host.dir().join("fleet-host");
+    let host = TestSysroot::create(&dir, &h.host.vendor, &fleet_ref()).unwrap();
+    let status = ok(&Pkglayer::new(&dir).arg("status").output());
+    assert!(status.contains("ImagePackages:"), "{status}");
+    assert!(status.contains("strace-6.1-1"), "{status}");
+    assert!(!status.contains("LayeredPackages"), "{status}");
+
+    // The fleet's layer grows; the host upgrades to it without any repo of its own.
+    ok(&compose(&h, &["strace", "postwriter"]));
+    let fleet2 = vendor_ostree(&h, &["rev-parse", &fleet_ref()])
+        .trim()
+        .to_string();
+    assert_ne!(fleet2, fleet);
+    let out = ok(&Pkglayer::new(&dir).arg("upgrade").output());
+    assert!(out.contains("Deployed"), "{out}");
+    let deployed: Vec<String> = host
+        .admin_status()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.checksum)
+        .collect();
+    assert_eq!(deployed[0], fleet2);
+    let newest = host.deployment_dirs().unwrap()[0].clone();
+    assert!(newest.join("usr/share/postwriter/output").exists());
+
+    // And layers a package of its own on top.
+    ok(&Pkglayer::new(&dir)
+        .args(["install", "hostonly"])
+        .reposdir(&h.reposdir)
+        .output());
+    let newest = host.deployment_dirs().unwrap()[0].clone();
+    let packages = rpm_qa(&host, &newest);
+    for name in ["strace-6.1-1", "postwriter-1.0-1", "hostonly-1.0-1"] {
+        assert!(
+            packages.iter().any(|p| p.starts_with(name)),
+            "{name}: {packages:?}"
+        );
+    }
+    let status = ok(&Pkglayer::new(&dir).args(["status", "--json"]).output());
+    let json: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let default = &json["deployments"][0];
+    assert_eq!(default["base-checksum"], fleet2.as_str(), "{default}");
+    assert_eq!(default["packages"], serde_json::json!(["hostonly"]));
+    let image = default["image-packages"].to_string();
+    assert!(
+        image.contains("strace-6.1-1") && !image.contains("hostonly"),
+        "{image}"
     );
 }

@@ -23,7 +23,7 @@ use crate::repo::{Freshness, RepoMetadata, RepoOptions, SkippedRepo};
 use crate::request::LocalFile;
 use crate::rpm::Nevra;
 use crate::solver::{LOCAL_REPO, ObsoletedRequest, PlannedPackage};
-use crate::sysroot::Sysroot;
+use crate::workspace::Workspace;
 pub use setid::SetidFile;
 
 /// The outcome of planning an install.
@@ -79,7 +79,7 @@ pub struct InstallPlan {
 #[context("Planning the transaction")]
 #[allow(clippy::too_many_arguments)]
 pub fn plan(
-    sysroot: &Sysroot,
+    workspace: &Workspace,
     origin: &Origin,
     current: &Current,
     base_commit: &str,
@@ -89,7 +89,7 @@ pub fn plan(
     lockfile: Option<&Lockfile>,
     progress: &dyn Progress,
 ) -> Result<InstallPlan> {
-    let repo = sysroot.repo();
+    let repo = workspace.repo();
     let requested = origin.requested.clone();
     let mut plan = InstallPlan {
         base_commit: base_commit.to_string(),
@@ -116,7 +116,7 @@ pub fn plan(
         || !origin.modules.is_empty()
     {
         resolve::resolve(
-            sysroot,
+            workspace,
             &repo,
             origin,
             options,
@@ -212,14 +212,25 @@ pub struct Current {
 impl Current {
     /// Reads the layer and state digest of `commit`.
     pub fn of_commit(repo: &ostree::Repo, commit: &str) -> Result<Self> {
-        let layer = DeploymentLayer::read(repo, commit)?;
+        Ok(Self::of_layer(DeploymentLayer::read(repo, commit)?))
+    }
+
+    /// The layer and state digest of a deployment of `commit` with `origin`
+    /// ([`DeploymentLayer::of_deployment`]).
+    pub fn of_deployment(repo: &ostree::Repo, commit: &str, origin: &Origin) -> Result<Self> {
+        Ok(Self::of_layer(DeploymentLayer::of_deployment(
+            repo, commit, origin,
+        )?))
+    }
+
+    fn of_layer(layer: DeploymentLayer) -> Self {
         let state_digest = layer.state_digest.clone().unwrap_or_else(|| {
             state_digest(&layer.base_commit, &BTreeSet::new(), &Origin::new(""), &[])
         });
-        Ok(Current {
+        Current {
             layer,
             state_digest,
-        })
+        }
     }
 }
 

@@ -18,14 +18,14 @@ use crate::repo::{Fetcher, RepoMetadata, RepoOptions};
 use crate::solver::{
     LOCAL_REPO, ProblemKind, RepoSource, Request, Resolution, Resolver, SolveError,
 };
-use crate::sysroot::Sysroot;
+use crate::workspace::Workspace;
 
 /// Resolves the request of `origin` into `plan.packages`, with the repos it used. With a
 /// `lockfile`, the requests are its packages' exact NEVRAs (weak dependencies ignored, module
 /// filtering off: the lockfile already says which builds), and the result must be exactly them.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn resolve(
-    sysroot: &Sysroot,
+    workspace: &Workspace,
     repo: &ostree::Repo,
     origin: &Origin,
     options: &RepoOptions,
@@ -56,7 +56,7 @@ pub(super) fn resolve(
     let sync = {
         let _phase = PhaseGuard::start(progress, Phase::Metadata);
         crate::repo::host::sync_metadata(
-            sysroot,
+            workspace,
             options,
             &plan.base_commit,
             &Fetcher::new(),
@@ -67,7 +67,7 @@ pub(super) fn resolve(
         Some(_) => None,
         None => {
             let _phase = PhaseGuard::start(progress, Phase::Solve);
-            activate_modules(sysroot, repo, &plan.base_commit, &sync.repos, origin)?
+            activate_modules(workspace, repo, &plan.base_commit, &sync.repos, origin)?
         }
     };
     // resolve() checks each request on its own before solving, so an error names the one at fault.
@@ -95,7 +95,7 @@ pub(super) fn resolve(
     }
     let resolve = |repos: &[RepoMetadata], with_filelists: bool| -> Result<Resolution> {
         let mut resolver = build_resolver(
-            sysroot,
+            workspace,
             &local_heads,
             repo,
             &plan.base_commit,
@@ -224,7 +224,7 @@ impl ModuleResolution {
 /// `/etc/dnf`), the origin and the defaults want, on the platform of `base_commit`'s os-release. None
 /// when the repos carry no modules and the origin asks for none.
 pub(crate) fn activate_modules(
-    sysroot: &Sysroot,
+    workspace: &Workspace,
     repo: &ostree::Repo,
     base_commit: &str,
     repos: &[RepoMetadata],
@@ -247,8 +247,10 @@ pub(crate) fn activate_modules(
     if metadata.streams.is_empty() && origin.modules.is_empty() {
         return Ok(None);
     }
-    let etc_dnf = sysroot.deployment_path(&sysroot.current()).join("etc/dnf");
-    let host = HostModules::read(&etc_dnf)?;
+    let host = match workspace.etc() {
+        Some(etc) => HostModules::read(&etc.join("dnf"))?,
+        None => HostModules::default(),
+    };
     let platform = crate::tree::os_release_field(repo, base_commit, "PLATFORM_ID")?
         .as_deref()
         .and_then(crate::modularity::parse_platform);
@@ -274,7 +276,7 @@ pub(crate) fn activate_modules(
 
 /// A resolver over the base rpmdb and the repos' metadata, with or without filelists.
 fn build_resolver(
-    sysroot: &Sysroot,
+    workspace: &Workspace,
     local_heads: &[PathBuf],
     repo: &ostree::Repo,
     base_commit: &str,
@@ -282,23 +284,23 @@ fn build_resolver(
     with_filelists: bool,
 ) -> Result<Resolver> {
     let mut resolver = Resolver::new(std::env::consts::ARCH);
-    add_base(&mut resolver, sysroot, repo, base_commit)?;
+    add_base(&mut resolver, workspace, repo, base_commit)?;
     if !local_heads.is_empty() {
         let paths: Vec<&Path> = local_heads.iter().map(PathBuf::as_path).collect();
         resolver.add_local_rpms(&paths)?;
     }
-    add_repos(&mut resolver, sysroot, repos, with_filelists)?;
+    add_repos(&mut resolver, workspace, repos, with_filelists)?;
     Ok(resolver)
 }
 
 /// Adds the repos' metadata to `resolver`, with or without filelists, through the `.solv` caches.
 pub(crate) fn add_repos(
     resolver: &mut Resolver,
-    sysroot: &Sysroot,
+    workspace: &Workspace,
     repos: &[RepoMetadata],
     with_filelists: bool,
 ) -> Result<()> {
-    let solv_dir = sysroot.cache().folder(CacheFolder::Solv);
+    let solv_dir = workspace.cache().folder(CacheFolder::Solv);
     std::fs::create_dir_all(&solv_dir)
         .with_context(|| format!("Creating {}", solv_dir.display()))?;
     for metadata in repos {
@@ -340,11 +342,11 @@ fn needs_filelists(err: &anyhow::Error) -> bool {
 /// Adds the base commit's rpmdb to the resolver, through a per-commit cache of its copy and `.solv`.
 fn add_base(
     resolver: &mut Resolver,
-    sysroot: &Sysroot,
+    workspace: &Workspace,
     repo: &ostree::Repo,
     base_commit: &str,
 ) -> Result<()> {
-    let folder = sysroot.cache().folder(CacheFolder::BaseRpmdb);
+    let folder = workspace.cache().folder(CacheFolder::BaseRpmdb);
     let dir = folder.join(base_commit);
     let root = dir.join("root");
     let solv = dir.join("rpmdb.solv");
