@@ -678,24 +678,6 @@ pub fn cache_cleaned(out: &mut impl Write, released: &operation::Released) -> io
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::human_size;
-
-    #[test]
-    fn sizes_read_like_dnf() {
-        let cases = [
-            (0, "0 B"),
-            (1023, "1023 B"),
-            (1536, "1.5 KiB"),
-            (5 << 20, "5.0 MiB"),
-        ];
-        for (bytes, expected) in cases {
-            assert_eq!(human_size(bytes), expected);
-        }
-    }
-}
-
 /// What `compose` wrote: the transaction, then the commit at the ref (or that nothing changed).
 pub fn composed(
     out: &mut impl Write,
@@ -736,6 +718,24 @@ pub fn composed(
                 )?;
             }
             writeln!(out, "Summary updated.")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_size;
+
+    #[test]
+    fn sizes_read_like_dnf() {
+        let cases = [
+            (0, "0 B"),
+            (1023, "1023 B"),
+            (1536, "1.5 KiB"),
+            (5 << 20, "5.0 MiB"),
+        ];
+        for (bytes, expected) in cases {
+            assert_eq!(human_size(bytes), expected);
         }
     }
 }
