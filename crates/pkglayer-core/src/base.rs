@@ -22,7 +22,9 @@ pub enum BaseFetch {
 
 /// The base commit under the latest deployment.
 pub fn current_base(sysroot: &Sysroot) -> Result<String> {
-    Ok(DeploymentLayer::read(&sysroot.repo(), &sysroot.latest().csum())?.base_commit)
+    let latest = sysroot.latest();
+    let origin = sysroot.origin(&latest)?;
+    Ok(DeploymentLayer::of_deployment(&sysroot.repo(), &latest.csum(), &origin)?.base_commit)
 }
 
 /// The newest commit of the origin's refspec, pulled from its remote as `fetch` says.
@@ -50,6 +52,39 @@ pub fn newest_base(sysroot: &Sysroot, origin: &Origin, fetch: BaseFetch) -> Resu
     }
     newest_base_here(&repo, origin)?
         .with_context(|| format!("the repo has no commit for {}", origin.refspec))
+}
+
+/// `commit` in the repo, pulled from the origin's remote if the repo lacks it (a lockfile's base).
+#[context("Fetching base commit {commit}")]
+pub fn pull_commit(
+    sysroot: &Sysroot,
+    origin: &Origin,
+    commit: &str,
+    fetch: BaseFetch,
+) -> Result<()> {
+    let repo = sysroot.repo();
+    if repo.load_commit(commit).is_ok() {
+        return Ok(());
+    }
+    let remote = origin.refspec.split_once(':').map(|(remote, _)| remote);
+    match (remote, fetch) {
+        (Some(remote), BaseFetch::Pull | BaseFetch::CommitOnly) => {
+            repo.pull(remote, &[commit], ostree::RepoPullFlags::NONE, None, gio::Cancellable::NONE)
+                .map_err(|err| {
+                    UserError::new(format!(
+                        "cannot pull base commit {commit} from remote {remote}: {}",
+                        err.message()
+                    ))
+                    .hint("the lockfile's base must be on the remote this host follows; check `ostree remote show-url`")
+                })?;
+            Ok(())
+        }
+        _ => Err(
+            UserError::new(format!("the repo has no base commit {commit}"))
+                .hint("upgrade without --cache-only, from the remote that has the lockfile's base")
+                .into(),
+        ),
+    }
 }
 
 /// The commit the repo's ref for `origin`'s refspec points at, pulling nothing.

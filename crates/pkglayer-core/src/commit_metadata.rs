@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use ostree::glib;
 use ostree::glib::variant::{FromVariant, ToVariant};
 
+use crate::origin::Origin;
 use crate::rpm::Nevra;
 
 /// Keys of a layered commit.
@@ -160,6 +161,35 @@ impl DeploymentLayer {
         Ok(Self::of(commit, &CommitInfo::load(repo, commit)?))
     }
 
+    /// The layer of a deployment of `commit` whose origin is `origin`. A commit composed elsewhere
+    /// (`pkglayer compose`, a fleet image) and deployed as it is — its origin layers nothing — is
+    /// the host's base: the host layered nothing on it.
+    pub fn of_deployment(repo: &ostree::Repo, commit: &str, origin: &Origin) -> Result<Self> {
+        if origin.is_layered() {
+            return Self::read(repo, commit);
+        }
+        Ok(DeploymentLayer {
+            base_commit: commit.to_string(),
+            packages: Vec::new(),
+            inactive_requests: Vec::new(),
+            state_digest: None,
+            base_removals: Vec::new(),
+            base_replacements: Vec::new(),
+            inactive_overrides: Vec::new(),
+        })
+    }
+
+    /// The packages a composed image (`pkglayer compose`) layered on its vendor base, when `base`
+    /// (a host's base) is one; empty for a vendor's own commit.
+    pub fn image_packages(repo: &ostree::Repo, base: &str) -> Result<Vec<Nevra>> {
+        let layer = Self::read(repo, base)?;
+        Ok(if layer.base_commit == base {
+            Vec::new()
+        } else {
+            layer.packages
+        })
+    }
+
     /// The layer recorded in `info`, the metadata of `commit`.
     pub(crate) fn of(commit: &str, info: &CommitInfo) -> Self {
         DeploymentLayer {
@@ -302,6 +332,11 @@ impl CachedPackageInfo {
     /// sha256 of the RPM file.
     pub(crate) fn sha256(&self) -> Option<String> {
         self.0.get(RPM_SHA256)
+    }
+
+    /// The repo id the package came from (`@commandline` for a local RPM).
+    pub(crate) fn repo(&self) -> Option<String> {
+        self.0.get(REPO)
     }
 
     /// The RPM's head (lead, signature, header).

@@ -52,6 +52,7 @@ pub fn compose(repo: &ostree::Repo, layer: &Layer, progress: &dyn Progress) -> R
     let _phase = PhaseGuard::start(progress, Phase::Compose);
     let scratch = crate::scratch::create(repo, "compose")?;
     let base_info = CommitInfo::load(repo, layer.base_commit)?;
+    let timestamp = layer_timestamp(&base_info)?;
 
     repo.prepare_transaction(gio::Cancellable::NONE)?;
     let result = (|| -> Result<String> {
@@ -87,6 +88,7 @@ pub fn compose(repo: &ostree::Repo, layer: &Layer, progress: &dyn Progress) -> R
             scratch.path(),
             &db_root,
             &dbpath,
+            timestamp,
         )?;
 
         let root = repo.write_mtree(&tree, gio::Cancellable::NONE)?;
@@ -105,12 +107,15 @@ pub fn compose(repo: &ostree::Repo, layer: &Layer, progress: &dyn Progress) -> R
             base_replacements: layer.replaced_base,
             inactive_overrides: layer.inactive_overrides,
         };
-        let commit = repo.write_commit(
+        // The commit's time is the base's (or SOURCE_DATE_EPOCH), never the clock: the same base
+        // and packages give the same commit on any machine, at any time.
+        let commit = repo.write_commit_with_time(
             Some(layer.base_commit),
             Some("pkglayer: layered packages"),
             None,
             Some(&record.to_variant()),
             &root,
+            timestamp,
             gio::Cancellable::NONE,
         )?;
         repo.commit_transaction(gio::Cancellable::NONE)?;
@@ -406,8 +411,27 @@ fn set_owner(
     Ok(())
 }
 
+/// The time a layered commit and its rpmdb record: `SOURCE_DATE_EPOCH` when set, else the base
+/// commit's timestamp. A malformed `SOURCE_DATE_EPOCH` is an error, not silently the clock.
+fn layer_timestamp(base: &CommitInfo) -> Result<u64> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(value) if !value.trim().is_empty() => value.trim().parse::<u64>().map_err(|_| {
+            crate::error::UserError::new(format!(
+                "SOURCE_DATE_EPOCH={value} is not a number of seconds since 1970"
+            ))
+            .hint("set it to an integer such as 1700000000, or unset it to use the base commit's time")
+            .into()
+        }),
+        _ => Ok(base.timestamp()),
+    }
+}
+
 /// Adds the packages' headers to a copy of the base rpmdb with the real rpm, then puts the database
 /// files into the tree (in `journal_mode=DELETE`, without `-wal`/`-shm`, since the tree is read-only).
+/// rpm (4.18 and later) takes `SOURCE_DATE_EPOCH` as the transaction ID and the first install time,
+/// one second more for each following package: with the packages in plan order (sorted), the
+/// database is the same wherever and whenever it is written.
+#[allow(clippy::too_many_arguments)]
 fn write_rpmdb(
     repo: &ostree::Repo,
     layer: &Layer,
@@ -416,6 +440,7 @@ fn write_rpmdb(
     scratch: &Path,
     root: &Path,
     dbpath: &str,
+    timestamp: u64,
 ) -> Result<()> {
     let heads_dir = scratch.join("heads");
     std::fs::create_dir_all(&heads_dir)?;
@@ -436,6 +461,7 @@ fn write_rpmdb(
                 "--ignoresize",
             ])
             .args(&files)
+            .env("SOURCE_DATE_EPOCH", timestamp.to_string())
             .run_capture()
             .context("Adding the layered packages to the rpm database")?;
     }

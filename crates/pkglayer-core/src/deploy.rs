@@ -28,7 +28,7 @@ pub fn deploy_commit(
     origin: &Origin,
 ) -> Result<ostree::Deployment> {
     let ostree = sysroot.ostree();
-    let base = DeploymentLayer::read(&sysroot.repo(), commit)?.base_commit;
+    let base = DeploymentLayer::of_deployment(&sysroot.repo(), commit, origin)?.base_commit;
     if base != commit {
         retention::pin_base(&sysroot.repo(), &base)?;
     }

@@ -16,10 +16,10 @@ use crate::plan::InstallPlan;
 use crate::progress::{Phase, PhaseGuard, Progress};
 use crate::repo::repomd::ChecksumAlgorithm;
 use crate::request::LocalFile;
-use crate::scripts::Checkout;
 use crate::solver::{LOCAL_REPO, PlannedPackage};
 use crate::sysroot::{Sysroot, SysrootLock};
 use crate::users::Accounts;
+use crate::workspace::Workspace;
 
 /// What applying a plan did.
 #[derive(Debug)]
@@ -64,36 +64,14 @@ pub(crate) fn apply(
     if plan.unchanged && !options.download_only {
         return Ok(Outcome::NoChange);
     }
-    let repo = sysroot.repo();
-    let (cached, downloaded) = ensure_cached(sysroot, plan, origin, progress)?;
+    let workspace = sysroot.workspace();
+    let (cached, downloaded) = ensure_cached(&workspace, plan, origin, progress)?;
     if options.download_only {
         return Ok(Outcome::Downloaded {
             imported: downloaded,
         });
     }
-
-    let requested: Vec<String> = origin.requested.iter().cloned().collect();
-    let commit = if plan.packages.is_empty() && requested.is_empty() && !origin.has_overrides() {
-        plan.base_commit.clone()
-    } else {
-        compose::compose(
-            &repo,
-            &Layer {
-                base_commit: &plan.base_commit,
-                packages: &cached,
-                requested: &requested,
-                inactive_requests: &plan.inactive_requests,
-                state_digest: &plan.state_digest,
-                skip_scripts: &origin.skip_scripts,
-                removed_base: &plan.removed_base,
-                replaced_base: &plan.replaced_base,
-                inactive_overrides: &plan.inactive_overrides,
-                id_allocations: &sysroot.state().id_allocations(),
-                checkouts: &checkouts(sysroot, &plan.base_commit),
-            },
-            progress,
-        )?
-    };
+    let commit = write_layer(&workspace, plan, origin, &cached, progress)?;
     let deployment = {
         let _phase = PhaseGuard::start(progress, Phase::Deploy);
         deploy::deploy_commit(sysroot, lock, &commit, origin)?
@@ -106,31 +84,75 @@ pub(crate) fn apply(
     })
 }
 
-/// The deployments of every stateroot, as checkouts the scripts' sandbox can stack on: those of
-/// `base_commit` itself first (the tree differs from them by the layered files alone).
-fn checkouts(sysroot: &Sysroot, base_commit: &str) -> Vec<Checkout> {
-    let mut checkouts: Vec<Checkout> = sysroot
-        .ostree()
-        .deployments()
-        .iter()
-        .map(|deployment| Checkout {
-            commit: deployment.csum().to_string(),
-            path: sysroot.deployment_path(deployment),
-        })
-        .collect();
-    checkouts.sort_by_key(|checkout| checkout.commit != base_commit);
-    checkouts
+/// What fetching and writing a layer did (`compose` reports it).
+#[derive(Debug)]
+pub struct Built {
+    /// The layered commit (the base itself when nothing is layered).
+    pub commit: String,
+    /// Packages fetched from repos for it.
+    pub downloaded: usize,
+    /// Packages taken from the package cache.
+    pub reused: usize,
+}
+
+/// Fetches what `plan` lacks and writes its layered commit into the workspace's repo, without
+/// deploying it: what `compose` does on a build machine.
+pub(crate) fn build(
+    workspace: &Workspace,
+    plan: &InstallPlan,
+    origin: &Origin,
+    progress: &dyn Progress,
+) -> Result<Built> {
+    let (cached, downloaded) = ensure_cached(workspace, plan, origin, progress)?;
+    let commit = write_layer(workspace, plan, origin, &cached, progress)?;
+    Ok(Built {
+        commit,
+        downloaded,
+        reused: cached.len() - downloaded,
+    })
+}
+
+/// Composes the layered commit of `plan` from the cached packages; the base itself when nothing is
+/// layered or requested.
+fn write_layer(
+    workspace: &Workspace,
+    plan: &InstallPlan,
+    origin: &Origin,
+    cached: &[CachedPackage],
+    progress: &dyn Progress,
+) -> Result<String> {
+    let requested: Vec<String> = origin.requested.iter().cloned().collect();
+    if plan.packages.is_empty() && requested.is_empty() && !origin.has_overrides() {
+        return Ok(plan.base_commit.clone());
+    }
+    compose::compose(
+        &workspace.repo(),
+        &Layer {
+            base_commit: &plan.base_commit,
+            packages: cached,
+            requested: &requested,
+            inactive_requests: &plan.inactive_requests,
+            state_digest: &plan.state_digest,
+            skip_scripts: &origin.skip_scripts,
+            removed_base: &plan.removed_base,
+            replaced_base: &plan.replaced_base,
+            inactive_overrides: &plan.inactive_overrides,
+            id_allocations: &workspace.state().id_allocations(),
+            checkouts: &workspace.checkouts(&plan.base_commit),
+        },
+        progress,
+    )
 }
 
 /// Makes sure every planned package is in the cache; returns them (plan order) and how many were
 /// downloaded now.
 fn ensure_cached(
-    sysroot: &Sysroot,
+    workspace: &Workspace,
     plan: &InstallPlan,
     origin: &Origin,
     progress: &dyn Progress,
 ) -> Result<(Vec<CachedPackage>, usize)> {
-    let repo = sysroot.repo();
+    let repo = workspace.repo();
     let accounts = Accounts::of_commit(&repo, &plan.base_commit)?;
     let mut cached = Vec::with_capacity(plan.packages.len());
     let mut missing = Vec::new();
@@ -151,7 +173,7 @@ fn ensure_cached(
         return Ok((cached.into_iter().flatten().collect(), 0));
     }
 
-    let folder = sysroot.cache().folder(CacheFolder::Downloads);
+    let folder = workspace.cache().folder(CacheFolder::Downloads);
     std::fs::create_dir_all(&folder).with_context(|| format!("Creating {}", folder.display()))?;
     let wanted: Vec<&PlannedPackage> = missing.iter().map(|&i| &plan.packages[i]).collect();
     let imported =

@@ -96,8 +96,10 @@ pub(crate) mod compose;
 pub mod deploy;
 pub mod error;
 pub mod failpoint;
+pub mod fleet;
 pub mod layer;
 pub mod layout;
+pub mod lockfile;
 pub mod modularity;
 pub mod operation;
 pub mod origin;
@@ -118,6 +120,7 @@ pub mod status;
 pub mod sysroot;
 pub(crate) mod tree;
 pub(crate) mod users;
+pub mod workspace;
 
 pub use error::UserError;
 pub use origin::Origin;

@@ -42,6 +42,8 @@ pub struct Options {
     pub cache_only: bool,
     /// Fetch and import what the transaction needs; deploy nothing.
     pub download_only: bool,
+    /// Layer exactly this lockfile's packages (`--lockfile`), or fail naming what cannot be had.
+    pub lockfile: Option<crate::lockfile::Lockfile>,
 }
 
 /// What `install` adds to the request.
@@ -150,9 +152,10 @@ impl<'a> Start<'a> {
             Some(lock)
         };
         let latest = sysroot.latest();
+        let origin = sysroot.origin(&latest)?;
         Ok(Start {
-            origin: sysroot.origin(&latest)?,
-            current: Current::of_commit(&sysroot.repo(), &latest.csum())?,
+            current: Current::of_deployment(&sysroot.repo(), &latest.csum(), &origin)?,
+            origin,
             built_on: crate::deploy::deployment_id(&latest),
             lock,
         })
@@ -174,6 +177,18 @@ pub fn install(
 ) -> Result<Report> {
     let start = Start::load(sysroot, options, "install")?;
     let repos = repo_options(options, Freshness::WhileFresh);
+    if let Some(lock) = &options.lockfile {
+        if lock.base.commit != start.current.layer.base_commit {
+            return Err(UserError::new(format!(
+                "the lockfile's base is {}, this deployment's is {}",
+                lock.base.commit, start.current.layer.base_commit
+            ))
+            .hint("`pkglayer upgrade --lockfile FILE` moves to the lockfile's base and layer")
+            .into());
+        }
+        let change = Change::locked(start.origin.clone(), lock, lock.base.commit.clone());
+        return transact(sysroot, &start, change, &repos, options, progress);
+    }
     let (mut origin, local_files) = request::with_packages(
         sysroot,
         &start.current.layer,
@@ -508,7 +523,13 @@ pub fn upgrade(
     // A base pinned by `deploy` is unpinned: upgrade follows the refspec again.
     let mut unpinned = start.origin.clone();
     unpinned.override_commit = None;
-    let newest = base::newest_base(sysroot, &unpinned, fetch)?;
+    let newest = match &options.lockfile {
+        Some(lock) => {
+            base::pull_commit(sysroot, &unpinned, &lock.base.commit, fetch)?;
+            lock.base.commit.clone()
+        }
+        None => base::newest_base(sysroot, &unpinned, fetch)?,
+    };
     let base = BaseChange {
         refspec: start.origin.refspec.clone(),
         current_version: base::version_of(&repo, &current)?,
@@ -516,7 +537,10 @@ pub fn upgrade(
         current,
         newest,
     };
-    base::refuse_older(&repo, &base.current, &base.newest, &base.refspec)?;
+    // A lockfile names its base: going there is what was asked, even to an older one.
+    if options.lockfile.is_none() {
+        base::refuse_older(&repo, &base.current, &base.newest, &base.refspec)?;
+    }
     if fetch == BaseFetch::CommitOnly && base.is_update() {
         return Ok(UpgradeReport {
             base,
@@ -525,11 +549,15 @@ pub fn upgrade(
     }
     // Like rpm-ostree, an upgrade asks every repo whether it changed (a repomd.xml each).
     let repos = repo_options(&options, Freshness::Refresh);
-    let change = Change {
-        origin: unpinned,
-        base_commit: base.newest.clone(),
-        local_files: Vec::new(),
-        may_be_inactive: start.origin.requested.clone(),
+    let change = match &options.lockfile {
+        // The lockfile's base replaces a pin too.
+        Some(lock) => Change::locked(unpinned, lock, base.newest.clone()),
+        None => Change {
+            origin: unpinned,
+            base_commit: base.newest.clone(),
+            local_files: Vec::new(),
+            may_be_inactive: start.origin.requested.clone(),
+        },
     };
     let transaction = transact(sysroot, &start, change, &repos, &options, progress)?;
     Ok(UpgradeReport {
@@ -550,6 +578,19 @@ struct Change {
     may_be_inactive: BTreeSet<String>,
 }
 
+impl Change {
+    /// The lockfile's layer on `base_commit`: its request replaces `origin`'s.
+    fn locked(origin: Origin, lock: &crate::lockfile::Lockfile, base_commit: String) -> Self {
+        let origin = lock.apply_to(origin);
+        Change {
+            may_be_inactive: origin.requested.clone(),
+            origin,
+            base_commit,
+            local_files: Vec::new(),
+        }
+    }
+}
+
 /// Plans the change and, unless a dry run, applies it.
 fn transact(
     sysroot: &Sysroot,
@@ -566,13 +607,14 @@ fn transact(
         may_be_inactive,
     } = change;
     let mut plan = plan::plan(
-        sysroot,
+        &sysroot.workspace(),
         &origin,
         &start.current,
         &base_commit,
         repos,
         &local_files,
         &may_be_inactive,
+        options.lockfile.as_ref(),
         progress,
     )?;
     // The plan replaces obsoleted requests by what obsoletes them.
@@ -618,7 +660,11 @@ fn deployed_changes(
     let repo = sysroot.repo();
     let (against, booted, layer) = match sysroot.booted() {
         Some(booted) => {
-            let layer = crate::commit_metadata::DeploymentLayer::read(&repo, &booted.csum())?;
+            let layer = crate::commit_metadata::DeploymentLayer::of_deployment(
+                &repo,
+                &booted.csum(),
+                &sysroot.origin(&booted)?,
+            )?;
             (crate::deploy::deployment_id(&booted), true, layer)
         }
         None => (start.built_on.clone(), false, start.current.layer.clone()),

@@ -66,7 +66,7 @@ pub fn with_removals(
         origin.override_remove.insert(name.clone());
     }
     refuse_kernel(
-        &kernel_packages(sysroot, &layer.base_commit)?,
+        &kernel_packages(&sysroot.repo(), &layer.base_commit)?,
         names.iter().map(String::as_str),
         "removing",
     )?;
@@ -93,7 +93,7 @@ pub fn with_local_replacements(
         request::with_packages(sysroot, layer, Origin::new(""), files, false, repos)?;
     let mut origin = origin;
     let base = crate::rpmdb::packages_in_commit(&sysroot.repo(), &layer.base_commit)?;
-    let kernel = kernel_packages(sysroot, &layer.base_commit)?;
+    let kernel = kernel_packages(&sysroot.repo(), &layer.base_commit)?;
     for file in &local {
         let nevra = &file.nevra;
         if !base.iter().any(|p| p.name == nevra.name) {
@@ -182,7 +182,7 @@ pub fn with_remote_replacements(
         }
     }
     refuse_kernel(
-        &kernel_packages(sysroot, &layer.base_commit)?,
+        &kernel_packages(&sysroot.repo(), &layer.base_commit)?,
         names.iter().map(String::as_str),
         "replacing",
     )?;
@@ -274,7 +274,7 @@ fn refuse_kernel<'a>(
 /// Refuses a plan that removes or replaces base packages `gone` when one is the kernel or its
 /// modules, whatever asked for it (an origin another tool wrote, too): before anything is fetched.
 pub(crate) fn refuse_kernel_changes(
-    sysroot: &Sysroot,
+    repo: &ostree::Repo,
     base_commit: &str,
     gone: &[&Nevra],
 ) -> Result<()> {
@@ -282,16 +282,16 @@ pub(crate) fn refuse_kernel_changes(
         return Ok(());
     }
     refuse_kernel(
-        &kernel_packages(sysroot, base_commit)?,
+        &kernel_packages(repo, base_commit)?,
         gone.iter().map(|n| n.name.as_str()),
         "removing or replacing",
     )
 }
 
 /// Names of the base packages with files under `/usr/lib/modules/` (the kernel, its modules).
-fn kernel_packages(sysroot: &Sysroot, base_commit: &str) -> Result<Vec<String>> {
+fn kernel_packages(repo: &ostree::Repo, base_commit: &str) -> Result<Vec<String>> {
     let scratch = tempfile::tempdir().context("Creating a scratch directory")?;
-    let dbpath = crate::rpmdb::checkout_rpmdb(&sysroot.repo(), base_commit, scratch.path())?;
+    let dbpath = crate::rpmdb::checkout_rpmdb(repo, base_commit, scratch.path())?;
     let mut names: Vec<String> =
         crate::scripts::triggers::installed_owners(scratch.path(), &dbpath)?
             .into_iter()

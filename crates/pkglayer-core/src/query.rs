@@ -68,7 +68,7 @@ fn default_pair(sysroot: &Sysroot) -> Result<(String, String)> {
 /// them with [`crate::repo::Freshness::Refresh`]).
 pub fn refresh_metadata(sysroot: &Sysroot, options: &RepoOptions) -> Result<SyncReport> {
     let base = crate::base::current_base(sysroot)?;
-    crate::repo::host::sync_metadata(sysroot, options, &base, &Fetcher::new(), true)
+    crate::repo::host::sync_metadata(&sysroot.workspace(), options, &base, &Fetcher::new(), true)
 }
 
 /// The packages of the enabled repos whose name or summary holds every one of `terms` (case
@@ -79,15 +79,25 @@ pub fn search(
     terms: &[String],
 ) -> Result<(Vec<crate::solver::Found>, SyncReport)> {
     let base = crate::base::current_base(sysroot)?;
-    let sync = crate::repo::host::sync_metadata(sysroot, options, &base, &Fetcher::new(), true)?;
+    let sync = crate::repo::host::sync_metadata(
+        &sysroot.workspace(),
+        options,
+        &base,
+        &Fetcher::new(),
+        true,
+    )?;
     let mut resolver = crate::solver::Resolver::new(std::env::consts::ARCH);
-    crate::plan::resolve::add_repos(&mut resolver, sysroot, &sync.repos, false)?;
+    crate::plan::resolve::add_repos(&mut resolver, &sysroot.workspace(), &sync.repos, false)?;
     // As dnf's search, packages of module streams that are not active are not found.
     let origin = sysroot.origin(&sysroot.latest())?;
     let repo = sysroot.repo();
-    if let Some(modules) =
-        crate::plan::resolve::activate_modules(sysroot, &repo, &base, &sync.repos, &origin)?
-    {
+    if let Some(modules) = crate::plan::resolve::activate_modules(
+        &sysroot.workspace(),
+        &repo,
+        &base,
+        &sync.repos,
+        &origin,
+    )? {
         modules.filter(&mut resolver);
     }
     Ok((resolver.search(terms), sync))

@@ -104,7 +104,7 @@ fn local_keyring(
     repos: &RepoOptions,
 ) -> Result<Option<RpmKeyring>> {
     let mut keys = Vec::new();
-    for config in load_repos(sysroot, repos, &layer.base_commit)?
+    for config in load_repos(&sysroot.workspace(), repos, &layer.base_commit)?
         .iter()
         .filter(|r| r.enabled && r.gpgcheck)
     {

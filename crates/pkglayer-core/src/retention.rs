@@ -85,16 +85,24 @@ pub(crate) fn release(sysroot: &Sysroot, _lock: &SysrootLock, scope: Scope) -> R
     let mut keep_packages = HashSet::new();
     let mut keep_bases = HashSet::new();
     for deployment in sysroot.ostree().deployments() {
-        let layer = DeploymentLayer::read(&repo, &deployment.csum())?;
+        // An origin that does not parse stops the release: its local packages must not go.
+        let origin = match deployment.origin() {
+            Some(keyfile) => Some(
+                crate::origin::Origin::parse(&keyfile.to_data()).with_context(|| {
+                    format!("Reading the origin of deployment {}", deployment.csum())
+                })?,
+            ),
+            None => None,
+        };
+        let layer = match &origin {
+            Some(origin) => DeploymentLayer::of_deployment(&repo, &deployment.csum(), origin)?,
+            None => DeploymentLayer::read(&repo, &deployment.csum())?,
+        };
         if layer.base_commit != deployment.csum().as_str() {
             keep_bases.insert(layer.base_commit);
         }
         keep_packages.extend(layer.packages.iter().map(refs::package));
-        // An origin that does not parse stops the release: its local packages must not go.
-        if let Some(keyfile) = deployment.origin() {
-            let origin = crate::origin::Origin::parse(&keyfile.to_data()).with_context(|| {
-                format!("Reading the origin of deployment {}", deployment.csum())
-            })?;
+        if let Some(origin) = origin {
             keep_packages.extend(
                 origin
                     .requested_local

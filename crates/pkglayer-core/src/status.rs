@@ -125,6 +125,9 @@ pub struct DeploymentStatus {
     pub base_remote_replacements: Vec<[String; 2]>,
     /// Overrides that do not apply to the deployment's base (pkglayer's key).
     pub inactive_overrides: Vec<String>,
+    /// The packages of a composed image the host's base is (`pkglayer compose`): layered on the
+    /// vendor's base by the build machine, not by this host (pkglayer's key).
+    pub image_packages: Vec<String>,
     /// Module streams the origin enables (`[modules] enable=`).
     pub requested_modules_enabled: Vec<String>,
     /// Module profiles the origin installs (`[modules] install=`).
@@ -176,7 +179,12 @@ pub fn status(sysroot: &Sysroot) -> Result<Status> {
             let origin = sysroot.origin(deployment)?;
             let checksum = deployment.csum().to_string();
             let info = CommitInfo::load(&repo, &checksum)?;
-            let layer = DeploymentLayer::of(&checksum, &info);
+            let layer = if origin.is_layered() {
+                DeploymentLayer::of(&checksum, &info)
+            } else {
+                DeploymentLayer::of_deployment(&repo, &checksum, &origin)?
+            };
+            let image_packages = DeploymentLayer::image_packages(&repo, &layer.base_commit)?;
             let role = sysroot.role(deployment);
             let layered = layer.base_commit != checksum;
             let base_info = if layered {
@@ -233,6 +241,7 @@ pub fn status(sysroot: &Sysroot) -> Result<Status> {
                     .map(|(old, new)| [old.to_string(), new.to_string()])
                     .collect(),
                 inactive_overrides: layer.inactive_overrides.clone(),
+                image_packages: image_packages.iter().map(|n| n.to_string()).collect(),
                 requested_modules_enabled: origin.modules.enable.iter().cloned().collect(),
                 requested_modules: origin.modules.install.iter().cloned().collect(),
                 version: info.version(),
@@ -258,8 +267,9 @@ pub fn status(sysroot: &Sysroot) -> Result<Status> {
         transaction: None,
         cached_update: {
             let latest = sysroot.latest();
-            let layer = DeploymentLayer::read(&repo, &latest.csum())?;
-            cached_update(&repo, &sysroot.origin(&latest)?, &layer.base_commit)?
+            let origin = sysroot.origin(&latest)?;
+            let layer = DeploymentLayer::of_deployment(&repo, &latest.csum(), &origin)?;
+            cached_update(&repo, &origin, &layer.base_commit)?
         },
         state: sysroot.lock_state()?,
         automatic_updates: crate::automatic::summary(sysroot),

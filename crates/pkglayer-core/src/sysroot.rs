@@ -208,6 +208,27 @@ impl Sysroot {
         State::new(self.stateroot_var().join("lib/pkglayer"))
     }
 
+    /// Where layering on this sysroot works: its repo, the stateroot's cache and state, the current
+    /// deployment's `/etc`, and every deployment (of any stateroot) as a checkout for scripts.
+    pub fn workspace(&self) -> crate::workspace::Workspace {
+        let checkouts = self
+            .ostree
+            .deployments()
+            .iter()
+            .map(|deployment| crate::scripts::Checkout {
+                commit: deployment.csum().to_string(),
+                path: self.deployment_path(deployment),
+            })
+            .collect();
+        crate::workspace::Workspace::new(
+            self.repo(),
+            self.cache(),
+            self.state(),
+            Some(self.deployment_path(&self.current()).join("etc")),
+            checkouts,
+        )
+    }
+
     /// The stateroot's `/var`, shared by its deployments.
     fn stateroot_var(&self) -> PathBuf {
         self.path

@@ -50,6 +50,11 @@ pub enum Command {
     Uninstall(UninstallArgs),
     /// Move to the vendor's newest base and the newest layered packages, in one new deployment.
     Upgrade(UpgradeArgs),
+    /// Write the current deployment's layer exactly (base commit, packages with sha256 and repo).
+    Lock(LockArgs),
+    /// On a build machine: layer packages on a base of an archive repo and commit the result there
+    /// under a ref, for hosts to pull (summary updated, static delta from the base). No sysroot.
+    Compose(ComposeArgs),
     /// Fetch repo metadata now.
     RefreshMd(RefreshMdArgs),
     /// Find packages of the enabled repos by words of their name or summary.
@@ -228,8 +233,16 @@ pub struct StatusArgs {
 #[derive(Debug, Args)]
 pub struct InstallArgs {
     /// Packages: names, provides (`text-editor`), file paths (`/usr/bin/strace`), `name-version`.
-    #[arg(required = true, value_name = "PKG")]
+    #[arg(
+        required_unless_present = "lockfile",
+        conflicts_with = "lockfile",
+        value_name = "PKG"
+    )]
     pub packages: Vec<String>,
+    /// Layer exactly the packages of FILE (`pkglayer lock`), on its base (this deployment's), or
+    /// fail naming those the repos do not have.
+    #[arg(long, value_name = "FILE")]
+    pub lockfile: Option<PathBuf>,
     /// Fetch and import the packages, deploy nothing.
     #[arg(long, conflicts_with = "dry_run")]
     pub download_only: bool,
@@ -270,8 +283,56 @@ pub struct UpgradeArgs {
     /// Fetch the base and the packages, deploy nothing.
     #[arg(long)]
     pub download_only: bool,
+    /// Move to the base and exactly the packages of FILE (`pkglayer lock`), or fail naming those
+    /// the repos do not have.
+    #[arg(long, value_name = "FILE")]
+    pub lockfile: Option<PathBuf>,
     #[command(flatten)]
     pub transaction: TransactionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ComposeArgs {
+    /// The archive-mode OSTree repo that holds the base and receives the layered commit.
+    #[arg(long, value_name = "REPO")]
+    pub repo: PathBuf,
+    /// The base: a ref or commit of REPO.
+    #[arg(long, value_name = "REF")]
+    pub base: String,
+    /// The ref to write the layered commit to.
+    #[arg(long = "ref", value_name = "REF")]
+    pub refname: String,
+    /// The request as an origin file: `[packages] requested=`, `[modules] enable=`/`install=`,
+    /// `[pkglayer] skip-scripts=`.
+    #[arg(long, value_name = "FILE")]
+    pub request: Option<PathBuf>,
+    /// Layer exactly the packages of FILE (`pkglayer lock`); its base must be the base.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["request", "packages"])]
+    pub lockfile: Option<PathBuf>,
+    /// Packages to request (names, provides, paths), besides those of --request.
+    #[arg(value_name = "PKG")]
+    pub packages: Vec<String>,
+    /// The build machine's work folder: package cache, repo metadata, downloads (kept between runs).
+    #[arg(long, value_name = "DIR")]
+    pub workdir: PathBuf,
+    /// Do not generate the static delta from the base.
+    #[arg(long)]
+    pub no_static_delta: bool,
+    /// Use cached repo metadata and packages only.
+    #[arg(long, short = 'C')]
+    pub cache_only: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub repos: RepoArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// Write the lockfile to FILE instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

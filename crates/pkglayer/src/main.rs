@@ -12,9 +12,10 @@ mod style;
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Parser;
 use pkglayer_core::error::ErrorKind;
+use pkglayer_core::lockfile::Lockfile;
 use pkglayer_core::repo::{Freshness, RepoOptions};
 use pkglayer_core::{Sysroot, deploy, operation, query, status};
 
@@ -111,7 +112,59 @@ fn transaction_options(args: &TransactionArgs, download_only: bool) -> operation
         dry_run: args.dry_run,
         cache_only: args.cache_only,
         download_only,
+        lockfile: None,
     }
+}
+
+/// `compose`: a layered commit into an archive repo, on a build machine (no sysroot).
+fn compose(args: &cli::ComposeArgs, quiet: bool) -> Result<ExitCode> {
+    let mut origin = match &args.request {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|err| {
+                pkglayer_core::UserError::new(format!("cannot read {}: {err}", path.display()))
+                    .hint("give an origin file with [packages] requested=")
+            })?;
+            // A request file needs no refspec: the base is --base.
+            let text = if text.contains("refspec") {
+                text
+            } else {
+                format!("[origin]\nrefspec={}\n{text}", args.base)
+            };
+            pkglayer_core::Origin::parse(&text).map_err(|err| {
+                pkglayer_core::UserError::new(format!("{}: {err:#}", path.display()))
+                    .hint("an origin file: [packages] requested=a;b;")
+            })?
+        }
+        None => pkglayer_core::Origin::new(args.base.clone()),
+    };
+    origin.requested.extend(args.packages.iter().cloned());
+    let request = pkglayer_core::fleet::ComposeRequest {
+        repo: args.repo.clone(),
+        base: args.base.clone(),
+        refname: args.refname.clone(),
+        origin,
+        lockfile: read_lockfile(args.lockfile.as_deref())?,
+        workdir: args.workdir.clone(),
+        repos: repo_options(
+            &args.repos,
+            if args.cache_only {
+                Freshness::CacheOnly
+            } else {
+                Freshness::WhileFresh
+            },
+        ),
+        static_delta: !args.no_static_delta,
+    };
+    let progress = progress::for_terminal(quiet, args.json);
+    let report = pkglayer_core::fleet::compose(&request, progress.as_ref())?;
+    let mut out = std::io::stdout().lock();
+    render::composed(&mut out, &report, &args.refname, args.json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The lockfile `--lockfile` names, read and checked.
+fn read_lockfile(path: Option<&std::path::Path>) -> Result<Option<Lockfile>> {
+    path.map(Lockfile::read).transpose()
 }
 
 /// Prints a transaction's plan and outcome (or with `--json`, one JSON document); returns the exit
@@ -221,7 +274,8 @@ fn render_base_move(
 }
 
 fn upgrade(sysroot: &Sysroot, args: &UpgradeArgs, quiet: bool) -> Result<ExitCode> {
-    let options = transaction_options(&args.transaction, args.download_only);
+    let mut options = transaction_options(&args.transaction, args.download_only);
+    options.lockfile = read_lockfile(args.lockfile.as_deref())?;
     let progress = progress::for_terminal(quiet, args.transaction.json);
     let report = operation::upgrade(sysroot, args.check, &options, progress.as_ref())?;
     let mut out = std::io::stdout().lock();
@@ -291,6 +345,9 @@ fn automatic(sysroot: &Sysroot, args: &cli::AutomaticArgs, quiet: bool) -> Resul
 }
 
 fn run(cli: &Cli) -> Result<ExitCode> {
+    if let Command::Compose(args) = &cli.command {
+        return compose(args, cli.quiet);
+    }
     let mut sysroot = Sysroot::open(&cli.sysroot, cli.stateroot.as_deref())?;
     sysroot.set_wait_for_lock(!cli.no_wait);
     if wants_reboot(&cli.command) && sysroot.booted().is_none() {
@@ -327,7 +384,8 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 allow_inactive: args.allow_inactive,
                 skip_scripts: args.skip_scripts.clone(),
             };
-            let options = transaction_options(&args.transaction, args.download_only);
+            let mut options = transaction_options(&args.transaction, args.download_only);
+            options.lockfile = read_lockfile(args.lockfile.as_deref())?;
             let progress = progress::for_terminal(cli.quiet, args.transaction.json);
             let report = operation::install(&sysroot, &request, &options, progress.as_ref())?;
             return render_transaction(&mut out, &report, &args.transaction);
@@ -345,6 +403,15 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             return render_transaction(&mut out, &report, &args.transaction);
         }
         Command::Upgrade(args) => return upgrade(&sysroot, args, cli.quiet),
+        Command::Compose(args) => return compose(args, cli.quiet),
+        Command::Lock(args) => {
+            let text = Lockfile::of_current(&sysroot)?.to_json();
+            match &args.output {
+                Some(path) => std::fs::write(path, text)
+                    .with_context(|| format!("Writing {}", path.display()))?,
+                None => out.write_all(text.as_bytes())?,
+            }
+        }
         Command::Automatic(args) => return automatic(&sysroot, args, cli.quiet),
         Command::Reset(args) => {
             let options = transaction_options(&args.transaction, false);

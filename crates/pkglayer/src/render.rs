@@ -127,6 +127,9 @@ fn deployment_block(out: &mut impl Write, d: &DeploymentStatus, verbose: bool) -
     if let Some(end_of_life) = &d.end_of_life {
         field(out, "EndOfLife", end_of_life)?;
     }
+    if !d.image_packages.is_empty() {
+        field(out, "ImagePackages", &d.image_packages.join(" "))?;
+    }
     let active: Vec<&str> = d
         .requested_packages
         .iter()
@@ -744,6 +747,50 @@ pub fn cache_cleaned(out: &mut impl Write, released: &operation::Released) -> io
         "Removed {} cached packages, {} script results, {} cache entries and {} scratch directories.",
         released.packages, released.script_results, released.cache_entries, released.scratch
     )
+}
+
+/// What `compose` wrote: the transaction, then the commit at the ref (or that nothing changed).
+pub fn composed(
+    out: &mut impl Write,
+    report: &pkglayer_core::fleet::ComposeReport,
+    refname: &str,
+    json: bool,
+) -> io::Result<()> {
+    if json {
+        let value = serde_json::json!({
+            "ref": refname,
+            "base-commit": report.base_commit,
+            "commit": report.commit,
+            "changed": report.built.is_some(),
+            "static-delta": report.static_delta,
+            "plan": install_plan_json(&report.plan),
+        });
+        serde_json::to_writer_pretty(&mut *out, &value)?;
+        return writeln!(out);
+    }
+    install_plan(out, &report.plan)?;
+    match &report.built {
+        None => writeln!(
+            out,
+            "No change: {refname} already holds this layer ({}).",
+            report.commit
+        ),
+        Some(built) => {
+            writeln!(
+                out,
+                "Committed {} to {refname} ({} packages downloaded, {} from the cache).",
+                built.commit, built.downloaded, built.reused
+            )?;
+            if report.static_delta {
+                writeln!(
+                    out,
+                    "Static delta: {} -> {}.",
+                    report.base_commit, built.commit
+                )?;
+            }
+            writeln!(out, "Summary updated.")
+        }
+    }
 }
 
 #[cfg(test)]

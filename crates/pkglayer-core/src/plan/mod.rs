@@ -16,13 +16,14 @@ use fn_error_context::context;
 use sha2::Digest;
 
 use crate::commit_metadata::DeploymentLayer;
+use crate::lockfile::Lockfile;
 use crate::origin::Origin;
 use crate::progress::Progress;
 use crate::repo::{Freshness, RepoMetadata, RepoOptions, SkippedRepo};
 use crate::request::LocalFile;
 use crate::rpm::Nevra;
 use crate::solver::{LOCAL_REPO, ObsoletedRequest, PlannedPackage};
-use crate::sysroot::Sysroot;
+use crate::workspace::Workspace;
 pub use setid::SetidFile;
 
 /// The outcome of planning an install.
@@ -86,20 +87,22 @@ pub struct InstallPlan {
 /// `local_files` are local RPMs named by this operation, not yet in the package cache; requests in
 /// `may_be_inactive` may be satisfied by the base (they are kept and layer nothing), others may not.
 /// A package to download whose file list has a path no OSTree tree can hold is refused here,
-/// before any download (`refuse_unplaceable_files`).
+/// before any download (`refuse_unplaceable_files`). With a `lockfile`, resolution takes exactly
+/// its packages, or fails naming those the repos do not give.
 #[context("Planning the transaction")]
 #[allow(clippy::too_many_arguments)]
 pub fn plan(
-    sysroot: &Sysroot,
+    workspace: &Workspace,
     origin: &Origin,
     current: &Current,
     base_commit: &str,
     options: &RepoOptions,
     local_files: &[LocalFile],
     may_be_inactive: &BTreeSet<String>,
+    lockfile: Option<&Lockfile>,
     progress: &dyn Progress,
 ) -> Result<InstallPlan> {
-    let repo = sysroot.repo();
+    let repo = workspace.repo();
     let requested = origin.requested.clone();
     let mut plan = InstallPlan {
         base_commit: base_commit.to_string(),
@@ -132,11 +135,12 @@ pub fn plan(
         || origin.has_overrides()
     {
         resolve::resolve(
-            sysroot,
+            workspace,
             &repo,
             origin,
             options,
             may_be_inactive,
+            lockfile,
             &mut plan,
             progress,
         )?;
@@ -145,7 +149,7 @@ pub fn plan(
             .iter()
             .chain(plan.replaced_base.iter().map(|(old, _)| old))
             .collect();
-        crate::overrides::refuse_kernel_changes(sysroot, base_commit, &gone)?;
+        crate::overrides::refuse_kernel_changes(&repo, base_commit, &gone)?;
         let mut to_download = Vec::new();
         for package in &plan.packages {
             if needs_download(&repo, package)? {
@@ -273,14 +277,25 @@ pub struct Current {
 impl Current {
     /// Reads the layer and state digest of `commit`.
     pub fn of_commit(repo: &ostree::Repo, commit: &str) -> Result<Self> {
-        let layer = DeploymentLayer::read(repo, commit)?;
+        Ok(Self::of_layer(DeploymentLayer::read(repo, commit)?))
+    }
+
+    /// The layer and state digest of a deployment of `commit` with `origin`
+    /// ([`DeploymentLayer::of_deployment`]).
+    pub fn of_deployment(repo: &ostree::Repo, commit: &str, origin: &Origin) -> Result<Self> {
+        Ok(Self::of_layer(DeploymentLayer::of_deployment(
+            repo, commit, origin,
+        )?))
+    }
+
+    fn of_layer(layer: DeploymentLayer) -> Self {
         let state_digest = layer.state_digest.clone().unwrap_or_else(|| {
             state_digest(&layer.base_commit, &BTreeSet::new(), &Origin::new(""), &[])
         });
-        Ok(Current {
+        Current {
             layer,
             state_digest,
-        })
+        }
     }
 }
 

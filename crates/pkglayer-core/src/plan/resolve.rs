@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use super::InstallPlan;
 use crate::error::UserError;
 use crate::layout::CacheFolder;
+use crate::lockfile::Lockfile;
 use crate::modularity::{Activation, HostModules, Modularity, ModuleMetadata};
 use crate::origin::Origin;
 use crate::package_cache;
@@ -17,15 +18,19 @@ use crate::repo::{Fetcher, RepoMetadata, RepoOptions};
 use crate::solver::{
     LOCAL_REPO, ProblemKind, RepoSource, Request, Resolution, Resolver, SolveError,
 };
-use crate::sysroot::Sysroot;
+use crate::workspace::Workspace;
 
-/// Resolves the request of `origin` into `plan.packages`, with the repos it used.
+/// Resolves the request of `origin` into `plan.packages`, with the repos it used. With a
+/// `lockfile`, the requests are its packages' exact NEVRAs (weak dependencies ignored, module
+/// filtering off: the lockfile already says which builds), and the result must be exactly them.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn resolve(
-    sysroot: &Sysroot,
+    workspace: &Workspace,
     repo: &ostree::Repo,
     origin: &Origin,
     options: &RepoOptions,
     may_be_inactive: &BTreeSet<String>,
+    lockfile: Option<&Lockfile>,
     plan: &mut InstallPlan,
     progress: &dyn Progress,
 ) -> Result<()> {
@@ -65,24 +70,34 @@ pub(super) fn resolve(
     let sync = {
         let _phase = PhaseGuard::start(progress, Phase::Metadata);
         crate::repo::host::sync_metadata(
-            sysroot,
+            workspace,
             options,
             &plan.base_commit,
             &Fetcher::new(),
             !plan.requested.is_empty(),
         )?
     };
-    let modules = {
-        let _phase = PhaseGuard::start(progress, Phase::Solve);
-        activate_modules(sysroot, repo, &plan.base_commit, &sync.repos, origin)?
+    let modules = match lockfile {
+        Some(_) => None,
+        None => {
+            let _phase = PhaseGuard::start(progress, Phase::Solve);
+            activate_modules(workspace, repo, &plan.base_commit, &sync.repos, origin)?
+        }
     };
     // resolve() checks each request on its own before solving, so an error names the one at fault.
     // A module profile's packages are requested too; the base may have them already.
-    let mut requests: Vec<Request> = plan
-        .requested
-        .iter()
-        .map(|spec| Request::new(spec.clone(), may_be_inactive.contains(spec)))
-        .collect();
+    let mut requests: Vec<Request> = match lockfile {
+        Some(lock) => lock
+            .repo_requests()
+            .into_iter()
+            .map(|nevra| Request::new(nevra, false))
+            .collect(),
+        None => plan
+            .requested
+            .iter()
+            .map(|spec| Request::new(spec.clone(), may_be_inactive.contains(spec)))
+            .collect(),
+    };
     if let Some(modules) = &modules {
         requests.extend(
             modules
@@ -94,7 +109,7 @@ pub(super) fn resolve(
     }
     let resolve = |repos: &[RepoMetadata], with_filelists: bool| -> Result<Resolution> {
         let mut resolver = build_resolver(
-            sysroot,
+            workspace,
             &local_heads,
             repo,
             &plan.base_commit,
@@ -113,7 +128,7 @@ pub(super) fn resolve(
             &origin.override_replace_remote,
         )?;
         resolver
-            .resolve_requests(&requests, false)
+            .resolve_requests(&requests, lockfile.is_some())
             .map_err(|err| explain_overrides(err, origin))
     };
     // Like dnf5, start from primary metadata alone: it lists the files other packages usually depend
@@ -140,7 +155,14 @@ pub(super) fn resolve(
     .map_err(|err| match &modules {
         Some(modules) => modules.explain(err),
         None => err,
+    })
+    .map_err(|err| match lockfile {
+        Some(_) => locked_not_found(err),
+        None => err,
     })?;
+    if let Some(lock) = lockfile {
+        lock.check(&resolution.packages)?;
+    }
     plan.packages = resolution.packages;
     plan.requested_packages = resolution.requested;
     for erased in resolution.erased {
@@ -214,6 +236,22 @@ fn explain_overrides(err: anyhow::Error, origin: &Origin) -> anyhow::Error {
     .into()
 }
 
+/// A lockfile's packages the repos do not have, named as such.
+fn locked_not_found(err: anyhow::Error) -> anyhow::Error {
+    match err.downcast_ref::<SolveError>() {
+        Some(SolveError::NotFound { requests }) => {
+            let names: Vec<&str> = requests.iter().map(|r| r.spec.as_str()).collect();
+            UserError::new(format!(
+                "the enabled repos no longer have these packages of the lockfile: {}",
+                names.join(", ")
+            ))
+            .hint("enable a repo that still has them (--enablerepo, --reposdir), or write a new lockfile with `pkglayer lock` on a host layered from today's repos")
+            .into()
+        }
+        _ => err,
+    }
+}
+
 /// What modularity makes of the repos for a resolution.
 pub(crate) struct ModuleResolution {
     activation: Activation,
@@ -248,14 +286,14 @@ impl ModuleResolution {
 /// `/etc/dnf`), the origin and the defaults want, on the platform of `base_commit`'s os-release. None
 /// when the repos carry no modules and the origin asks for none.
 pub(crate) fn activate_modules(
-    sysroot: &Sysroot,
+    workspace: &Workspace,
     repo: &ostree::Repo,
     base_commit: &str,
     repos: &[RepoMetadata],
     origin: &Origin,
 ) -> Result<Option<ModuleResolution>> {
     let mut metadata = ModuleMetadata::default();
-    let cache_dir = sysroot.cache().folder(CacheFolder::Solv);
+    let cache_dir = workspace.cache().folder(CacheFolder::Solv);
     std::fs::create_dir_all(&cache_dir)
         .with_context(|| format!("Creating {}", cache_dir.display()))?;
     for source in repos {
@@ -275,8 +313,10 @@ pub(crate) fn activate_modules(
     if metadata.streams.is_empty() && origin.modules.is_empty() {
         return Ok(None);
     }
-    let etc_dnf = sysroot.deployment_path(&sysroot.current()).join("etc/dnf");
-    let host = HostModules::read(&etc_dnf)?;
+    let host = match workspace.etc() {
+        Some(etc) => HostModules::read(&etc.join("dnf"))?,
+        None => HostModules::default(),
+    };
     let platform = crate::tree::os_release_field(repo, base_commit, "PLATFORM_ID")?
         .as_deref()
         .and_then(crate::modularity::parse_platform);
@@ -302,7 +342,7 @@ pub(crate) fn activate_modules(
 
 /// A resolver over the base rpmdb and the repos' metadata, with or without filelists.
 fn build_resolver(
-    sysroot: &Sysroot,
+    workspace: &Workspace,
     local_heads: &[PathBuf],
     repo: &ostree::Repo,
     base_commit: &str,
@@ -310,23 +350,23 @@ fn build_resolver(
     with_filelists: bool,
 ) -> Result<Resolver> {
     let mut resolver = Resolver::new(std::env::consts::ARCH);
-    add_base(&mut resolver, sysroot, repo, base_commit)?;
+    add_base(&mut resolver, workspace, repo, base_commit)?;
     if !local_heads.is_empty() {
         let paths: Vec<&Path> = local_heads.iter().map(PathBuf::as_path).collect();
         resolver.add_local_rpms(&paths)?;
     }
-    add_repos(&mut resolver, sysroot, repos, with_filelists)?;
+    add_repos(&mut resolver, workspace, repos, with_filelists)?;
     Ok(resolver)
 }
 
 /// Adds the repos' metadata to `resolver`, with or without filelists, through the `.solv` caches.
 pub(crate) fn add_repos(
     resolver: &mut Resolver,
-    sysroot: &Sysroot,
+    workspace: &Workspace,
     repos: &[RepoMetadata],
     with_filelists: bool,
 ) -> Result<()> {
-    let solv_dir = sysroot.cache().folder(CacheFolder::Solv);
+    let solv_dir = workspace.cache().folder(CacheFolder::Solv);
     std::fs::create_dir_all(&solv_dir)
         .with_context(|| format!("Creating {}", solv_dir.display()))?;
     for metadata in repos {
@@ -368,11 +408,11 @@ fn needs_filelists(err: &anyhow::Error) -> bool {
 /// Adds the base commit's rpmdb to the resolver, through a per-commit cache of its copy and `.solv`.
 fn add_base(
     resolver: &mut Resolver,
-    sysroot: &Sysroot,
+    workspace: &Workspace,
     repo: &ostree::Repo,
     base_commit: &str,
 ) -> Result<()> {
-    let folder = sysroot.cache().folder(CacheFolder::BaseRpmdb);
+    let folder = workspace.cache().folder(CacheFolder::BaseRpmdb);
     let dir = folder.join(base_commit);
     let root = dir.join("root");
     let solv = dir.join("rpmdb.solv");

@@ -9,7 +9,7 @@ use fn_error_context::context;
 use super::{Fetcher, Freshness, RepoConfig, RepoVars, SyncReport};
 use crate::error::UserError;
 use crate::layout::CacheFolder;
-use crate::sysroot::Sysroot;
+use crate::workspace::Workspace;
 
 /// Where repo configuration comes from and how fresh metadata must be.
 #[derive(Debug, Clone)]
@@ -31,22 +31,24 @@ pub struct RepoOptions {
 /// variables of its `/etc/dnf/vars`, enabled and disabled as `options` say.
 #[context("Loading repo configuration")]
 pub fn load_repos(
-    sysroot: &Sysroot,
+    workspace: &Workspace,
     options: &RepoOptions,
     base_commit: &str,
 ) -> Result<Vec<RepoConfig>> {
-    let current = sysroot.current();
-    let repo = sysroot.repo();
+    let repo = workspace.repo();
     let releasever = match &options.releasever {
         Some(releasever) => releasever.clone(),
         None => crate::tree::os_release_version_id(&repo, base_commit)?.unwrap_or_default(),
     };
-    let vars = RepoVars::new(&releasever, std::env::consts::ARCH)
-        .with_vars_dir(&sysroot.deployment_path(&current).join("etc/dnf/vars"))?;
-    let mut repos = match &options.reposdir {
-        Some(dir) => super::load_repos_dir(dir, &vars)?,
-        None => {
-            let dir = sysroot.deployment_path(&current).join("etc/yum.repos.d");
+    let mut vars = RepoVars::new(&releasever, std::env::consts::ARCH);
+    if let Some(etc) = workspace.etc() {
+        vars = vars.with_vars_dir(&etc.join("dnf/vars"))?;
+    }
+    let mut repos = match (&options.reposdir, workspace.etc()) {
+        (Some(dir), _) => super::load_repos_dir(dir, &vars)?,
+        (None, None) => Vec::new(),
+        (None, Some(etc)) => {
+            let dir = etc.join("yum.repos.d");
             if !dir.exists() {
                 return Ok(Vec::new());
             }
@@ -95,13 +97,13 @@ fn select(repos: &mut [RepoConfig], options: &RepoOptions) -> Result<()> {
 /// Fetches (or reuses) the metadata of every enabled repo, for a layer on `base_commit`. Having no
 /// enabled repo is an error when `need_repos`.
 pub fn sync_metadata(
-    sysroot: &Sysroot,
+    workspace: &Workspace,
     options: &RepoOptions,
     base_commit: &str,
     fetcher: &Fetcher,
     need_repos: bool,
 ) -> Result<SyncReport> {
-    let repos = load_repos(sysroot, options, base_commit)?;
+    let repos = load_repos(workspace, options, base_commit)?;
     if need_repos && !repos.iter().any(|r| r.enabled) {
         return Err(UserError::new("no enabled repos")
             .hint(match &options.reposdir {
@@ -114,7 +116,7 @@ pub fn sync_metadata(
             })
             .into());
     }
-    let folder = sysroot.cache().folder(CacheFolder::RepoMetadata);
+    let folder = workspace.cache().folder(CacheFolder::RepoMetadata);
     let report = super::sync_repos(&folder, &repos, options.freshness, fetcher)?;
     crate::failpoint::hit("after-metadata");
     Ok(report)
