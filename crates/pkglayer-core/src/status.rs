@@ -66,7 +66,9 @@ fn cached_update(
         CommitInfo::load(repo, &newest)?,
         CommitInfo::load(repo, current_base)?,
     );
-    if info.timestamp() <= current.timestamp() {
+    // Commit times have a one-second grain: only an older commit is no update (as `upgrade`
+    // refuses to go back).
+    if info.timestamp() < current.timestamp() {
         return Ok(None);
     }
     let rpm_diff = crate::rpmdb::diff(
