@@ -229,14 +229,7 @@ pub fn uninstall(
         names,
         all,
     )?;
-    let change = Change {
-        origin,
-        base_commit: start.current.layer.base_commit.clone(),
-        local_files: Vec::new(),
-        may_be_inactive: start.origin.requested.clone(),
-    };
-    let repos = repo_options(options, Freshness::WhileFresh);
-    transact(sysroot, &start, change, &repos, options, progress)
+    transact_on_current_base(sysroot, &start, origin, options, progress)
 }
 
 /// What `override` does to the base (rpm-ostree's `override remove|replace|reset`).
@@ -342,14 +335,7 @@ pub fn reset(
         origin.override_remove.clear();
         origin.override_replace_local.clear();
     }
-    let change = Change {
-        origin,
-        base_commit: start.current.layer.base_commit.clone(),
-        local_files: Vec::new(),
-        may_be_inactive: start.origin.requested.clone(),
-    };
-    let repos = repo_options(options, Freshness::WhileFresh);
-    transact(sysroot, &start, change, &repos, options, progress)
+    transact_on_current_base(sysroot, &start, origin, options, progress)
 }
 
 /// What `deploy` and `rebase` found: the base they move to, and the layer on it.
@@ -481,14 +467,7 @@ pub fn module(
             .into());
         }
     }
-    let change = Change {
-        origin,
-        base_commit: start.current.layer.base_commit.clone(),
-        local_files: Vec::new(),
-        may_be_inactive: start.origin.requested.clone(),
-    };
-    let repos = repo_options(options, Freshness::WhileFresh);
-    transact(sysroot, &start, change, &repos, options, progress)
+    transact_on_current_base(sysroot, &start, origin, options, progress)
 }
 
 /// `upgrade`: the vendor's newest base and the newest layered packages, in one deployment. With
@@ -589,6 +568,25 @@ impl Change {
             local_files: Vec::new(),
         }
     }
+}
+
+/// [`transact`] with `origin` (the operation's edit of the start's) on the current base, the
+/// requests made before allowed to be inactive, no local file named: what most verbs do.
+fn transact_on_current_base(
+    sysroot: &Sysroot,
+    start: &Start,
+    origin: Origin,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<Report> {
+    let change = Change {
+        origin,
+        base_commit: start.current.layer.base_commit.clone(),
+        local_files: Vec::new(),
+        may_be_inactive: start.origin.requested.clone(),
+    };
+    let repos = repo_options(options, Freshness::WhileFresh);
+    transact(sysroot, start, change, &repos, options, progress)
 }
 
 /// Plans the change and, unless a dry run, applies it.
