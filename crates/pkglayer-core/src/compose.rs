@@ -79,7 +79,9 @@ pub fn compose(repo: &ostree::Repo, layer: &Layer, progress: &dyn Progress) -> R
             .iter()
             .map(|p| package_cache::head(repo, &p.commit))
             .collect::<Result<Vec<_>>>()?;
-        let tree = users_and_scripts(repo, layer, &heads, tree, &db_root, &dbpath, progress)?;
+        let tree = users_and_scripts(
+            repo, layer, &heads, tree, &db_root, &dbpath, timestamp, progress,
+        )?;
         write_rpmdb(
             repo,
             layer,
@@ -252,7 +254,9 @@ fn conflict(path: &str, package: &Nevra, other: Option<&Nevra>) -> anyhow::Error
 }
 
 /// Creates the accounts of `sysusers.d` files, runs the scripts and file triggers, and gives package
-/// files their owners' IDs; returns the tree to go on with. `db_root`/`dbpath` hold the base's rpmdb.
+/// files their owners' IDs; returns the tree to go on with. `db_root`/`dbpath` hold the base's rpmdb;
+/// `timestamp` is the layer's time, the scripts' `SOURCE_DATE_EPOCH`.
+#[allow(clippy::too_many_arguments)]
 fn users_and_scripts(
     repo: &ostree::Repo,
     layer: &Layer,
@@ -260,6 +264,7 @@ fn users_and_scripts(
     tree: ostree::MutableTree,
     db_root: &Path,
     dbpath: &str,
+    timestamp: u64,
     progress: &dyn Progress,
 ) -> Result<ostree::MutableTree> {
     let layered = heads
@@ -302,6 +307,7 @@ fn users_and_scripts(
             dbpath,
             &owners,
             layer.checkouts,
+            timestamp,
             progress,
         )?;
         if let Some(etc_accounts) = etc_accounts {

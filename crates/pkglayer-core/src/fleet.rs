@@ -23,6 +23,7 @@ use crate::origin::Origin;
 use crate::plan::{Current, InstallPlan};
 use crate::progress::Progress;
 use crate::repo::RepoOptions;
+use crate::request::LocalFile;
 use crate::workspace::Workspace;
 
 /// What `compose` is asked to build.
@@ -34,9 +35,12 @@ pub struct ComposeRequest {
     pub base: String,
     /// The ref the layered commit goes to.
     pub refname: String,
-    /// The request: packages, modules and skipped scripts (an origin file's `[packages]`,
-    /// `[modules]`, `[pkglayer]`; its refspec is not read).
+    /// The request: packages, overrides, modules and skipped scripts (an origin file's
+    /// `[packages]`, `[overrides]`, `[modules]`, `[pkglayer]`; its refspec is not read).
     pub origin: Origin,
+    /// More packages to request (names, provides, paths), and local `.rpm` files: requested, or
+    /// the files of the origin's (or lockfile's) local packages and replacements.
+    pub packages: Vec<String>,
     /// Layer exactly this lockfile's packages (its base must be `base`).
     pub lockfile: Option<Lockfile>,
     /// The build machine's work folder: package cache repo, metadata and downloads, ID allocations.
@@ -66,6 +70,7 @@ pub struct ComposeReport {
 #[context("Composing {} on {}", request.refname, request.base)]
 pub fn compose(request: &ComposeRequest, progress: &dyn Progress) -> Result<ComposeReport> {
     let target = open_target(&request.repo)?;
+    pull_remote_base(&target, &request.base)?;
     let base_commit = target
         .resolve_rev(&request.base, true)?
         .ok_or_else(|| {
@@ -91,9 +96,12 @@ pub fn compose(request: &ComposeRequest, progress: &dyn Progress) -> Result<Comp
     let work = workspace.repo();
     copy_commit(&work, &request.repo, &base_commit).context("Copying the base to the work repo")?;
 
-    let origin = match &request.lockfile {
-        Some(lock) => lock.apply_to(request.origin.clone()),
-        None => request.origin.clone(),
+    let (origin, local_files) = match &request.lockfile {
+        Some(lock) => (
+            lock.apply_to(request.origin.clone()),
+            lock.local_files(&request.packages)?,
+        ),
+        None => with_packages(request.origin.clone(), &request.packages)?,
     };
     // What the ref holds now, if it is a layer of this base: an equal state digest is "no change".
     let previous = target
@@ -117,7 +125,7 @@ pub fn compose(request: &ComposeRequest, progress: &dyn Progress) -> Result<Comp
         &current,
         &base_commit,
         &request.repos,
-        &[],
+        &local_files,
         &may_be_inactive,
         request.lockfile.as_ref(),
         progress,
@@ -171,6 +179,67 @@ pub fn compose(request: &ComposeRequest, progress: &dyn Progress) -> Result<Comp
         built: Some(built),
         static_delta,
     })
+}
+
+/// `origin` with `packages`: names requested, `.rpm` files read. A file the origin already names
+/// (`requested-local=`, `replace-local=`, by sha256) only provides it; another is requested.
+fn with_packages(mut origin: Origin, packages: &[String]) -> Result<(Origin, Vec<LocalFile>)> {
+    let mut files = Vec::new();
+    for package in packages {
+        let path = Path::new(package);
+        if !package.ends_with(".rpm") {
+            origin.requested.insert(package.clone());
+            continue;
+        }
+        if !path.is_file() {
+            return Err(UserError::new(format!("local package {package}: no such file"))
+                .hint("give the path of an existing .rpm file, or a package name to take from the repos")
+                .into());
+        }
+        let file = crate::request::read_local_rpm(path)?;
+        let named = origin
+            .requested_local
+            .values()
+            .chain(origin.override_replace_local.values())
+            .any(|sha256| *sha256 == file.sha256);
+        if !named {
+            origin
+                .requested_local
+                .insert(file.nevra.clone(), file.sha256.clone());
+        }
+        files.push(file);
+    }
+    Ok((origin, files))
+}
+
+/// A base given as `REMOTE:REF` that the archive repo has a remote for is pulled from it first
+/// (its newest commit), so a build machine needs no copy of the vendor's repo made beforehand.
+fn pull_remote_base(target: &ostree::Repo, base: &str) -> Result<()> {
+    let Some((remote, refname)) = base.split_once(':') else {
+        return Ok(());
+    };
+    let remotes: Vec<String> = target.remote_list().iter().map(|r| r.to_string()).collect();
+    if !remotes.iter().any(|r| r == remote) {
+        return Err(UserError::new(format!(
+            "{base}: the archive repo has no remote {remote}"
+        ))
+        .hint(format!(
+            "add it (`ostree --repo=REPO remote add {remote} URL`), or give a ref the repo has (`ostree refs`)"
+        ))
+        .into());
+    }
+    let options = glib::VariantDict::new(None);
+    options.insert("refs", vec![refname.to_string()]);
+    target
+        .pull_with_options(remote, &options.end(), None, gio::Cancellable::NONE)
+        .map_err(|err| {
+            UserError::new(format!(
+                "cannot pull {refname} from remote {remote}: {}",
+                err.message()
+            ))
+            .hint("check the remote's URL (`ostree remote show-url`) and that it has the ref")
+        })?;
+    Ok(())
 }
 
 /// The archive repo compose writes to; another mode is refused (hosts pull archive repos over

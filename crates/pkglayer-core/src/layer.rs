@@ -170,7 +170,9 @@ fn ensure_cached(
         cached.push(hit);
     }
     if missing.is_empty() {
-        return Ok((cached.into_iter().flatten().collect(), 0));
+        let cached: Vec<CachedPackage> = cached.into_iter().flatten().collect();
+        crate::lockfile::check_fetched(&plan.locked_sha256, &cached)?;
+        return Ok((cached, 0));
     }
 
     let folder = workspace.cache().folder(CacheFolder::Downloads);
@@ -181,7 +183,9 @@ fn ensure_cached(
     for (&index, package) in missing.iter().zip(imported) {
         cached[index] = Some(package);
     }
-    Ok((cached.into_iter().flatten().collect(), missing.len()))
+    let cached: Vec<CachedPackage> = cached.into_iter().flatten().collect();
+    crate::lockfile::check_fetched(&plan.locked_sha256, &cached)?;
+    Ok((cached, missing.len()))
 }
 
 /// A local package of the plan from the package cache, imported now if this operation names its

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::commit_metadata::{CachedPackageInfo, CommitInfo, DeploymentLayer};
 use crate::error::UserError;
 use crate::origin::Origin;
+use crate::request::LocalFile;
 use crate::rpm::Nevra;
 use crate::solver::{LOCAL_REPO, PlannedPackage};
 use crate::sysroot::Sysroot;
@@ -37,8 +38,42 @@ pub struct Lockfile {
     /// Packages whose scripts do not run.
     #[serde(default)]
     pub skip_scripts: BTreeSet<String>,
-    /// Every layered package, NEVRA sorted.
+    /// Base packages removed or replaced (absent when there are none, so a lockfile without
+    /// overrides reads as before).
+    #[serde(default, skip_serializing_if = "LockedOverrides::is_empty")]
+    pub overrides: LockedOverrides,
+    /// Every layered package, NEVRA sorted: those requested, their dependencies, and the
+    /// replacements of base packages (with `replaces`).
     pub packages: Vec<LockedPackage>,
+}
+
+/// The overrides of a locked layer, as the origin's `[overrides]` keeps them. The replacement
+/// packages themselves are in [`Lockfile::packages`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct LockedOverrides {
+    /// Base packages the layer goes without, by name (`remove=`).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub remove: BTreeSet<String>,
+    /// Base packages following a repo's builds (`replace=repo=ID,pkg;`), in the origin's order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replace_from: Vec<LockedRemoteReplacement>,
+}
+
+/// Base packages that follow one repo's builds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct LockedRemoteReplacement {
+    /// The repo id.
+    pub repo: String,
+    /// The package names.
+    pub packages: Vec<String>,
+}
+
+impl LockedOverrides {
+    fn is_empty(&self) -> bool {
+        self.remove.is_empty() && self.replace_from.is_empty()
+    }
 }
 
 /// The base of a locked layer.
@@ -77,6 +112,10 @@ pub struct LockedPackage {
     pub sha256: String,
     /// The repo id it came from; `@commandline` for a local RPM.
     pub repo: String,
+    /// The base package this one replaces (`name-[epoch:]version-release.arch`), for an
+    /// override's replacement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
 }
 
 impl Lockfile {
@@ -89,11 +128,21 @@ impl Lockfile {
         let base = CommitInfo::load(&repo, &layer.base_commit)?;
         let mut packages = Vec::new();
         for nevra in &layer.packages {
-            if let Some(sha256) = origin.requested_local.get(nevra) {
+            let replaces = layer
+                .base_replacements
+                .iter()
+                .find(|(_, new)| new == nevra)
+                .map(|(old, _)| old.to_string());
+            let local = origin
+                .requested_local
+                .get(nevra)
+                .or_else(|| origin.override_replace_local.get(nevra));
+            if let Some(sha256) = local {
                 packages.push(LockedPackage {
                     nevra: nevra.to_string(),
                     sha256: sha256.clone(),
                     repo: LOCAL_REPO.into(),
+                    replaces,
                 });
                 continue;
             }
@@ -108,6 +157,7 @@ impl Lockfile {
                 nevra: nevra.to_string(),
                 sha256: cached.sha256,
                 repo: info.repo().unwrap_or_default(),
+                replaces,
             });
         }
         packages.sort_by(|a, b| a.nevra.cmp(&b.nevra));
@@ -124,6 +174,17 @@ impl Lockfile {
                 install: origin.modules.install.clone(),
             },
             skip_scripts: origin.skip_scripts.clone(),
+            overrides: LockedOverrides {
+                remove: origin.override_remove.clone(),
+                replace_from: origin
+                    .override_replace_remote
+                    .iter()
+                    .map(|(repo, packages)| LockedRemoteReplacement {
+                        repo: repo.clone(),
+                        packages: packages.clone(),
+                    })
+                    .collect(),
+            },
             packages,
         })
     }
@@ -172,40 +233,111 @@ impl Lockfile {
             if !is_checksum(&package.sha256) {
                 anyhow::bail!("the sha256 of {} is not a sha256", package.nevra);
             }
+            if let Some(base) = &package.replaces
+                && Nevra::parse(base).is_none()
+            {
+                anyhow::bail!("{} replaces {base:?}, which is not a NEVRA", package.nevra);
+            }
         }
         Ok(lock)
     }
 
-    /// The origin a host layering this lockfile gets: `origin` with the lockfile's request.
+    /// The origin a host layering this lockfile gets: `origin` with the lockfile's request and
+    /// overrides.
     pub(crate) fn apply_to(&self, mut origin: Origin) -> Origin {
         origin.requested = self.requested.clone();
-        origin.requested_local = self.local_packages().collect();
+        origin.requested_local = self.local_packages(false).collect();
         origin.modules.enable = self.modules.enable.clone();
         origin.modules.install = self.modules.install.clone();
         origin.skip_scripts = self.skip_scripts.clone();
+        origin.override_remove = self.overrides.remove.clone();
+        origin.override_replace_local = self.local_packages(true).collect();
+        origin.override_replace_remote = self
+            .overrides
+            .replace_from
+            .iter()
+            .map(|r| (r.repo.clone(), r.packages.clone()))
+            .collect();
         origin
     }
 
-    /// The local RPMs of the layer, with their sha256.
-    fn local_packages(&self) -> impl Iterator<Item = (Nevra, String)> + '_ {
+    /// The local RPMs of the layer with their sha256: the replacements of base packages, or the
+    /// others.
+    fn local_packages(&self, replacements: bool) -> impl Iterator<Item = (Nevra, String)> + '_ {
         self.packages
             .iter()
-            .filter(|p| p.repo == LOCAL_REPO)
+            .filter(move |p| p.repo == LOCAL_REPO && p.replaces.is_some() == replacements)
             .filter_map(|p| Some((Nevra::parse(&p.nevra)?, p.sha256.clone())))
     }
 
-    /// The packages to take from repos, as exact requests (`name-[epoch:]version-release.arch`).
+    /// The packages to take from repos, as exact requests (`name-[epoch:]version-release.arch`);
+    /// replacements of base packages are had through the overrides.
     pub(crate) fn repo_requests(&self) -> Vec<String> {
         self.packages
             .iter()
-            .filter(|p| p.repo != LOCAL_REPO)
+            .filter(|p| p.repo != LOCAL_REPO && p.replaces.is_none())
             .map(|p| p.nevra.clone())
             .collect()
     }
 
+    /// The remote replacements pinned to the locked builds: for each repo of
+    /// `[overrides] replace=`, the NEVRAs the lockfile has from it instead of the names.
+    pub(crate) fn pinned_remote_replacements(&self) -> Vec<(String, Vec<String>)> {
+        self.overrides
+            .replace_from
+            .iter()
+            .map(|r| {
+                let nevras = self
+                    .packages
+                    .iter()
+                    .filter(|p| p.replaces.is_some() && p.repo == r.repo)
+                    .filter(|p| {
+                        Nevra::parse(&p.nevra).is_some_and(|n| r.packages.contains(&n.name))
+                    })
+                    .map(|p| p.nevra.clone())
+                    .collect();
+                (r.repo.clone(), nevras)
+            })
+            .collect()
+    }
+
+    /// Local RPM files named beside the lockfile: each must be one of its local packages (by
+    /// sha256), which hosts that never had them in their package cache need.
+    pub fn local_files(&self, paths: &[String]) -> Result<Vec<LocalFile>> {
+        let mut files = Vec::new();
+        for text in paths {
+            let path = Path::new(text);
+            if !text.ends_with(".rpm") || !path.is_file() {
+                return Err(UserError::new(format!(
+                    "{text}: with a lockfile, only the .rpm files of its local packages can be named"
+                ))
+                .hint("the lockfile says which packages to layer; give no package names beside it")
+                .into());
+            }
+            let file = crate::request::read_local_rpm(path)?;
+            if !self
+                .packages
+                .iter()
+                .any(|p| p.repo == LOCAL_REPO && p.sha256 == file.sha256)
+            {
+                return Err(UserError::new(format!(
+                    "{text} ({}, sha256 {}) is not a local package of the lockfile",
+                    file.nevra, file.sha256
+                ))
+                .hint("give the very .rpm files the locked host layered (the lockfile lists their sha256)")
+                .into());
+            }
+            files.push(file);
+        }
+        Ok(files)
+    }
+
     /// Checks that `resolved` is exactly the locked layer: the same NEVRAs, each repo package
-    /// with the locked sha256. Every difference is named.
-    pub(crate) fn check(&self, resolved: &[PlannedPackage]) -> Result<()> {
+    /// with the locked sha256. Every difference is named. Returns the locked sha256 of the repo
+    /// packages whose metadata gives another kind of checksum: those are checked once fetched
+    /// ([`check_fetched`]).
+    pub(crate) fn check(&self, resolved: &[PlannedPackage]) -> Result<BTreeMap<Nevra, String>> {
+        let mut after_fetch = BTreeMap::new();
         let locked: BTreeMap<&str, &LockedPackage> = self
             .packages
             .iter()
@@ -225,16 +357,17 @@ impl Lockfile {
                 continue;
             }
             match &package.checksum {
-                Some(sum)
-                    if sum.algorithm == crate::repo::repomd::ChecksumAlgorithm::Sha256
-                        && sum.hex != lock.sha256 =>
-                {
-                    problems.push(format!(
-                        "{nevra} in repo {} is another build (sha256 {}) than the lockfile's ({})",
-                        package.repo, sum.hex, lock.sha256
-                    ));
+                Some(sum) if sum.algorithm == crate::repo::repomd::ChecksumAlgorithm::Sha256 => {
+                    if sum.hex != lock.sha256 {
+                        problems.push(format!(
+                            "{nevra} in repo {} is another build (sha256 {}) than the lockfile's ({})",
+                            package.repo, sum.hex, lock.sha256
+                        ));
+                    }
                 }
-                _ => {}
+                _ => {
+                    after_fetch.insert(package.nevra.clone(), lock.sha256.clone());
+                }
             }
         }
         let resolved: BTreeSet<String> = resolved.iter().map(|p| p.nevra.to_string()).collect();
@@ -244,7 +377,7 @@ impl Lockfile {
             }
         }
         if problems.is_empty() {
-            return Ok(());
+            return Ok(after_fetch);
         }
         Err(UserError::new(format!(
             "the repos do not give the lockfile's layer exactly:\n  {}",
@@ -253,6 +386,35 @@ impl Lockfile {
         .hint("enable the repos the lockfile's packages came from, or write a new lockfile")
         .into())
     }
+}
+
+/// Checks the packages whose sha256 only their file tells (`locked`, from [`Lockfile::check`])
+/// against the package cache's copies, `cached`.
+pub(crate) fn check_fetched(
+    locked: &BTreeMap<Nevra, String>,
+    cached: &[crate::package_cache::CachedPackage],
+) -> Result<()> {
+    let problems: Vec<String> = cached
+        .iter()
+        .filter_map(|package| {
+            let want = locked.get(&package.nevra)?;
+            (*want != package.sha256).then(|| {
+                format!(
+                    "{} is another build (sha256 {}) than the lockfile's ({want})",
+                    package.nevra, package.sha256
+                )
+            })
+        })
+        .collect();
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(UserError::new(format!(
+        "the packages fetched are not the lockfile's builds:\n  {}",
+        problems.join("\n  ")
+    ))
+    .hint("enable the repos the lockfile's packages came from, or write a new lockfile; nothing was deployed")
+    .into())
 }
 
 fn is_checksum(text: &str) -> bool {
@@ -274,10 +436,12 @@ mod tests {
             requested: ["strace".to_string()].into(),
             modules: LockedModules::default(),
             skip_scripts: BTreeSet::new(),
+            overrides: LockedOverrides::default(),
             packages: vec![LockedPackage {
                 nevra: "strace-6.1-1.x86_64".into(),
                 sha256: "b".repeat(64),
                 repo: "fedora".into(),
+                replaces: None,
             }],
         }
     }
@@ -286,6 +450,46 @@ mod tests {
     fn a_lockfile_reads_back_as_written() {
         let lock = example();
         assert_eq!(Lockfile::parse(&lock.to_json()).unwrap(), lock);
+    }
+
+    #[test]
+    fn overrides_are_written_only_when_there_are_some() {
+        let plain = example().to_json();
+        assert!(
+            !plain.contains("overrides") && !plain.contains("replaces"),
+            "{plain}"
+        );
+        let mut lock = example();
+        lock.overrides.remove.insert("firefox".into());
+        lock.overrides.replace_from.push(LockedRemoteReplacement {
+            repo: "updates".into(),
+            packages: vec!["glibc".into()],
+        });
+        lock.packages.push(LockedPackage {
+            nevra: "glibc-2.39-2.x86_64".into(),
+            sha256: "c".repeat(64),
+            repo: "updates".into(),
+            replaces: Some("glibc-2.39-1.x86_64".into()),
+        });
+        let text = lock.to_json();
+        assert_eq!(Lockfile::parse(&text).unwrap(), lock);
+        assert_eq!(
+            lock.pinned_remote_replacements(),
+            [(
+                "updates".to_string(),
+                vec!["glibc-2.39-2.x86_64".to_string()]
+            )]
+        );
+        assert_eq!(lock.repo_requests(), ["strace-6.1-1.x86_64"]);
+        let origin = lock.apply_to(Origin::new("vendor:os/x86_64/stable"));
+        assert!(origin.override_remove.contains("firefox"));
+        assert_eq!(
+            origin.override_replace_remote,
+            [("updates".to_string(), vec!["glibc".to_string()])]
+        );
+        let bad = text.replace("\"glibc-2.39-1.x86_64\"", "\"not a nevra\"");
+        let err = Lockfile::parse(&bad).unwrap_err().to_string();
+        assert!(err.contains("not a NEVRA"), "{err}");
     }
 
     #[test]

@@ -186,7 +186,8 @@ pub fn install(
             .hint("`pkglayer upgrade --lockfile FILE` moves to the lockfile's base and layer")
             .into());
         }
-        let change = Change::locked(start.origin.clone(), lock, lock.base.commit.clone());
+        let mut change = Change::locked(start.origin.clone(), lock, lock.base.commit.clone());
+        change.local_files = lock.local_files(&request.packages)?;
         return transact(sysroot, &start, change, &repos, options, progress);
     }
     let (mut origin, local_files) = request::with_packages(

@@ -84,7 +84,7 @@ pub fn with_packages(
 /// The NEVRA and digest of a local RPM file, from its header; the payload is checked at import.
 /// The file is read as a stream.
 #[context("Reading local package {}", path.display())]
-fn read_local_rpm(path: &Path) -> Result<LocalFile> {
+pub(crate) fn read_local_rpm(path: &Path) -> Result<LocalFile> {
     let (head, _) = crate::package_cache::read_head(path)?;
     let metadata =
         ::rpm::PackageMetadata::parse(&mut Cursor::new(&head)).context("not a readable RPM")?;

@@ -232,15 +232,13 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct InstallArgs {
-    /// Packages: names, provides (`text-editor`), file paths (`/usr/bin/strace`), `name-version`.
-    #[arg(
-        required_unless_present = "lockfile",
-        conflicts_with = "lockfile",
-        value_name = "PKG"
-    )]
+    /// Packages: names, provides (`text-editor`), file paths (`/usr/bin/strace`), `name-version`,
+    /// local `.rpm` files.
+    #[arg(required_unless_present = "lockfile", value_name = "PKG")]
     pub packages: Vec<String>,
     /// Layer exactly the packages of FILE (`pkglayer lock`), on its base (this deployment's), or
-    /// fail naming those the repos do not have.
+    /// fail naming those the repos do not have. PKG may then only be the .rpm files of its local
+    /// packages.
     #[arg(long, value_name = "FILE")]
     pub lockfile: Option<PathBuf>,
     /// Fetch and import the packages, deploy nothing.
@@ -306,10 +304,12 @@ pub struct ComposeArgs {
     /// `[pkglayer] skip-scripts=`.
     #[arg(long, value_name = "FILE")]
     pub request: Option<PathBuf>,
-    /// Layer exactly the packages of FILE (`pkglayer lock`); its base must be the base.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["request", "packages"])]
+    /// Layer exactly the packages of FILE (`pkglayer lock`); its base must be the base. PKG may
+    /// then only be the .rpm files of its local packages.
+    #[arg(long, value_name = "FILE", conflicts_with = "request")]
     pub lockfile: Option<PathBuf>,
-    /// Packages to request (names, provides, paths), besides those of --request.
+    /// Packages to request (names, provides, paths, local `.rpm` files), besides those of
+    /// --request; the .rpm files of its `requested-local=` and `replace-local=` packages.
     #[arg(value_name = "PKG")]
     pub packages: Vec<String>,
     /// The build machine's work folder: package cache, repo metadata, downloads (kept between runs).

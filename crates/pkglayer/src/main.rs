@@ -118,7 +118,7 @@ fn transaction_options(args: &TransactionArgs, download_only: bool) -> operation
 
 /// `compose`: a layered commit into an archive repo, on a build machine (no sysroot).
 fn compose(args: &cli::ComposeArgs, quiet: bool) -> Result<ExitCode> {
-    let mut origin = match &args.request {
+    let origin = match &args.request {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|err| {
                 pkglayer_core::UserError::new(format!("cannot read {}: {err}", path.display()))
@@ -137,12 +137,12 @@ fn compose(args: &cli::ComposeArgs, quiet: bool) -> Result<ExitCode> {
         }
         None => pkglayer_core::Origin::new(args.base.clone()),
     };
-    origin.requested.extend(args.packages.iter().cloned());
     let request = pkglayer_core::fleet::ComposeRequest {
         repo: args.repo.clone(),
         base: args.base.clone(),
         refname: args.refname.clone(),
         origin,
+        packages: args.packages.clone(),
         lockfile: read_lockfile(args.lockfile.as_deref())?,
         workdir: args.workdir.clone(),
         repos: repo_options(

@@ -25,6 +25,15 @@ fn packages() -> Vec<TestPackage> {
     );
     packages
         .push(TestPackage::new("hostonly", "1.0-1").file("/usr/share/hostonly/readme", "mine\n"));
+    // What a reproducible build tool sees of the clock.
+    packages.push(
+        TestPackage::new("clockreader", "1.0-1")
+            .file("/usr/share/clockreader/readme", "when\n")
+            .script(
+                Script::Post,
+                "echo \"$SOURCE_DATE_EPOCH\" > /usr/share/clockreader/epoch\n",
+            ),
+    );
     packages
 }
 
@@ -99,12 +108,30 @@ fn source_date_epoch_sets_the_time_of_the_layered_commit() {
     require_root!();
     let h = Host::serving(packages());
     ok(&h
-        .command(&["install", "strace"])
+        .command(&["install", "strace", "clockreader"])
         .env("SOURCE_DATE_EPOCH", "1700000000")
         .output());
     let commit = &h.deployments()[0];
     let log = h.host.sysroot.ostree(&["log", commit]).unwrap();
     assert!(log.contains("2023-11-14"), "{log}");
+    // The scripts see it too.
+    let epoch = h.newest().join("usr/share/clockreader/epoch");
+    assert_eq!(std::fs::read_to_string(&epoch).unwrap(), "1700000000\n");
+
+    // Unset, the scripts see the base commit's time (the layered commit's).
+    ok(&h.pkglayer(&["uninstall", "strace"]));
+    let epoch = std::fs::read_to_string(h.newest().join("usr/share/clockreader/epoch")).unwrap();
+    let date = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M:%S", "-d"])
+        .arg(format!("@{}", epoch.trim()))
+        .output()
+        .unwrap();
+    let date = String::from_utf8(date.stdout).unwrap();
+    let shown = h.host.sysroot.ostree(&["show", &h.host.base_v1]).unwrap();
+    assert!(
+        shown.contains(date.trim()),
+        "{epoch} is not the base's time: {shown}"
+    );
 
     let bad = h
         .command(&["install", "postwriter"])
@@ -346,4 +373,217 @@ fn a_composed_layer_is_the_commit_a_host_would_make_and_hosts_upgrade_to_it() {
         image.contains("strace-6.1-1") && !image.contains("hostonly"),
         "{image}"
     );
+}
+
+/// `status --json`'s default deployment at the sysroot `dir`.
+fn default_deployment(dir: &Path) -> serde_json::Value {
+    let status = ok(&Pkglayer::new(dir).args(["status", "--json"]).output());
+    let json: serde_json::Value = serde_json::from_str(&status).unwrap();
+    json["deployments"][0].clone()
+}
+
+#[test]
+fn hosts_rebase_between_the_vendors_ref_and_the_fleets_both_ways() {
+    require_root!();
+    let h = Host::serving(packages());
+    ok(&compose(&h, &["strace"]));
+    let fleet = vendor_ostree(&h, &["rev-parse", &fleet_ref()])
+        .trim()
+        .to_string();
+    let sysroot = &h.host.sysroot;
+    let has = |name: &str| sysroot.rpm_q(&h.newest(), name).is_some();
+    ok(&h.pkglayer(&["install", "hostonly"]));
+
+    // Onto the fleet's image: its packages come with it, the host's own layer stays on top.
+    let out = ok(&h.pkglayer(&["rebase", &fleet_ref()]));
+    assert!(out.contains(&format!("vendor:{}", fleet_ref())), "{out}");
+    let d = default_deployment(&sysroot.path);
+    assert_eq!(d["base-checksum"], fleet.as_str(), "{d}");
+    assert_eq!(d["origin"], format!("vendor:{}", fleet_ref()), "{d}");
+    assert_eq!(d["packages"], serde_json::json!(["hostonly"]), "{d}");
+    assert!(
+        d["image-packages"].to_string().contains("strace-6.1-1"),
+        "{d}"
+    );
+    assert!(has("strace") && has("hostonly"));
+
+    // The fleet image moves on; the host follows it, keeping its layer.
+    ok(&compose(&h, &["strace", "postwriter"]));
+    let fleet2 = vendor_ostree(&h, &["rev-parse", &fleet_ref()])
+        .trim()
+        .to_string();
+    ok(&h.pkglayer(&["upgrade"]));
+    assert_eq!(
+        default_deployment(&sysroot.path)["base-checksum"],
+        fleet2.as_str()
+    );
+    assert!(has("postwriter") && has("hostonly"));
+
+    // And back to the vendor's own tree: the image's packages go, the host's layer stays.
+    ok(&h.pkglayer(&["rebase", &base_ref()]));
+    let d = default_deployment(&sysroot.path);
+    assert_eq!(d["base-checksum"], h.host.base_v1.as_str(), "{d}");
+    assert_eq!(d["origin"], format!("vendor:{}", base_ref()), "{d}");
+    assert_eq!(d["packages"], serde_json::json!(["hostonly"]), "{d}");
+    assert!(!has("strace") && !has("postwriter") && has("hostonly"));
+    assert!(!h.newest().join("usr/share/postwriter/output").exists());
+}
+
+/// A build machine's own archive repo (`ostree init --mode=archive`) with the vendor's repo as
+/// its remote `vendor`, and nothing pulled yet.
+fn build_machine_repo(h: &Host) -> PathBuf {
+    let repo = h.host.dir().join("build-repo");
+    let ostree = |args: &[&str]| {
+        pkglayer_testkit::run(
+            std::process::Command::new("ostree")
+                .arg(format!("--repo={}", repo.display()))
+                .args(args),
+        )
+        .unwrap()
+    };
+    ostree(&["init", "--mode=archive"]);
+    let url = format!("file://{}", h.host.vendor.repo().display());
+    ostree(&["remote", "add", "--no-gpg-verify", "vendor", &url]);
+    repo
+}
+
+/// `pkglayer compose` into `repo` from `base`: `args` after the common ones.
+fn compose_into(h: &Host, repo: &Path, base: &str, refname: &str, args: &[&str]) -> Output {
+    Pkglayer::new(&h.host.sysroot.path)
+        .arg("compose")
+        .arg("--repo")
+        .arg(repo)
+        .args(["--base", base, "--ref", refname, "--workdir"])
+        .arg(h.host.dir().join("build-work"))
+        .args(args)
+        .reposdir(&h.reposdir)
+        .output()
+}
+
+#[test]
+fn compose_pulls_a_base_only_a_remote_has_and_takes_local_rpms_and_their_lockfile() {
+    require_root!();
+    let h = Host::serving(packages());
+    let local_dir = h.host.dir().join("local");
+    std::fs::create_dir_all(&local_dir).unwrap();
+    let hello = TestPackage::new("hello-local", "1.0-1")
+        .file("/usr/share/hello-local/readme", "hi\n")
+        .write_to(&local_dir)
+        .unwrap();
+    let hello = hello.to_str().unwrap();
+    ok(&h.pkglayer(&["install", "strace", hello]));
+    let layered = h.deployments()[0].clone();
+    let (lockfile, json) = lock(&h);
+    assert!(
+        json["packages"].to_string().contains("@commandline"),
+        "{json}"
+    );
+
+    let repo = build_machine_repo(&h);
+    let remote_base = format!("vendor:{}", base_ref());
+    let rev = |refname: &str| {
+        pkglayer_testkit::run(
+            std::process::Command::new("ostree")
+                .arg(format!("--repo={}", repo.display()))
+                .args(["rev-parse", refname]),
+        )
+        .unwrap()
+        .trim()
+        .to_string()
+    };
+    // A remote the repo lacks is named.
+    let err = failure(&compose_into(
+        &h,
+        &repo,
+        "elsewhere:os/stable",
+        "fleet/a",
+        &["strace"],
+    ));
+    assert!(err.contains("no remote elsewhere"), "{err}");
+
+    // The base is pulled from the remote; the local RPM is requested as on a host.
+    ok(&compose_into(
+        &h,
+        &repo,
+        &remote_base,
+        "fleet/a",
+        &["strace", hello],
+    ));
+    assert_eq!(rev(&remote_base), h.host.base_v1);
+    assert_eq!(rev("fleet/a"), layered, "the commit the host made");
+
+    // The lockfile with its local RPM gives that commit too; without the file it says what lacks.
+    let lockfile = lockfile.to_str().unwrap();
+    std::fs::remove_dir_all(h.host.dir().join("build-work")).unwrap();
+    let err = failure(&compose_into(
+        &h,
+        &repo,
+        &remote_base,
+        "fleet/b",
+        &["--lockfile", lockfile],
+    ));
+    assert!(err.contains("hello-local-1.0-1"), "{err}");
+    ok(&compose_into(
+        &h,
+        &repo,
+        &remote_base,
+        "fleet/b",
+        &["--lockfile", lockfile, hello],
+    ));
+    assert_eq!(rev("fleet/b"), layered);
+}
+
+/// The test repo of `h` made again with `packages`, listing sha512 checksums (as some vendors'
+/// repos do) instead of sha256.
+fn republish_with_sha512(h: &Host, packages: &[TestPackage]) {
+    republish(h, packages);
+    let dir = h.host.dir().join("www/repo");
+    pkglayer_testkit::run(
+        std::process::Command::new("createrepo_c")
+            .args(["--quiet", "--no-database", "--checksum", "sha512"])
+            .arg(&dir),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_lockfile_checks_builds_a_repo_lists_with_another_checksum_once_fetched() {
+    require_root!();
+    let h = Host::serving(packages());
+    republish_with_sha512(&h, &packages());
+    ok(&h.pkglayer(&["install", "strace"]));
+    let (path, _) = lock(&h);
+    let path = path.to_str().unwrap();
+    let other = Other::of(&h);
+    ok(&other.pkglayer(&["install", "--lockfile", path]));
+    assert_eq!(
+        other.deployments()[0],
+        h.deployments()[0],
+        "the same commit"
+    );
+
+    // strace rebuilt under the same NEVRA: the metadata's sha512 cannot tell the lockfile's
+    // sha256 apart, the fetched file can.
+    let mut rebuilt: Vec<TestPackage> = packages()
+        .into_iter()
+        .filter(|p| !p.nevra().starts_with("strace-"))
+        .collect();
+    let strace = packages()
+        .into_iter()
+        .find(|p| p.nevra().starts_with("strace-"))
+        .unwrap();
+    rebuilt.push(strace.description("rebuilt"));
+    republish_with_sha512(&h, &rebuilt);
+    let dir = h.host.dir().join("third");
+    std::fs::create_dir_all(&dir).unwrap();
+    let third = TestSysroot::create(&dir, &h.host.vendor, &base_ref()).unwrap();
+    let err = failure(
+        &Pkglayer::new(&dir)
+            .args(["install", "--lockfile", path])
+            .reposdir(&h.reposdir)
+            .output(),
+    );
+    assert!(err.contains("not the lockfile's builds"), "{err}");
+    assert!(err.contains("strace-6.1-1"), "{err}");
+    assert_eq!(third.admin_status().unwrap().len(), 1, "nothing deployed");
 }

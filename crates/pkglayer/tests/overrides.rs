@@ -659,3 +659,123 @@ fn sha256_of(path: &Path) -> String {
         .unwrap()
         .to_string()
 }
+
+#[test]
+fn a_lockfile_carries_overrides_and_local_packages_to_another_host() {
+    require_root!();
+    let arch = pkglayer_testkit::host_arch();
+    let libapp = |version: &str| {
+        TestPackage::new("libapp", version)
+            .file("/usr/lib64/libapp.so", format!("libapp {version}\n"))
+    };
+    let h = RepoHost::new(&base("1", extra_base("1")), |_| vec![libapp("1.2-1")]);
+    let nano = local_rpm(
+        &h,
+        TestPackage::new("nano", "9.0-1").executable("/usr/bin/nano", "#!/bin/sh\necho nano 9\n"),
+    );
+    let hello = local_rpm(
+        &h,
+        TestPackage::new("hello-local", "1.0-1").file("/usr/share/hello-local/readme", "hi\n"),
+    );
+    ok(&h.pkglayer(&["override", "remove", "nano-docs"]));
+    ok(&h.pkglayer(&["override", "replace", "--from", "repo=test", "libapp"]));
+    ok(&h.pkglayer(&["override", "replace", nano.to_str().unwrap()]));
+    ok(&h.pkglayer(&["install", hello.to_str().unwrap()]));
+    let path = h.host.dir().join("layer.lock.json");
+    ok(&h.pkglayer(&["lock", "--output", path.to_str().unwrap()]));
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(
+        json["overrides"]["remove"],
+        serde_json::json!(["nano-docs"])
+    );
+    assert_eq!(
+        json["overrides"]["replace-from"],
+        serde_json::json!([{"repo": "test", "packages": ["libapp"]}])
+    );
+    let entry = |name: &str| -> Value {
+        json["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["nevra"].as_str().unwrap().starts_with(name))
+            .unwrap_or_else(|| panic!("{name} is not locked: {json}"))
+            .clone()
+    };
+    assert_eq!(entry("libapp")["replaces"], format!("libapp-1.0-1.{arch}"));
+    assert_eq!(entry("libapp")["repo"], "test");
+    assert_eq!(entry("nano")["replaces"], format!("nano-1.0-1.{arch}"));
+    assert_eq!(entry("nano")["repo"], "@commandline");
+    assert_eq!(entry("nano")["sha256"], sha256_of(&nano).as_str());
+    assert_eq!(entry("hello-local")["repo"], "@commandline");
+    assert!(entry("hello-local").get("replaces").is_none());
+
+    // Meanwhile the repo gains a newer libapp: the override alone would take it, the lockfile not.
+    create_repo(
+        &h.host.dir().join("www/repo"),
+        &[libapp("1.2-1"), libapp("1.3-1")],
+        "gz",
+    )
+    .unwrap();
+    let dir = h.host.dir().join("other");
+    std::fs::create_dir_all(&dir).unwrap();
+    let other = pkglayer_testkit::TestSysroot::create(&dir, &h.host.vendor, &base_ref()).unwrap();
+    let install = |files: &[&Path]| {
+        let mut command = support::Pkglayer::new(&dir)
+            .args(["install", "--lockfile", path.to_str().unwrap()])
+            .reposdir(&h.reposdir);
+        for file in files {
+            command = command.arg(file);
+        }
+        command.output()
+    };
+    let deployments = || -> Vec<String> {
+        let status = other.admin_status().unwrap();
+        status.into_iter().map(|e| e.checksum).collect()
+    };
+    let before = deployments();
+    // This host never had the local packages: they are named, and must be given.
+    let err = failure(&install(&[]));
+    assert!(
+        err.contains("nano-9.0-1") || err.contains("hello-local-1.0-1"),
+        "{err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
+    // A file that is not one of them is refused, by name.
+    let stranger = local_rpm(
+        &h,
+        TestPackage::new("stranger", "1.0-1").file("/usr/share/stranger", "x\n"),
+    );
+    let err = failure(&install(&[&nano, &hello, &stranger]));
+    assert!(
+        err.contains("is not a local package of the lockfile"),
+        "{err}"
+    );
+    assert!(err.contains("stranger"), "{err}");
+    assert_eq!(deployments(), before, "nothing deployed");
+
+    ok(&install(&[&nano, &hello]));
+    assert_eq!(deployments()[0], h.deployments()[0], "the same commit");
+    let tree = other.deployment_dirs().unwrap()[0].clone();
+    assert_eq!(
+        other.rpm_q(&tree, "libapp"),
+        Some(format!("libapp-1.2-1.{arch}"))
+    );
+    assert_eq!(other.rpm_q(&tree, "nano-docs"), None);
+    assert_eq!(
+        other.rpm_q(&tree, "nano"),
+        Some(format!("nano-9.0-1.{arch}"))
+    );
+    assert!(tree.join("usr/share/hello-local/readme").exists());
+    // The same keys in the origin (in the order each host's edits left them).
+    let keys = |text: String| -> std::collections::BTreeSet<String> {
+        text.lines()
+            .filter(|l| {
+                l.starts_with("remove=") || l.starts_with("replace") || l.starts_with("requested")
+            })
+            .map(str::to_string)
+            .collect()
+    };
+    let theirs = keys(origin(&h, 0));
+    assert_eq!(theirs.len(), 4, "{theirs:?}");
+    assert_eq!(keys(other.origin(0).unwrap()), theirs);
+}

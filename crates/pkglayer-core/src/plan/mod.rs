@@ -9,7 +9,7 @@ mod refusals;
 pub(crate) mod resolve;
 mod setid;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Result;
 use fn_error_context::context;
@@ -80,6 +80,9 @@ pub struct InstallPlan {
     /// Setuid and setgid files of the added packages whose headers are at hand (local files, the
     /// package cache).
     pub setid_files: Vec<SetidFile>,
+    /// A lockfile's sha256 of the repo packages whose metadata gives another checksum (sha1,
+    /// sha512): checked once they are in the package cache, before anything is composed.
+    pub locked_sha256: BTreeMap<Nevra, String>,
 }
 
 /// Plans the layer for `origin`'s request on `base_commit` (the current base, or for an upgrade the
@@ -128,6 +131,7 @@ pub fn plan(
         state_digest: String::new(),
         unchanged: false,
         setid_files: Vec::new(),
+        locked_sha256: BTreeMap::new(),
     };
     if !plan.requested.is_empty()
         || !origin.requested_local.is_empty()

@@ -122,11 +122,12 @@ pub(super) fn resolve(
             tracing::debug!("module filtering took {:?}", started.elapsed());
         }
         let replacements: Vec<&Path> = replacement_heads.iter().map(PathBuf::as_path).collect();
-        resolver.override_base(
-            &origin.override_remove,
-            &replacements,
-            &origin.override_replace_remote,
-        )?;
+        // A lockfile's remote replacements are its builds, not the repo's newest.
+        let remote_replacements = match lockfile {
+            Some(lock) => lock.pinned_remote_replacements(),
+            None => origin.override_replace_remote.clone(),
+        };
+        resolver.override_base(&origin.override_remove, &replacements, &remote_replacements)?;
         resolver
             .resolve_requests(&requests, lockfile.is_some())
             .map_err(|err| explain_overrides(err, origin))
@@ -161,7 +162,7 @@ pub(super) fn resolve(
         None => err,
     })?;
     if let Some(lock) = lockfile {
-        lock.check(&resolution.packages)?;
+        plan.locked_sha256 = lock.check(&resolution.packages)?;
     }
     plan.packages = resolution.packages;
     plan.requested_packages = resolution.requested;

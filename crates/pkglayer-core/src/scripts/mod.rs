@@ -242,7 +242,9 @@ pub(crate) fn plan_scripts(
 /// reopened around the sandbox, which reads the tree from commits: what it adds to the checkout of
 /// `checkouts` it differs least from (`lower`). `dbpath`'s directory is left as it was: the rpm
 /// database is written after the scripts. `owners` lists the paths packages own (as rpm names them)
-/// with their owners, for a script that deletes something.
+/// with their owners, for a script that deletes something. The scripts see `source_date_epoch` as
+/// `SOURCE_DATE_EPOCH`, so tools that honour it (byte-compilers, archivers) write the same bytes
+/// wherever and whenever the layer is built.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run(
     repo: &ostree::Repo,
@@ -252,6 +254,7 @@ pub(crate) fn run(
     dbpath: &str,
     owners: &dyn Fn() -> Result<Vec<(String, String)>>,
     checkouts: &[Checkout],
+    source_date_epoch: u64,
     progress: &dyn Progress,
 ) -> Result<ostree::MutableTree> {
     let mut support = support.to_vec();
@@ -264,7 +267,12 @@ pub(crate) fn run(
     let root = root
         .downcast::<ostree::RepoFile>()
         .expect("write_mtree returns a RepoFile");
-    let result_ref = crate::layout::refs::script_result(&result_key(&root, scripts, support)?);
+    let result_ref = crate::layout::refs::script_result(&result_key(
+        &root,
+        scripts,
+        support,
+        source_date_epoch,
+    )?);
     if let Some(earlier) = repo.resolve_rev(&result_ref, true)? {
         tracing::info!(
             "the {} scripts ran on this very tree before; reusing their result",
@@ -296,6 +304,7 @@ pub(crate) fn run(
         &lower,
         scripts,
         support,
+        source_date_epoch,
         &sandbox::Protected {
             root: root.upcast_ref(),
             ignore: &ignore,
@@ -337,10 +346,12 @@ fn result_key(
     root: &ostree::RepoFile,
     scripts: &[Script],
     support: &[SupportFile],
+    source_date_epoch: u64,
 ) -> Result<String> {
     root.ensure_resolved()?;
     let mut hasher = sha2::Sha256::new();
     hasher.update(RESULT_FORMAT);
+    hasher.update(source_date_epoch.to_string());
     hasher.update(root.tree_get_contents_checksum().unwrap_or_default());
     hasher.update(root.tree_get_metadata_checksum().unwrap_or_default());
     for script in scripts {

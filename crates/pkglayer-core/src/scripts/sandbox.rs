@@ -206,6 +206,7 @@ pub fn run(
     lower: &Lower,
     scripts: &[Script],
     support: &[SupportFile],
+    source_date_epoch: u64,
     protected: &Protected,
 ) -> Result<Effects> {
     for script in scripts {
@@ -308,6 +309,8 @@ pub fn run(
             "SYSTEMD_OFFLINE",
             "1",
         ])
+        .args(["--setenv", "SOURCE_DATE_EPOCH"])
+        .arg(source_date_epoch.to_string())
         .args(["--chdir", "/", "/bin/sh"])
         .arg(format!("{INPUT}/run"));
     let mut holder = Holder::start(command, &space)?;

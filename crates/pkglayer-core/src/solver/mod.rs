@@ -376,7 +376,7 @@ impl Resolver {
     /// Base packages that need a removed one are not removed with it: that is a problem of the
     /// solve, as is a package a replacement no longer satisfies.
     /// `remote` names base packages (with the repo, by id) whose newest build in that repo takes
-    /// their place.
+    /// their place; a full NEVRA instead of a name takes exactly that build.
     pub fn override_base(
         &mut self,
         remove: &std::collections::BTreeSet<String>,
@@ -648,12 +648,16 @@ impl Resolver {
                 .pool
                 .repo_solvables(repo)
                 .into_iter()
-                .filter(|(id, info)| info.name == *name && !self.pool.is_hidden(*id))
+                // A name takes the repo's newest build; a NEVRA (a lockfile's) that build.
+                .filter(|(id, info)| {
+                    (info.name == *name || to_nevra(info).to_string() == *name)
+                        && !self.pool.is_hidden(*id)
+                })
                 .filter(|(_, info)| {
                     info.arch == "noarch"
                         || base
                             .iter()
-                            .any(|(_, b)| b.name == *name && b.arch == info.arch)
+                            .any(|(_, b)| b.name == info.name && b.arch == info.arch)
                 })
                 .map(|(id, _)| id)
                 .collect();
