@@ -194,6 +194,20 @@ fn republish(h: &Host, packages: &[TestPackage]) {
     pkglayer_testkit::create_repo(&dir, packages, "gz").unwrap();
 }
 
+/// [`packages`] with strace built again under the same NEVRA: another file, another sha256.
+fn packages_with_strace_rebuilt() -> Vec<TestPackage> {
+    packages()
+        .into_iter()
+        .map(|p| {
+            if p.nevra().starts_with("strace-") {
+                p.description("rebuilt")
+            } else {
+                p
+            }
+        })
+        .collect()
+}
+
 /// A libfoo newer than the fixtures' 2.3.
 fn packages_with_newer_libfoo() -> Vec<TestPackage> {
     vec![TestPackage::new("libfoo", "2.4-1").file("/usr/lib64/libfoo.so.2", "libfoo 2.4\n")]
@@ -221,13 +235,7 @@ fn a_lockfile_naming_what_the_repos_no_longer_have_is_refused() {
     assert_eq!(other.deployments(), before, "nothing deployed");
 
     // strace rebuilt under the same NEVRA: another sha256.
-    let mut rebuilt: Vec<TestPackage> = without;
-    let strace = packages()
-        .into_iter()
-        .find(|p| p.nevra().starts_with("strace-"))
-        .unwrap();
-    rebuilt.push(strace.description("rebuilt"));
-    republish(&h, &rebuilt);
+    republish(&h, &packages_with_strace_rebuilt());
     ok(&other.pkglayer(&["refresh-md", "--force"]));
     let err = failure(&other.pkglayer(&["install", "--lockfile", path.to_str().unwrap()]));
     assert!(err.contains("another build"), "{err}");
@@ -564,16 +572,7 @@ fn a_lockfile_checks_builds_a_repo_lists_with_another_checksum_once_fetched() {
 
     // strace rebuilt under the same NEVRA: the metadata's sha512 cannot tell the lockfile's
     // sha256 apart, the fetched file can.
-    let mut rebuilt: Vec<TestPackage> = packages()
-        .into_iter()
-        .filter(|p| !p.nevra().starts_with("strace-"))
-        .collect();
-    let strace = packages()
-        .into_iter()
-        .find(|p| p.nevra().starts_with("strace-"))
-        .unwrap();
-    rebuilt.push(strace.description("rebuilt"));
-    republish_with_sha512(&h, &rebuilt);
+    republish_with_sha512(&h, &packages_with_strace_rebuilt());
     let dir = h.host.dir().join("third");
     std::fs::create_dir_all(&dir).unwrap();
     let third = TestSysroot::create(&dir, &h.host.vendor, &base_ref()).unwrap();

@@ -589,11 +589,7 @@ fn rebase_follows_another_branch_with_the_layer_and_overrides() {
 fn override_replace_from_a_repo_follows_its_builds_until_the_base_has_them() {
     require_root!();
     let arch = pkglayer_testkit::host_arch();
-    let libapp = |version: &str| {
-        TestPackage::new("libapp", version)
-            .file("/usr/lib64/libapp.so", format!("libapp {version}\n"))
-    };
-    let h = RepoHost::new(&base("1", extra_base("1")), |_| vec![libapp("1.2-1")]);
+    let h = repo_with_libapp("1.2-1");
     let out = ok(&h.pkglayer(&["override", "replace", "--from", "repo=test", "libapp"]));
     assert!(out.contains("Replacing base packages:"), "{out}");
     assert_eq!(rpm_q(&h, "libapp"), Some(format!("libapp-1.2-1.{arch}")));
@@ -650,6 +646,17 @@ fn override_replace_from_a_repo_follows_its_builds_until_the_base_has_them() {
     assert!(!origin(&h, 0).contains("[overrides]"));
 }
 
+/// A build of libapp, the library the base's app needs.
+fn libapp(version: &str) -> TestPackage {
+    TestPackage::new("libapp", version).file("/usr/lib64/libapp.so", format!("libapp {version}\n"))
+}
+
+/// The standard host, its repo offering libapp `version` (newer than the base's 1.0-1).
+fn repo_with_libapp(version: &str) -> RepoHost {
+    let version = version.to_string();
+    RepoHost::new(&base("1", extra_base("1")), move |_| vec![libapp(&version)])
+}
+
 fn sha256_of(path: &Path) -> String {
     let output = Command::new("sha256sum").arg(path).output().unwrap();
     String::from_utf8(output.stdout)
@@ -664,11 +671,7 @@ fn sha256_of(path: &Path) -> String {
 fn a_lockfile_carries_overrides_and_local_packages_to_another_host() {
     require_root!();
     let arch = pkglayer_testkit::host_arch();
-    let libapp = |version: &str| {
-        TestPackage::new("libapp", version)
-            .file("/usr/lib64/libapp.so", format!("libapp {version}\n"))
-    };
-    let h = RepoHost::new(&base("1", extra_base("1")), |_| vec![libapp("1.2-1")]);
+    let h = repo_with_libapp("1.2-1");
     let nano = local_rpm(
         &h,
         TestPackage::new("nano", "9.0-1").executable("/usr/bin/nano", "#!/bin/sh\necho nano 9\n"),
