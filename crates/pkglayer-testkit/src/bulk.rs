@@ -187,3 +187,16 @@ fn distro_package(i: usize, files: usize) -> TestPackage {
     }
     package
 }
+
+/// Writes `count` small files that no package owns under `root/usr/share/bulk` (directories of
+/// 100): a base tree of realistic size for what is not in its rpm database.
+pub fn write_unowned_files(root: &std::path::Path, count: usize) -> std::io::Result<()> {
+    for i in 0..count {
+        let dir = root.join(format!("usr/share/bulk/d{:04}", i / 100));
+        if i % 100 == 0 {
+            std::fs::create_dir_all(&dir)?;
+        }
+        std::fs::write(dir.join(format!("f{i:06}")), format!("bulk file {i}\n"))?;
+    }
+    Ok(())
+}

@@ -30,7 +30,7 @@ mod signing;
 mod sysroot;
 mod vendor;
 
-pub use bulk::{distro_packages, random_bytes};
+pub use bulk::{distro_packages, random_bytes, write_unowned_files};
 pub use command::{TEST_ENV, run};
 pub use host::TestHost;
 pub use modules::{TestModule, add_modules, module_defaults};

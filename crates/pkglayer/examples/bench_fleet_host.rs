@@ -8,7 +8,9 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use pkglayer_testkit::{TestPackage, TestSysroot, Vendor, base_packages, base_ref, create_repo};
+use pkglayer_testkit::{
+    TestPackage, TestSysroot, Vendor, base_packages, base_ref, create_repo, write_unowned_files,
+};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -22,14 +24,7 @@ fn main() -> Result<()> {
 
     let vendor = Vendor::create(&dir.join("vendor"))?;
     vendor.publish_with(&base_ref(), "1", &base_packages("1"), |root| {
-        for i in 0..count {
-            let sub = root.join(format!("usr/share/bulk/d{:04}", i / 100));
-            if i % 100 == 0 {
-                std::fs::create_dir_all(&sub)?;
-            }
-            std::fs::write(sub.join(format!("f{i:06}")), format!("bulk file {i}\n"))?;
-        }
-        Ok(())
+        Ok(write_unowned_files(root, count)?)
     })?;
     let sysroot = TestSysroot::create(&dir.join("template"), &vendor, &base_ref())?;
 

@@ -14,7 +14,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use pkglayer_testkit::{
-    Script, TestPackage, TestSysroot, Vendor, base_packages, base_ref, create_repo, distro_packages,
+    Script, TestPackage, TestSysroot, Vendor, base_packages, base_ref, create_repo,
+    distro_packages, write_unowned_files,
 };
 
 fn main() -> Result<()> {
@@ -36,14 +37,7 @@ fn main() -> Result<()> {
     let mut base = base_packages("1");
     base.extend(distro_packages(distro, files));
     vendor.publish_with(&base_ref(), "1", &base, |root| {
-        for i in 0..count {
-            let sub = root.join(format!("usr/share/bulk/d{:04}", i / 100));
-            if i % 100 == 0 {
-                std::fs::create_dir_all(&sub)?;
-            }
-            std::fs::write(sub.join(format!("f{i:06}")), format!("bulk file {i}\n"))?;
-        }
-        Ok(())
+        Ok(write_unowned_files(root, count)?)
     })?;
     let sysroot = TestSysroot::create(&dir.join("sysroot"), &vendor, &base_ref())?;
 
