@@ -137,7 +137,12 @@ impl Accounts {
                     merged.push('\n');
                 }
             }
-            replace_tree_file(repo, tree, &format!("usr/etc/{}", kind.file()), &merged)?;
+            replace_tree_file(
+                repo,
+                tree,
+                &format!("usr/etc/{}", kind.file()),
+                merged.as_bytes(),
+            )?;
             files.push((kind, etc, lib));
         }
         Ok(Some(EtcAccounts { files }))
@@ -153,8 +158,13 @@ impl EtcAccounts {
             let now = crate::tree::mtree_read_file(repo, tree, &etc_path)?.unwrap_or_default();
             let (etc, lib) =
                 split_accounts(&etc_before, &lib_before, &String::from_utf8_lossy(&now));
-            replace_tree_file(repo, tree, &etc_path, &etc)?;
-            replace_tree_file(repo, tree, &format!("usr/lib/{}", kind.file()), &lib)?;
+            replace_tree_file(repo, tree, &etc_path, etc.as_bytes())?;
+            replace_tree_file(
+                repo,
+                tree,
+                &format!("usr/lib/{}", kind.file()),
+                lib.as_bytes(),
+            )?;
         }
         Ok(())
     }
@@ -217,12 +227,12 @@ fn replace_tree_file(
     repo: &ostree::Repo,
     tree: &ostree::MutableTree,
     path: &str,
-    text: &str,
+    contents: &[u8],
 ) -> Result<()> {
     let (parent, name) = crate::tree::split_parent(path);
     let dir = crate::tree::mtree_dir(tree, parent)?
         .with_context(|| format!("{path}: its directory is not in the tree"))?;
-    let checksum = crate::tree::write_root_file(repo, text.as_bytes())?;
+    let checksum = crate::tree::write_root_file(repo, contents)?;
     dir.replace_file(name, &checksum)?;
     Ok(())
 }
@@ -245,18 +255,13 @@ fn append_tree_file(
     path: &str,
     text: &str,
 ) -> Result<()> {
-    let (parent, name) = crate::tree::split_parent(path);
-    let dir = crate::tree::mtree_dir(tree, parent)?
-        .with_context(|| format!("{path}: its directory is not in the tree"))?;
     let mut contents = crate::tree::mtree_read_file(repo, tree, path)?.unwrap_or_default();
     // An entry glued to a last line without its newline would corrupt both.
     if !contents.is_empty() && !contents.ends_with(b"\n") {
         contents.push(b'\n');
     }
     contents.extend_from_slice(text.as_bytes());
-    let checksum = crate::tree::write_root_file(repo, &contents)?;
-    dir.replace_file(name, &checksum)?;
-    Ok(())
+    replace_tree_file(repo, tree, path, &contents)
 }
 
 #[cfg(test)]
