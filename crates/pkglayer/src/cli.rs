@@ -300,8 +300,8 @@ pub struct ComposeArgs {
     /// The ref to write the layered commit to.
     #[arg(long = "ref", value_name = "REF")]
     pub refname: String,
-    /// The request as an origin file: `[packages] requested=`, `[modules] enable=`/`install=`,
-    /// `[pkglayer] skip-scripts=`.
+    /// The request as an origin file: `[packages] requested=`/`requested-local=`, `[overrides]`,
+    /// `[modules] enable=`/`install=`, `[pkglayer] skip-scripts=`; local packages' files as PKG.
     #[arg(long, value_name = "FILE")]
     pub request: Option<PathBuf>,
     /// Layer exactly the packages of FILE (`pkglayer lock`); its base must be the base. PKG may
