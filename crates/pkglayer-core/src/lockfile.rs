@@ -281,22 +281,26 @@ impl Lockfile {
     }
 
     /// The remote replacements pinned to the locked builds: for each repo of
-    /// `[overrides] replace=`, the NEVRAs the lockfile has from it instead of the names.
+    /// `[overrides] replace=`, the NEVRA the lockfile has from it for each name. A name without
+    /// one (the override was inactive: the base had that build) stays a name, and is inactive
+    /// again on the same base.
     pub(crate) fn pinned_remote_replacements(&self) -> Vec<(String, Vec<String>)> {
         self.overrides
             .replace_from
             .iter()
             .map(|r| {
-                let nevras = self
+                let pinned = r
                     .packages
                     .iter()
-                    .filter(|p| p.replaces.is_some() && p.repo == r.repo)
-                    .filter(|p| {
-                        Nevra::parse(&p.nevra).is_some_and(|n| r.packages.contains(&n.name))
+                    .map(|name| {
+                        self.packages
+                            .iter()
+                            .filter(|p| p.replaces.is_some() && p.repo == r.repo)
+                            .find(|p| Nevra::parse(&p.nevra).is_some_and(|n| n.name == *name))
+                            .map_or_else(|| name.clone(), |p| p.nevra.clone())
                     })
-                    .map(|p| p.nevra.clone())
                     .collect();
-                (r.repo.clone(), nevras)
+                (r.repo.clone(), pinned)
             })
             .collect()
     }
@@ -463,7 +467,7 @@ mod tests {
         lock.overrides.remove.insert("firefox".into());
         lock.overrides.replace_from.push(LockedRemoteReplacement {
             repo: "updates".into(),
-            packages: vec!["glibc".into()],
+            packages: vec!["glibc".into(), "bash".into()],
         });
         lock.packages.push(LockedPackage {
             nevra: "glibc-2.39-2.x86_64".into(),
@@ -477,7 +481,7 @@ mod tests {
             lock.pinned_remote_replacements(),
             [(
                 "updates".to_string(),
-                vec!["glibc-2.39-2.x86_64".to_string()]
+                vec!["glibc-2.39-2.x86_64".to_string(), "bash".to_string()]
             )]
         );
         assert_eq!(lock.repo_requests(), ["strace-6.1-1.x86_64"]);
@@ -485,7 +489,10 @@ mod tests {
         assert!(origin.override_remove.contains("firefox"));
         assert_eq!(
             origin.override_replace_remote,
-            [("updates".to_string(), vec!["glibc".to_string()])]
+            [(
+                "updates".to_string(),
+                vec!["glibc".to_string(), "bash".to_string()]
+            )]
         );
         let bad = text.replace("\"glibc-2.39-1.x86_64\"", "\"not a nevra\"");
         let err = Lockfile::parse(&bad).unwrap_err().to_string();
