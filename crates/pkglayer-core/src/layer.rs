@@ -169,19 +169,16 @@ fn ensure_cached(
         }
         cached.push(hit);
     }
-    if missing.is_empty() {
-        let cached: Vec<CachedPackage> = cached.into_iter().flatten().collect();
-        crate::lockfile::check_fetched(&plan.locked_sha256, &cached)?;
-        return Ok((cached, 0));
-    }
-
-    let folder = workspace.cache().folder(CacheFolder::Downloads);
-    std::fs::create_dir_all(&folder).with_context(|| format!("Creating {}", folder.display()))?;
-    let wanted: Vec<&PlannedPackage> = missing.iter().map(|&i| &plan.packages[i]).collect();
-    let imported =
-        crate::acquire::fetch_and_import(&repo, &folder, plan, &wanted, &accounts, progress)?;
-    for (&index, package) in missing.iter().zip(imported) {
-        cached[index] = Some(package);
+    if !missing.is_empty() {
+        let folder = workspace.cache().folder(CacheFolder::Downloads);
+        std::fs::create_dir_all(&folder)
+            .with_context(|| format!("Creating {}", folder.display()))?;
+        let wanted: Vec<&PlannedPackage> = missing.iter().map(|&i| &plan.packages[i]).collect();
+        let imported =
+            crate::acquire::fetch_and_import(&repo, &folder, plan, &wanted, &accounts, progress)?;
+        for (&index, package) in missing.iter().zip(imported) {
+            cached[index] = Some(package);
+        }
     }
     let cached: Vec<CachedPackage> = cached.into_iter().flatten().collect();
     crate::lockfile::check_fetched(&plan.locked_sha256, &cached)?;

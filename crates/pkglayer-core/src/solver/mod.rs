@@ -648,9 +648,11 @@ impl Resolver {
                 .pool
                 .repo_solvables(repo)
                 .into_iter()
-                // A name takes the repo's newest build; a NEVRA (a lockfile's) that build.
+                // A name takes the repo's newest build; a NEVRA (a lockfile's) that build. Only
+                // packages whose name starts the NEVRA are formatted to compare.
                 .filter(|(id, info)| {
-                    (info.name == *name || to_nevra(info).to_string() == *name)
+                    (info.name == *name
+                        || (name.starts_with(&info.name) && to_nevra(info).to_string() == *name))
                         && !self.pool.is_hidden(*id)
                 })
                 .filter(|(_, info)| {
